@@ -1,0 +1,206 @@
+// The admission-queue actor (see admission_queue.hpp).
+#include "actors/admission_queue.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+#include <caf/event_based_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/item.hpp"
+#include "actors/item_book.hpp"
+#include "actors/session_manager.hpp"
+#include "messages/assert.hpp"
+#include "messages/limits.hpp"
+
+namespace seckill {
+
+errc status_refusal(item_status s) {
+  switch (s) {
+    case item_status::upcoming: return errc::not_started;
+    case item_status::on_sale: return errc::ok;
+    case item_status::paused: return errc::paused;
+    case item_status::sold_out: return errc::sold_out;
+    case item_status::ended: return errc::ended;
+  }
+  return errc::ok;
+}
+
+int64_t retry_hint_ms(std::size_t waiting, double rate_per_s,
+                      int64_t wait_ms_max) {
+  auto ms = static_cast<int64_t>(waiting * 1000.0 / rate_per_s);
+  return std::clamp<int64_t>(ms, 1, wait_ms_max);
+}
+
+namespace {
+
+int64_t now(queue_pointer self) {
+  return self->state.now_ms();
+}
+
+void drain(queue_pointer self);
+
+void dispatch(queue_pointer self, purchase p,
+              caf::typed_response_promise<order> rp) {
+  auto& st = self->state;
+  st.inflight += 1;
+  st.admitted += 1;
+  auto sessions = caf::actor_cast<session_manager_actor>(st.sessions);
+  auto timeout = std::chrono::milliseconds(st.cfg.hop_timeout_ms);
+  // Until the item's status is known the session must not judge the limit.
+  auto limit = st.status_known ? st.status.per_user_limit
+                               : limits::per_user_limit_max;
+  self->request(sessions, timeout, purchase_atom_v, std::move(p), st.item,
+                limit)
+    .then(
+      [self, rp](order& o) mutable {
+        rp.deliver(std::move(o));
+        self->state.inflight -= 1;
+        drain(self);
+      },
+      [self, rp](caf::error& err) mutable {
+        rp.deliver(std::move(err));
+        self->state.inflight -= 1;
+        drain(self);
+      });
+}
+
+void reject_all(queue_pointer self, errc code) {
+  auto& st = self->state;
+  for (auto& w : st.waiting)
+    w.rp.deliver(make_error(code));
+  st.rejected += static_cast<int64_t>(st.waiting.size());
+  st.waiting.clear();
+}
+
+void arm_timer(queue_pointer self, int64_t due_ms) {
+  auto& st = self->state;
+  auto t = now(self);
+  due_ms = std::max(due_ms, t + 1);
+  if (st.timer_due_ms != 0 && st.timer_due_ms <= due_ms)
+    return;
+  st.timer_due_ms = due_ms;
+  self->delayed_send(self, std::chrono::milliseconds(due_ms - t), tick_atom_v);
+}
+
+// Answers waiters past their deadline, then lets waiters on while there are
+// tokens and room downstream, in arrival order.
+void drain(queue_pointer self) {
+  auto& st = self->state;
+  auto t = now(self);
+  while (!st.waiting.empty()
+         && t - st.waiting.front().arrived_ms >= st.cfg.wait_ms_max) {
+    auto hint = retry_hint_ms(st.waiting.size(), st.cfg.rate_per_s,
+                              st.cfg.wait_ms_max);
+    st.waiting.front().rp.deliver(make_error(errc::busy, hint));
+    st.waiting.pop_front();
+    st.rejected += 1;
+  }
+  while (!st.waiting.empty() && st.inflight < st.cfg.inflight_max
+         && take_token(st.bucket, t)) {
+    auto w = std::move(st.waiting.front());
+    st.waiting.pop_front();
+    dispatch(self, std::move(w.p), std::move(w.rp));
+  }
+  if (st.waiting.empty())
+    return;
+  auto deadline = st.waiting.front().arrived_ms + st.cfg.wait_ms_max;
+  if (st.inflight < st.cfg.inflight_max)
+    deadline = std::min(deadline, t + ms_until_token(st.bucket, t));
+  arm_timer(self, deadline);
+}
+
+caf::result<order> on_purchase(queue_pointer self, purchase& p) {
+  auto& st = self->state;
+  if (auto code = validate_purchase(p); code != errc::ok) {
+    st.rejected += 1;
+    return make_error(code);
+  }
+  if (st.status_known) {
+    if (auto code = status_refusal(st.status.status); code != errc::ok) {
+      st.rejected += 1;
+      return make_error(code);
+    }
+  }
+  auto t = now(self);
+  auto rp = self->make_response_promise<order>();
+  if (st.waiting.empty() && st.inflight < st.cfg.inflight_max
+      && take_token(st.bucket, t)) {
+    dispatch(self, std::move(p), rp);
+    return rp;
+  }
+  if (st.waiting.size() >= st.cfg.waiting_max) {
+    st.rejected += 1;
+    return make_error(errc::busy, retry_hint_ms(st.waiting.size(),
+                                                st.cfg.rate_per_s,
+                                                st.cfg.wait_ms_max));
+  }
+  st.waiting.push_back(waiting_purchase{std::move(p), t, rp});
+  drain(self);
+  return rp;
+}
+
+void on_status(queue_pointer self, const status_update& u) {
+  auto& st = self->state;
+  st.status = u;
+  st.status_known = true;
+  if (auto code = status_refusal(u.status); code != errc::ok)
+    reject_all(self, code);
+  else
+    drain(self);
+}
+
+queue_view make_view(queue_pointer self) {
+  auto& st = self->state;
+  queue_view v;
+  v.item_id = st.item_id;
+  v.status = st.status.status;
+  v.waiting = static_cast<int64_t>(st.waiting.size());
+  v.inflight = static_cast<int64_t>(st.inflight);
+  if (!st.waiting.empty())
+    v.oldest_wait_ms = now(self) - st.waiting.front().arrived_ms;
+  v.admitted = st.admitted;
+  v.rejected = st.rejected;
+  return v;
+}
+
+} // namespace
+
+queue_actor::behavior_type queue_impl(queue_pointer self, std::string item_id,
+                                      queue_config cfg, clock_fn now_ms,
+                                      caf::actor item, caf::actor sessions) {
+  SECKILL_ASSERT(cfg.waiting_max <= limits::waiting_room_max
+                   && cfg.inflight_max <= limits::queue_inflight_max
+                   && cfg.wait_ms_max <= limits::wait_ms_max,
+                 "queue limits stay under their hard maxima");
+  auto& st = self->state;
+  st.item_id = std::move(item_id);
+  st.cfg = cfg;
+  st.now_ms = std::move(now_ms);
+  st.item = std::move(item);
+  st.sessions = std::move(sessions);
+  st.bucket = make_bucket(cfg.rate_per_s, cfg.burst, st.now_ms());
+  // Learn the item's status now; later changes are pushed.
+  auto item_handle = caf::actor_cast<item_actor>(st.item);
+  self->request(item_handle, caf::infinite, subscribe_atom_v,
+                caf::actor_cast<caf::actor>(self))
+    .then([self](status_update& u) { on_status(self, u); },
+          [self](caf::error& err) {
+            spdlog::error("queue_subscribe_failed item={} error={}",
+                          self->state.item_id, self->system().render(err));
+          });
+  return {
+    [self](purchase_atom, purchase& p) { return on_purchase(self, p); },
+    [self](status_atom, const status_update& u) { on_status(self, u); },
+    [self](tick_atom) {
+      auto& st = self->state;
+      if (st.timer_due_ms != 0 && now(self) >= st.timer_due_ms)
+        st.timer_due_ms = 0;
+      drain(self);
+    },
+    [self](view_atom) { return make_view(self); },
+  };
+}
+
+} // namespace seckill

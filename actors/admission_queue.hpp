@@ -1,0 +1,83 @@
+// The admission-queue actor: one per item on every node, at the edge. It
+// meters how many purchases per second go on towards the item (a token
+// bucket), keeps the rest in a bounded FIFO waiting room, and answers at once
+// what it can answer without a hop: a full room or a wait past `wait_ms_max`
+// is `busy` with a retry-after hint; when the item says sold_out, ended,
+// paused or upcoming, every waiter and every newcomer is answered with that,
+// without asking the item (layered filtering).
+//
+// Order of arrival is order of service: a newcomer never overtakes a waiter.
+// At most `inflight_max` purchases are on their way downstream at once.
+// It must never: hold a request without a bound in time, or grow a queue past
+// its limit.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+
+#include <caf/typed_actor.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include "actors/clock.hpp"
+#include "actors/token_bucket.hpp"
+#include "messages/errors.hpp"
+#include "messages/type_ids.hpp"
+
+namespace seckill {
+
+using queue_actor = caf::typed_actor<
+  caf::replies_to<purchase_atom, purchase>::with<order>,
+  caf::reacts_to<status_atom, status_update>, // pushed by the item
+  caf::reacts_to<tick_atom>,
+  caf::replies_to<view_atom>::with<queue_view>>;
+
+struct queue_config {
+  double rate_per_s = 20'000; // admissions per second towards the item
+  double burst = 2'000;
+  std::size_t waiting_max = 10'000;
+  int64_t wait_ms_max = 2'000;
+  std::size_t inflight_max = 128;
+  int64_t hop_timeout_ms = 5'000; // queue -> session -> item and back
+};
+
+/// The answer a queue gives at once for a status, `ok` to let requests on.
+errc status_refusal(item_status s);
+
+/// Milliseconds a newcomer should wait before retrying, from the room's
+/// length and the admission rate (at least 1 ms, at most wait_ms_max).
+int64_t retry_hint_ms(std::size_t waiting, double rate_per_s,
+                      int64_t wait_ms_max);
+
+struct waiting_purchase {
+  purchase p;
+  int64_t arrived_ms = 0;
+  caf::typed_response_promise<order> rp;
+};
+
+struct queue_state {
+  std::string item_id;
+  queue_config cfg;
+  clock_fn now_ms;
+  caf::actor item;
+  caf::actor sessions;
+  status_update status; // as last pushed by the item
+  bool status_known = false;
+  token_bucket bucket;
+  std::deque<waiting_purchase> waiting;
+  std::size_t inflight = 0;
+  int64_t timer_due_ms = 0;
+  int64_t admitted = 0;
+  int64_t rejected = 0;
+  static inline const char* name = "seckill.queue";
+};
+
+using queue_pointer = queue_actor::stateful_pointer<queue_state>;
+
+queue_actor::behavior_type queue_impl(queue_pointer self, std::string item_id,
+                                      queue_config cfg, clock_fn now_ms,
+                                      caf::actor item, caf::actor sessions);
+
+} // namespace seckill

@@ -1,0 +1,377 @@
+// The item actor (see item.hpp): behavior, batch pipeline and status pushes.
+#include "actors/item.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+
+#include <caf/event_based_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <spdlog/spdlog.h>
+
+#include "messages/assert.hpp"
+#include "messages/limits.hpp"
+
+namespace seckill {
+
+namespace {
+
+using heap_entry = std::pair<int64_t, std::string>;
+constexpr auto heap_later = std::greater<heap_entry>{};
+
+int64_t now(item_pointer self) {
+  return self->state.env.now_ms();
+}
+
+item_status current_status(item_pointer self) {
+  return status_at(self->state.book.rec, now(self));
+}
+
+status_update make_update(item_pointer self) {
+  const auto& spec = self->state.book.rec.spec;
+  return status_update{spec.item_id, current_status(self),
+                       self->state.book.rec.counters.available,
+                       spec.per_user_limit, spec.starts_at_ms};
+}
+
+void publish_status(item_pointer self) {
+  auto& st = self->state;
+  auto status = current_status(self);
+  if (status == st.published)
+    return;
+  st.published = status;
+  spdlog::info("item_status item={} status={} available={}",
+               st.book.rec.spec.item_id, to_string(status),
+               st.book.rec.counters.available);
+  auto update = make_update(self);
+  for (auto& sub : st.subscribers)
+    self->send(sub, status_atom_v, update);
+}
+
+// Arms one tick for the earliest of: the next expiry, the sale's start and
+// end. A tick already armed for an earlier time covers a later deadline.
+void arm_timer(item_pointer self) {
+  auto& st = self->state;
+  auto t = now(self);
+  int64_t due = 0;
+  auto consider = [&](int64_t at) {
+    if (at > t && (due == 0 || at < due))
+      due = at;
+  };
+  if (!st.expiry_heap.empty())
+    consider(std::max(st.expiry_heap.front().first, t + 1));
+  consider(st.book.rec.spec.starts_at_ms);
+  consider(st.book.rec.spec.ends_at_ms);
+  if (due == 0 || (st.timer_due_ms != 0 && st.timer_due_ms <= due))
+    return;
+  st.timer_due_ms = due;
+  self->delayed_send(self, std::chrono::milliseconds(due - t), tick_atom_v);
+}
+
+void track_expiry(item_pointer self, const order& o) {
+  if (o.expires_ms == 0 || is_final(o.state))
+    return;
+  auto& heap = self->state.expiry_heap;
+  heap.emplace_back(o.expires_ms, o.order_id);
+  std::push_heap(heap.begin(), heap.end(), heap_later);
+  arm_timer(self);
+}
+
+void record(item_pointer self, undo_record u, waiter w) {
+  auto& pending = self->state.pending;
+  if (!u.order_id.empty())
+    pending.touched.insert(u.order_id);
+  pending.undos.push_back(std::move(u));
+  if (w)
+    pending.waiters.push_back(std::move(w));
+}
+
+bool pending_full(item_pointer self) {
+  return self->state.pending.undos.size() >= limits::batch_orders_max;
+}
+
+void flush(item_pointer self);
+
+void settle_notices(item_pointer self, const item_batch_state& done) {
+  auto& st = self->state;
+  if (!st.env.settled)
+    return;
+  for (const auto& u : done.undos) {
+    if (!u.order_before || is_final(u.order_before->state))
+      continue;
+    const auto& o = st.book.orders.at(u.order_id);
+    if (is_final(o.state))
+      self->send(st.env.settled, settled_atom_v, o.user_id,
+                 o.order_id);
+  }
+}
+
+void on_committed(item_pointer self) {
+  auto& st = self->state;
+  auto done = std::move(st.inflight);
+  st.inflight = item_batch_state{};
+  st.commit_inflight = false;
+  st.commits += 1;
+  for (auto& w : done.waiters)
+    w(errc::ok);
+  settle_notices(self, done);
+  flush(self);
+}
+
+void undo_all(item_pointer self, item_batch_state& batch) {
+  auto& book = self->state.book;
+  for (auto i = batch.undos.rbegin(); i != batch.undos.rend(); ++i) {
+    undo(book, *i);
+    // An undone expiry or payment leaves the order unpaid again: its
+    // deadline must be watched again.
+    if (i->order_before && !is_final(i->order_before->state))
+      track_expiry(self, *i->order_before);
+  }
+}
+
+void on_commit_failed(item_pointer self, const caf::error& err) {
+  auto& st = self->state;
+  auto pending = std::move(st.pending);
+  auto inflight = std::move(st.inflight);
+  st.pending = item_batch_state{};
+  st.inflight = item_batch_state{};
+  st.commit_inflight = false;
+  st.commit_failures += 1;
+  undo_all(self, pending);
+  undo_all(self, inflight);
+  auto problem = check_invariants(st.book);
+  SECKILL_ASSERT(problem.empty(), "rollback restores a consistent item");
+  spdlog::warn("item_commit_failed item={} undone={} error={}",
+               st.book.rec.spec.item_id,
+               pending.undos.size() + inflight.undos.size(),
+               self->system().render(err));
+  for (auto& w : inflight.waiters)
+    w(errc::store_unavailable);
+  for (auto& w : pending.waiters)
+    w(errc::store_unavailable);
+  publish_status(self);
+}
+
+item_batch make_batch(item_pointer self) {
+  auto& st = self->state;
+  item_batch batch;
+  batch.item = st.book.rec;
+  batch.orders.reserve(st.inflight.touched.size());
+  for (const auto& id : st.inflight.touched)
+    batch.orders.push_back(st.book.orders.at(id));
+  return batch;
+}
+
+// Sends the pending batch to the store unless one is already in flight.
+void flush(item_pointer self) {
+  auto& st = self->state;
+  if (st.commit_inflight || st.pending.empty())
+    return;
+  if (st.pending.undos.empty()) {
+    // Only barrier waiters: everything before them is durable already.
+    auto waiters = std::move(st.pending.waiters);
+    st.pending.waiters.clear();
+    for (auto& w : waiters)
+      w(errc::ok);
+    return;
+  }
+  st.inflight = std::move(st.pending);
+  st.pending = item_batch_state{};
+  st.commit_inflight = true;
+  // No timeout on purpose: the store always answers (it is local and each
+  // transaction is bounded), and a timeout here could tell a buyer "failed"
+  // for an order that then commits (DOMAIN.md: the classic inconsistency).
+  self->request(st.env.store, caf::infinite, commit_atom_v, make_batch(self))
+    .then([self](int64_t) { on_committed(self); },
+          [self](caf::error& err) { on_commit_failed(self, err); });
+}
+
+// Attaches a caller to the batch holding the latest change of `order_id`, or
+// answers at once if that order is already durable.
+template <class Promise>
+void answer_when_durable(item_pointer self, const std::string& order_id,
+                         Promise rp) {
+  auto& st = self->state;
+  auto snapshot = st.book.orders.at(order_id);
+  waiter w = [rp, snapshot](errc e) mutable {
+    if (e == errc::ok)
+      rp.deliver(snapshot);
+    else
+      rp.deliver(make_error(e));
+  };
+  if (st.pending.touched.count(order_id) != 0)
+    st.pending.waiters.push_back(std::move(w));
+  else if (st.inflight.touched.count(order_id) != 0)
+    st.inflight.waiters.push_back(std::move(w));
+  else
+    w(errc::ok);
+}
+
+caf::result<order> on_purchase(item_pointer self, const purchase& p) {
+  auto& st = self->state;
+  auto d = decide_purchase(st.book, p, now(self));
+  if (d.code != errc::ok) {
+    spdlog::debug("purchase_rejected item={} user={} reason={}", p.item_id,
+                  p.user_id, to_string(d.code));
+    return make_error(d.code);
+  }
+  auto rp = self->make_response_promise<order>();
+  if (d.is_retry()) {
+    if (st.pending.waiters.size() >= limits::batch_waiters_max)
+      return make_error(errc::busy);
+    answer_when_durable(self, d.existing, rp);
+    return rp;
+  }
+  if (pending_full(self))
+    return make_error(errc::busy);
+  record(self, apply_place(st.book, d.placed), nullptr);
+  answer_when_durable(self, d.placed.order_id, rp);
+  track_expiry(self, d.placed);
+  flush(self);
+  publish_status(self);
+  return rp;
+}
+
+caf::result<order> on_transition(item_pointer self, const std::string& id,
+                                 const transition_decision& d) {
+  auto& st = self->state;
+  if (!d.change) {
+    if (d.code != errc::ok)
+      return make_error(d.code);
+    auto rp = self->make_response_promise<order>();
+    answer_when_durable(self, id, rp);
+    return rp;
+  }
+  if (pending_full(self))
+    return make_error(errc::busy);
+  record(self, apply_transition(st.book, id, d.to, now(self)), nullptr);
+  flush(self);
+  publish_status(self);
+  if (d.code != errc::ok) // e.g. a late payment: expired now, and refused
+    return make_error(d.code);
+  auto rp = self->make_response_promise<order>();
+  answer_when_durable(self, id, rp);
+  return rp;
+}
+
+void expire_due(item_pointer self) {
+  auto& st = self->state;
+  auto& heap = st.expiry_heap;
+  auto t = now(self);
+  while (!heap.empty() && heap.front().first <= t && !pending_full(self)) {
+    std::pop_heap(heap.begin(), heap.end(), heap_later);
+    auto id = std::move(heap.back().second);
+    heap.pop_back();
+    auto d = decide_expire(st.book, id, t);
+    if (!d.change)
+      continue;
+    spdlog::debug("order_expired item={} order={}", st.book.rec.spec.item_id,
+                  id);
+    record(self, apply_transition(st.book, id, d.to, t), nullptr);
+  }
+  flush(self);
+}
+
+caf::result<item_view> on_admin(item_pointer self, admin_state wanted) {
+  auto& st = self->state;
+  auto d = decide_admin(st.book, wanted);
+  if (d.code != errc::ok)
+    return make_error(d.code);
+  if (d.change) {
+    spdlog::info("item_admin item={} from={} to={}", st.book.rec.spec.item_id,
+                 to_string(st.book.rec.admin), to_string(d.to));
+    record(self, apply_admin(st.book, d.to), nullptr);
+  }
+  auto rp = self->make_response_promise<item_view>();
+  st.pending.waiters.push_back([self, rp](errc e) mutable {
+    if (e == errc::ok)
+      rp.deliver(make_view(self->state, now(self)));
+    else
+      rp.deliver(make_error(e));
+  });
+  flush(self);
+  publish_status(self);
+  return rp;
+}
+
+stock_view make_stock(item_pointer self) {
+  const auto& rec = self->state.book.rec;
+  auto t = now(self);
+  return stock_view{rec.spec.item_id, rec.spec.total, rec.counters,
+                    status_at(rec, t), t};
+}
+
+void init(item_pointer self, bool fresh) {
+  auto& st = self->state;
+  st.published = current_status(self);
+  for (const auto& [id, o] : st.book.orders)
+    track_expiry(self, o);
+  if (fresh) // The item's record is written before anything is answered.
+    record(self, apply_admin(st.book, st.book.rec.admin), nullptr);
+  expire_due(self); // releases reservations that expired while we were down
+  arm_timer(self);
+  flush(self);
+}
+
+} // namespace
+
+item_view make_view(const item_state& st, int64_t now_ms) {
+  item_view v;
+  v.record = st.book.rec;
+  v.status = status_at(st.book.rec, now_ms);
+  v.orders = static_cast<int64_t>(st.book.orders.size());
+  v.buyers = static_cast<int64_t>(st.book.held_by_user.size());
+  v.batch_pending = static_cast<int64_t>(st.pending.undos.size());
+  v.batch_inflight = static_cast<int64_t>(st.inflight.undos.size());
+  v.commits = st.commits;
+  v.commit_failures = st.commit_failures;
+  return v;
+}
+
+item_actor::behavior_type item_impl(item_pointer self, item_book book,
+                                    item_env env, bool fresh) {
+  self->state.book = std::move(book);
+  self->state.env = std::move(env);
+  init(self, fresh);
+  return {
+    [self](purchase_atom, const purchase& p) { return on_purchase(self, p); },
+    [self](pay_atom, const std::string& id) {
+      return on_transition(self, id, decide_pay(self->state.book, id, now(self)));
+    },
+    [self](cancel_atom, const std::string& id) {
+      return on_transition(self, id, decide_cancel(self->state.book, id));
+    },
+    [self](order_atom, const std::string& id) -> caf::result<order> {
+      auto i = self->state.book.orders.find(id);
+      if (i == self->state.book.orders.end())
+        return make_error(errc::unknown_order);
+      return i->second;
+    },
+    [self](stock_atom) { return make_stock(self); },
+    [self](view_atom) { return make_view(self->state, now(self)); },
+    [self](pause_atom) { return on_admin(self, admin_state::paused); },
+    [self](resume_atom) { return on_admin(self, admin_state::active); },
+    [self](end_atom) { return on_admin(self, admin_state::ended); },
+    [self](commit_atom) { return on_admin(self, self->state.book.rec.admin); },
+    [self](subscribe_atom, caf::actor& dyn) -> caf::result<status_update> {
+      auto sub = caf::actor_cast<status_listener>(dyn);
+      auto& subs = self->state.subscribers;
+      if (std::find(subs.begin(), subs.end(), sub) == subs.end()) {
+        if (subs.size() >= limits::item_subscribers_max)
+          return make_error(errc::capacity_exceeded);
+        subs.push_back(sub);
+      }
+      return make_update(self);
+    },
+    [self](tick_atom) {
+      auto& st = self->state;
+      if (st.timer_due_ms != 0 && now(self) >= st.timer_due_ms)
+        st.timer_due_ms = 0;
+      expire_due(self);
+      publish_status(self);
+      arm_timer(self);
+    },
+  };
+}
+
+} // namespace seckill

@@ -1,0 +1,172 @@
+// The user-session actor (see session.hpp).
+#include "actors/session.hpp"
+
+#include <chrono>
+
+#include <caf/event_based_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/item.hpp"
+#include "messages/limits.hpp"
+
+namespace seckill {
+
+errc decide_session(session_book& book, const purchase& p,
+                    int64_t per_user_limit, int64_t unpaid_max,
+                    int64_t now_ms) {
+  if (!take_token(book.bucket, now_ms))
+    return errc::rate_limited;
+  auto i = book.items.find(p.item_id);
+  if (i != book.items.end() && i->second.requests.count(p.request_id) != 0)
+    return errc::ok; // a retry: the item answers it, whatever we believe
+  for (auto j = book.unpaid.begin(); j != book.unpaid.end();) {
+    if (j->second.expires_ms <= now_ms)
+      j = book.unpaid.erase(j);
+    else
+      ++j;
+  }
+  if (static_cast<int64_t>(book.unpaid.size()) >= unpaid_max)
+    return errc::unpaid_limit;
+  if (i != book.items.end() && i->second.held + p.quantity > per_user_limit)
+    return errc::user_limit_exceeded;
+  if (i == book.items.end() && book.items.size() >= limits::session_items_max)
+    return errc::capacity_exceeded;
+  return errc::ok;
+}
+
+void learn_order(session_book& book, const order& o) {
+  auto& item = book.items[o.item_id];
+  if (item.requests.insert(o.request_id).second && counts_for_user(o.state))
+    item.held += o.quantity;
+  if (o.state == order_state::reserved || o.state == order_state::pending)
+    book.unpaid.emplace(o.order_id,
+                        unpaid_order{o.item_id, o.quantity, o.expires_ms});
+}
+
+void learn_error(session_book& book, const purchase& p, errc code,
+                 int64_t per_user_limit) {
+  // The item knows better: remember that this user is at the limit.
+  if (code == errc::user_limit_exceeded)
+    book.items[p.item_id].held = per_user_limit;
+}
+
+void forget_unpaid(session_book& book, const std::string& order_id) {
+  auto i = book.unpaid.find(order_id);
+  if (i == book.unpaid.end())
+    return;
+  auto& item = book.items[i->second.item_id];
+  item.held = std::max<int64_t>(0, item.held - i->second.quantity);
+  book.unpaid.erase(i);
+}
+
+namespace {
+
+int64_t now(session_pointer self) {
+  return self->state.now_ms();
+}
+
+void send_next(session_pointer self, const std::string& item_id);
+
+void finish_head(session_pointer self, const std::string& item_id) {
+  auto& st = self->state;
+  auto& line = st.lines[item_id];
+  line.pop_front();
+  st.queued -= 1;
+  if (line.empty())
+    st.lines.erase(item_id);
+  else
+    send_next(self, item_id);
+  if (st.retiring && st.queued == 0)
+    self->quit();
+}
+
+void send_next(session_pointer self, const std::string& item_id) {
+  auto& head = self->state.lines[item_id].front();
+  auto item = caf::actor_cast<item_actor>(head.item);
+  auto timeout = std::chrono::milliseconds(self->state.cfg.hop_timeout_ms);
+  self->request(item, timeout, purchase_atom_v, head.p)
+    .then(
+      [self, item_id](order& o) {
+        auto& head = self->state.lines[item_id].front();
+        learn_order(self->state.book, o);
+        head.rp.deliver(std::move(o));
+        finish_head(self, item_id);
+      },
+      [self, item_id](caf::error& err) {
+        auto& head = self->state.lines[item_id].front();
+        learn_error(self->state.book, head.p, to_errc(err),
+                    head.per_user_limit);
+        head.rp.deliver(std::move(err));
+        finish_head(self, item_id);
+      });
+}
+
+caf::result<order> on_purchase(session_pointer self, const purchase& p,
+                               caf::actor item, int64_t limit) {
+  auto& st = self->state;
+  st.last_active_ms = now(self);
+  if (st.queued >= limits::session_queued_max)
+    return make_error(errc::busy, 100);
+  auto code = decide_session(st.book, p, limit, st.cfg.unpaid_max, now(self));
+  if (code == errc::rate_limited)
+    return make_error(code, ms_until_token(st.book.bucket, now(self)));
+  if (code != errc::ok)
+    return make_error(code);
+  auto rp = self->make_response_promise<order>();
+  auto& line = st.lines[p.item_id];
+  line.push_back(queued_purchase{p, std::move(item), limit, rp});
+  st.queued += 1;
+  if (line.size() == 1)
+    send_next(self, p.item_id);
+  return rp;
+}
+
+void arm_idle_check(session_pointer self) {
+  auto delay = std::chrono::milliseconds(self->state.cfg.idle_timeout_ms);
+  self->delayed_send(self, delay, tick_atom_v);
+}
+
+void on_tick(session_pointer self) {
+  auto& st = self->state;
+  if (st.retiring)
+    return;
+  bool idle = st.queued == 0
+              && now(self) - st.last_active_ms >= st.cfg.idle_timeout_ms;
+  if (idle)
+    self->send(caf::actor_cast<idle_listener>(st.manager), caf::idle_atom_v,
+               st.user_id, caf::actor_cast<caf::actor>(self));
+  else
+    arm_idle_check(self);
+}
+
+} // namespace
+
+session_actor::behavior_type session_impl(session_pointer self,
+                                          std::string user_id,
+                                          session_config cfg, clock_fn now_ms,
+                                          caf::actor manager) {
+  auto& st = self->state;
+  st.user_id = std::move(user_id);
+  st.cfg = cfg;
+  st.now_ms = std::move(now_ms);
+  st.manager = std::move(manager);
+  st.last_active_ms = st.now_ms();
+  st.book.bucket = make_bucket(cfg.rate_per_s, cfg.burst, st.last_active_ms);
+  arm_idle_check(self);
+  return {
+    [self](purchase_atom, const purchase& p, caf::actor& item,
+           int64_t limit) { return on_purchase(self, p, std::move(item), limit); },
+    [self](settled_atom, const std::string& order_id) {
+      forget_unpaid(self->state.book, order_id);
+    },
+    [self](tick_atom) { on_tick(self); },
+    [self](end_atom) {
+      self->state.retiring = true;
+      if (self->state.queued == 0)
+        self->quit();
+    },
+  };
+}
+
+} // namespace seckill

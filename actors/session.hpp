@@ -1,0 +1,111 @@
+// The user-session actor: the single writer of one user's soft state. It
+// rejects early what it can (a user faster than a human, too many unpaid
+// orders, a limit it already knows is reached) and serializes the user's
+// purchases of one item: while one is in flight to the item, the next waits
+// behind it, so a double click reaches the item as two requests in order and
+// the item's idempotency turns the second into the first's order.
+//
+// It never has the last word: the item actor re-checks stock and limits.
+// A request_id the session has seen before skips the early checks, so a retry
+// always reaches the item and gets its original order back.
+// It asks the session manager to retire it after `idle_timeout_ms` without
+// work, so memory follows active users. Every map here is bounded.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <caf/typed_actor.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include "actors/clock.hpp"
+#include "actors/token_bucket.hpp"
+#include "messages/errors.hpp"
+#include "messages/type_ids.hpp"
+
+namespace seckill {
+
+using session_actor = caf::typed_actor<
+  // A purchase, the item actor to send it to, and the item's per-user limit.
+  caf::replies_to<purchase_atom, purchase, caf::actor, int64_t>::with<order>,
+  // An unpaid order of this user became final.
+  caf::reacts_to<settled_atom, std::string>,
+  // Idle check.
+  caf::reacts_to<tick_atom>,
+  // The manager retired this session: finish what is in flight, then stop.
+  caf::reacts_to<end_atom>>;
+
+/// Who a session asks to be retired (the session manager).
+using idle_listener =
+  caf::typed_actor<caf::reacts_to<caf::idle_atom, std::string, caf::actor>>;
+
+struct session_config {
+  double rate_per_s = 5;     // purchase attempts per user per second
+  double burst = 10;
+  int64_t unpaid_max = 3;    // unpaid orders one user may hold, all items
+  int64_t idle_timeout_ms = 60'000;
+  int64_t hop_timeout_ms = 5'000; // session -> item
+};
+
+/// What the session knows of one item for its user.
+struct session_item {
+  int64_t held = 0;                          // units known to be held
+  std::unordered_set<std::string> requests;  // request ids answered before
+};
+
+struct unpaid_order {
+  std::string item_id;
+  int64_t quantity = 0;
+  int64_t expires_ms = 0;
+};
+
+/// The pure part: may this purchase go on to the item?
+struct session_book {
+  token_bucket bucket;
+  std::unordered_map<std::string, session_item> items;
+  std::unordered_map<std::string, unpaid_order> unpaid; // by order id
+};
+
+errc decide_session(session_book& book, const purchase& p,
+                    int64_t per_user_limit, int64_t unpaid_max,
+                    int64_t now_ms);
+/// Learns from the item's answer.
+void learn_order(session_book& book, const order& o);
+void learn_error(session_book& book, const purchase& p, errc code,
+                 int64_t per_user_limit);
+void forget_unpaid(session_book& book, const std::string& order_id);
+
+struct queued_purchase {
+  purchase p;
+  caf::actor item;
+  int64_t per_user_limit = 1;
+  caf::typed_response_promise<order> rp;
+};
+
+struct session_state {
+  std::string user_id;
+  session_config cfg;
+  clock_fn now_ms;
+  caf::actor manager;
+  session_book book;
+  // Per item: the purchase in flight first, then those waiting behind it.
+  std::unordered_map<std::string, std::deque<queued_purchase>> lines;
+  std::size_t queued = 0;
+  int64_t last_active_ms = 0;
+  bool retiring = false;
+  static inline const char* name = "seckill.session";
+};
+
+using session_pointer = session_actor::stateful_pointer<session_state>;
+
+session_actor::behavior_type session_impl(session_pointer self,
+                                          std::string user_id,
+                                          session_config cfg, clock_fn now_ms,
+                                          caf::actor manager);
+
+} // namespace seckill

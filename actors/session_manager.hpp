@@ -1,0 +1,49 @@
+// The session manager: one per node, the directory of the node's live user
+// sessions. It spawns a session on a user's first purchase (at most
+// `sessions_max`; beyond that it answers `busy`), delegates each purchase to
+// it (the session answers the original caller directly), forwards
+// settlement notices from items, and retires idle sessions by a handshake:
+// the session asks, the manager removes it from its map and tells it to end,
+// so no purchase is ever routed to a session that has stopped.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+
+#include <caf/typed_actor.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/session.hpp"
+
+namespace seckill {
+
+using session_manager_actor = caf::typed_actor<
+  caf::replies_to<purchase_atom, purchase, caf::actor, int64_t>::with<order>,
+  caf::reacts_to<settled_atom, std::string, std::string>,
+  caf::reacts_to<caf::idle_atom, std::string, caf::actor>,
+  caf::replies_to<sessions_atom>::with<int64_t>>;
+
+struct session_manager_config {
+  session_config session;
+  std::size_t sessions_max = 100'000;
+};
+
+struct session_manager_state {
+  session_manager_config cfg;
+  clock_fn now_ms;
+  std::unordered_map<std::string, session_actor> sessions;
+  int64_t spawned = 0;
+  int64_t retired = 0;
+  static inline const char* name = "seckill.sessions";
+};
+
+using session_manager_pointer =
+  session_manager_actor::stateful_pointer<session_manager_state>;
+
+session_manager_actor::behavior_type
+session_manager_impl(session_manager_pointer self, session_manager_config cfg,
+                     clock_fn now_ms);
+
+} // namespace seckill

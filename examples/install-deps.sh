@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what seckill needs to build and test, from Debian 12's packages,
+# by name, and only what is missing (run as root). Every dependency of the
+# project is listed here and nowhere else.
+set -euo pipefail
+packages=(
+  g++ make cmake           # the toolchain
+  libcaf-dev               # C++ Actor Framework 0.17.6 (core + io)
+  libsqlite3-dev           # the store
+  libprotobuf-dev protobuf-compiler # the API's DTOs and their JSON mapping
+  libspdlog-dev            # key=value event logs
+  catch2                   # the tests (v2, header-only)
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+    || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

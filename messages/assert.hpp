@@ -1,0 +1,17 @@
+// SECKILL_ASSERT: an invariant check that stays on in every build (CAF's own
+// CAF_ASSERT is compiled out in Debian's package). A failed assertion means
+// the process's state can no longer be trusted: it logs and aborts, so that a
+// restart recovers from the last committed snapshot instead of selling on
+// from a corrupt one.
+#pragma once
+
+namespace seckill::detail {
+[[noreturn]] void assertion_failed(const char* expr, const char* what,
+                                   const char* file, int line);
+} // namespace seckill::detail
+
+#define SECKILL_ASSERT(expr, what)                                             \
+  do {                                                                         \
+    if (!(expr))                                                               \
+      ::seckill::detail::assertion_failed(#expr, what, __FILE__, __LINE__);    \
+  } while (false)

@@ -1,0 +1,67 @@
+// Error codes of seckill: every way a request can be refused, as one enum
+// registered with CAF (category atom "seckill"), so actors return them as
+// `caf::error` and every layer (HTTP, CLI, tests) maps them by name.
+// Bad input is a code, never an exception and never a crash.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <caf/atom.hpp>
+#include <caf/error.hpp>
+#include <caf/fwd.hpp>
+
+namespace seckill {
+
+enum class errc : uint8_t {
+  ok = 0,
+  // The sale.
+  sold_out = 1,
+  user_limit_exceeded,
+  not_started,
+  ended,
+  paused,
+  // Metering and overload.
+  busy,          // waiting room full or waited too long: retry later
+  rate_limited,  // this user sends faster than a human
+  unpaid_limit,  // the user holds too many unpaid orders
+  capacity_exceeded, // a bounded table is full (sessions, orders, items)
+  // Lookups.
+  unknown_item,
+  unknown_order,
+  item_exists,
+  // Input.
+  invalid_quantity,
+  invalid_id,
+  invalid_item,
+  // Order life cycle.
+  expired,          // paid after the reservation's deadline
+  not_cancellable,  // order is already final
+  not_payable,      // order is not waiting for payment
+  request_conflict, // request_id reused for another user, item or quantity
+  // Durability.
+  store_unavailable, // the commit holding this change failed; nothing taken
+  shard_unavailable, // a hop timed out or its actor is down
+  corrupt_state,
+};
+
+/// The error category of seckill's codes inside `caf::error`.
+constexpr caf::atom_value errc_category = caf::atom("seckill");
+
+/// The code's name, e.g. "sold_out": the stable, machine-readable form.
+const char* to_string(errc x);
+
+/// Wraps a code as a CAF error (0.17 style: found by ADL for `caf::error`).
+caf::error make_error(errc x);
+
+/// `busy` or `rate_limited` with a hint: retry after this many milliseconds.
+caf::error make_error(errc x, int64_t retry_after_ms);
+
+/// The retry hint carried by `err`, 0 if it has none.
+int64_t retry_after_ms(const caf::error& err);
+
+/// The code inside `err` if it is one of ours, `errc::ok` for no error, and
+/// `errc::shard_unavailable` for any CAF error (timeouts, dead receivers).
+errc to_errc(const caf::error& err);
+
+} // namespace seckill

@@ -1,0 +1,68 @@
+// Every named limit of seckill in one place: maxima of queues, maps, batches
+// and timers, with units last in their names. The node's config may lower a
+// default but never exceed a hard maximum here; the static_asserts state how
+// the limits relate so that a change to one cannot silently break another.
+#pragma once
+
+#include <cstdint>
+
+namespace seckill::limits {
+
+// -- Identifiers and input ----------------------------------------------------
+constexpr std::size_t id_length_max = 64;          // item, user, request ids
+constexpr int64_t quantity_max = 1000;              // units in one purchase
+constexpr int64_t item_total_max = 100'000'000;     // units one item can offer
+
+// -- Item actor -----------------------------------------------------------------
+constexpr int64_t per_user_limit_max = quantity_max;
+/// Orders one item keeps in memory (every order ever placed for it). Reaching
+/// it answers `capacity_exceeded`; it is far above any sane sale's orders.
+constexpr std::size_t orders_per_item_max = 2'000'000;
+/// Mutations an item gathers while its previous batch commits. When full, new
+/// purchases are answered `busy` until the commit returns.
+constexpr std::size_t batch_orders_max = 4096;
+/// Duplicate requests (same request_id) that may wait on one pending batch.
+constexpr std::size_t batch_waiters_max = 2 * batch_orders_max;
+/// Status listeners (admission queues, one per node) of one item.
+constexpr std::size_t item_subscribers_max = 256;
+constexpr int64_t reserve_ttl_ms_min = 1'000;
+constexpr int64_t reserve_ttl_ms_max = 24 * 3600 * 1000;
+
+// -- Items per node -----------------------------------------------------------------
+constexpr std::size_t items_per_node_max = 10'000;
+
+// -- Store ----------------------------------------------------------------------
+/// Item batches grouped into one SQLite transaction.
+constexpr std::size_t store_group_batches_max = 1024;
+/// Item batches waiting for a transaction. Each item has at most one batch
+/// in flight, so this is only reached by more items than a node may hold;
+/// beyond it a commit is answered `store_unavailable`.
+constexpr std::size_t store_pending_batches_max = 4 * items_per_node_max;
+
+// -- User sessions --------------------------------------------------------------
+constexpr std::size_t sessions_per_node_max = 1'000'000;
+/// Purchases of one user queued behind the one in flight (all items).
+constexpr std::size_t session_queued_max = 8;
+constexpr std::size_t session_items_max = 256;  // items one session remembers
+constexpr int64_t unpaid_per_user_max = 100;
+
+// -- Admission queue --------------------------------------------------------------
+constexpr std::size_t waiting_room_max = 100'000;
+/// Purchases a queue has sent on and not yet heard back about. It bounds the
+/// item's batch from one queue, so it sets durable throughput (about
+/// inflight / commit latency); CAF keeps pending replies in a list searched
+/// linearly, so it cannot grow without cost (CAF-0.17.md: 10k in flight is
+/// 25x slower than 100).
+constexpr std::size_t queue_inflight_max = 2048;
+constexpr int64_t wait_ms_max = 60'000;
+
+
+static_assert(batch_orders_max <= orders_per_item_max);
+static_assert(store_group_batches_max <= store_pending_batches_max);
+static_assert(batch_waiters_max >= batch_orders_max);
+static_assert(queue_inflight_max <= batch_orders_max,
+              "one queue alone can never overflow its item's batch");
+static_assert(per_user_limit_max <= quantity_max);
+static_assert(reserve_ttl_ms_min < reserve_ttl_ms_max);
+
+} // namespace seckill::limits

@@ -1,0 +1,60 @@
+// The one registration block for every type and atom that crosses an actor
+// (and later a node) boundary. Both sides of a connection must load it:
+// `cfg.add_message_types<caf::id_block::seckill>()`, see register_types().
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <caf/actor_system_config.hpp>
+#include <caf/type_id.hpp>
+
+#include "messages/types.hpp"
+
+CAF_BEGIN_TYPE_ID_BLOCK(seckill, caf::first_custom_type_id)
+
+  CAF_ADD_TYPE_ID(seckill, (seckill::item_spec))
+  CAF_ADD_TYPE_ID(seckill, (seckill::stock_counters))
+  CAF_ADD_TYPE_ID(seckill, (seckill::item_record))
+  CAF_ADD_TYPE_ID(seckill, (seckill::order))
+  CAF_ADD_TYPE_ID(seckill, (seckill::purchase))
+  CAF_ADD_TYPE_ID(seckill, (seckill::stock_view))
+  CAF_ADD_TYPE_ID(seckill, (seckill::status_update))
+  CAF_ADD_TYPE_ID(seckill, (seckill::item_view))
+  CAF_ADD_TYPE_ID(seckill, (seckill::item_batch))
+  CAF_ADD_TYPE_ID(seckill, (seckill::queue_view))
+  CAF_ADD_TYPE_ID(seckill, (seckill::store_stats))
+  CAF_ADD_TYPE_ID(seckill, (std::vector<seckill::order>))
+  CAF_ADD_TYPE_ID(seckill, (std::vector<seckill::item_view>))
+  CAF_ADD_TYPE_ID(seckill, (std::vector<std::string>))
+
+  CAF_ADD_ATOM(seckill, seckill, purchase_atom, "purchase")
+  CAF_ADD_ATOM(seckill, seckill, pay_atom, "pay")
+  CAF_ADD_ATOM(seckill, seckill, cancel_atom, "cancel")
+  CAF_ADD_ATOM(seckill, seckill, order_atom, "order")
+  CAF_ADD_ATOM(seckill, seckill, stock_atom, "stock")
+  CAF_ADD_ATOM(seckill, seckill, view_atom, "view")
+  CAF_ADD_ATOM(seckill, seckill, pause_atom, "pause")
+  CAF_ADD_ATOM(seckill, seckill, resume_atom, "resume")
+  CAF_ADD_ATOM(seckill, seckill, end_atom, "end")
+  CAF_ADD_ATOM(seckill, seckill, subscribe_atom, "subscribe")
+  CAF_ADD_ATOM(seckill, seckill, status_atom, "status")
+  CAF_ADD_ATOM(seckill, seckill, commit_atom, "commit")
+  CAF_ADD_ATOM(seckill, seckill, stats_atom, "stats")
+  CAF_ADD_ATOM(seckill, seckill, expire_atom, "expire")
+  CAF_ADD_ATOM(seckill, seckill, tick_atom, "tick")
+  CAF_ADD_ATOM(seckill, seckill, create_atom, "create")
+  CAF_ADD_ATOM(seckill, seckill, lookup_atom, "lookup")
+  CAF_ADD_ATOM(seckill, seckill, list_atom, "list")
+  CAF_ADD_ATOM(seckill, seckill, settled_atom, "settled")
+  CAF_ADD_ATOM(seckill, seckill, sessions_atom, "sessions")
+  CAF_ADD_ATOM(seckill, seckill, drain_atom, "drain")
+
+CAF_END_TYPE_ID_BLOCK(seckill)
+
+namespace seckill {
+
+/// Adds every seckill message type and the error category to `cfg`.
+void register_types(caf::actor_system_config& cfg);
+
+} // namespace seckill

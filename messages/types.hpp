@@ -1,0 +1,247 @@
+// The vocabulary of seckill's actors: plain value types with CAF `inspect`
+// functions (0.17 form), so they can be sent between actors and nodes and
+// printed with `caf::deep_to_string`. The HTTP/CLI DTOs are the protobuf
+// messages of seckill.proto; messages/dto.hpp converts between the two.
+//
+// Time is integer milliseconds since the Unix epoch (`_ms`), quantities are
+// int64_t units. Counters keep `available + reserved + sold == total`.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/meta/type_name.hpp>
+
+namespace seckill {
+
+/// When an order takes stock (DOMAIN.md, lesson 6).
+enum class deduction_mode : uint8_t {
+  order = 0,   // taken at placement; the order is final (seckill default)
+  reserve = 1, // held for reserve_ttl_ms; pay confirms, cancel/expiry returns
+  pay = 2,     // nothing taken at placement; pay takes it or fails sold_out
+};
+
+/// What an operator decided; the shown status also depends on time and stock.
+enum class admin_state : uint8_t { active = 0, paused = 1, ended = 2 };
+
+enum class item_status : uint8_t {
+  upcoming = 0,
+  on_sale = 1,
+  paused = 2,
+  sold_out = 3,
+  ended = 4,
+};
+
+/// The order life cycle (see persistence/store.hpp for the diagram).
+enum class order_state : uint8_t {
+  reserved = 0,  // reserve mode: stock held until expires_ms
+  pending = 1,   // pay mode: placed, no stock held, payable until expires_ms
+  confirmed = 2, // final: stock sold
+  cancelled = 3, // final: stock (if any) returned
+  expired = 4,   // final: deadline passed unpaid, stock (if any) returned
+};
+
+const char* to_string(deduction_mode x);
+const char* to_string(admin_state x);
+const char* to_string(item_status x);
+const char* to_string(order_state x);
+bool parse(const std::string& text, deduction_mode& out);
+bool parse(const std::string& text, item_status& out);
+bool parse(const std::string& text, order_state& out);
+
+/// Whether an order in this state holds stock (reserved) or counts against
+/// the user's limit (everything not given back).
+bool holds_stock(order_state x);
+bool counts_for_user(order_state x);
+bool is_final(order_state x);
+
+/// What an operator sets when creating an item; never changes afterwards.
+struct item_spec {
+  std::string item_id;
+  std::string name;
+  int64_t total = 0;
+  int64_t per_user_limit = 1;
+  int64_t starts_at_ms = 0;
+  int64_t ends_at_ms = 0; // 0: no end
+  deduction_mode mode = deduction_mode::order;
+  int64_t reserve_ttl_ms = 15 * 60 * 1000;
+  int64_t price_cents = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, item_spec& x) {
+  return f(caf::meta::type_name("item_spec"), x.item_id, x.name, x.total,
+           x.per_user_limit, x.starts_at_ms, x.ends_at_ms, x.mode,
+           x.reserve_ttl_ms, x.price_cents);
+}
+
+struct stock_counters {
+  int64_t available = 0;
+  int64_t reserved = 0;
+  int64_t sold = 0;
+};
+
+inline bool operator==(const stock_counters& a, const stock_counters& b) {
+  return a.available == b.available && a.reserved == b.reserved
+         && a.sold == b.sold;
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, stock_counters& x) {
+  return f(caf::meta::type_name("stock_counters"), x.available, x.reserved,
+           x.sold);
+}
+
+/// An item's durable snapshot: what the store writes with every batch.
+struct item_record {
+  item_spec spec;
+  stock_counters counters;
+  admin_state admin = admin_state::active;
+  int64_t next_order_seq = 1;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, item_record& x) {
+  return f(caf::meta::type_name("item_record"), x.spec, x.counters, x.admin,
+           x.next_order_seq);
+}
+
+struct order {
+  std::string order_id; // "<item_id>.<seq>": the item is found from the id
+  std::string item_id;
+  std::string user_id;
+  std::string request_id;
+  int64_t quantity = 0;
+  order_state state = order_state::confirmed;
+  int64_t created_ms = 0;
+  int64_t expires_ms = 0; // 0 unless reserved or pending
+  int64_t updated_ms = 0;
+};
+
+inline bool operator==(const order& a, const order& b) {
+  return a.order_id == b.order_id && a.item_id == b.item_id
+         && a.user_id == b.user_id && a.request_id == b.request_id
+         && a.quantity == b.quantity && a.state == b.state
+         && a.created_ms == b.created_ms && a.expires_ms == b.expires_ms
+         && a.updated_ms == b.updated_ms;
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, order& x) {
+  return f(caf::meta::type_name("order"), x.order_id, x.item_id, x.user_id,
+           x.request_id, x.quantity, x.state, x.created_ms, x.expires_ms,
+           x.updated_ms);
+}
+
+/// A buyer's purchase attempt. `request_id` is the idempotency key.
+struct purchase {
+  std::string item_id;
+  std::string user_id;
+  std::string request_id;
+  int64_t quantity = 1;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, purchase& x) {
+  return f(caf::meta::type_name("purchase"), x.item_id, x.user_id,
+           x.request_id, x.quantity);
+}
+
+/// The tiny dynamic payload of `GET .../stock`.
+struct stock_view {
+  std::string item_id;
+  int64_t total = 0;
+  stock_counters counters;
+  item_status status = item_status::upcoming;
+  int64_t server_time_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, stock_view& x) {
+  return f(caf::meta::type_name("stock_view"), x.item_id, x.total,
+           x.counters, x.status, x.server_time_ms);
+}
+
+/// What an item pushes to its admission queues when its status changes.
+struct status_update {
+  std::string item_id;
+  item_status status = item_status::upcoming;
+  int64_t available = 0;
+  int64_t per_user_limit = 1;
+  int64_t starts_at_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, status_update& x) {
+  return f(caf::meta::type_name("status_update"), x.item_id, x.status,
+           x.available, x.per_user_limit, x.starts_at_ms);
+}
+
+/// An item actor's whole state, for the CLI and the tests.
+struct item_view {
+  item_record record;
+  item_status status = item_status::upcoming;
+  int64_t orders = 0;        // orders held in memory
+  int64_t buyers = 0;        // distinct users holding units
+  int64_t batch_pending = 0; // mutations waiting for the next commit
+  int64_t batch_inflight = 0;
+  int64_t commits = 0;
+  int64_t commit_failures = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, item_view& x) {
+  return f(caf::meta::type_name("item_view"), x.record, x.status, x.orders,
+           x.buyers, x.batch_pending, x.batch_inflight, x.commits,
+           x.commit_failures);
+}
+
+/// One item's share of a store transaction: its orders that changed and its
+/// snapshot after those changes.
+struct item_batch {
+  item_record item;
+  std::vector<order> orders;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, item_batch& x) {
+  return f(caf::meta::type_name("item_batch"), x.item, x.orders);
+}
+
+/// An admission queue's counters, for the CLI and metrics.
+struct queue_view {
+  std::string item_id;
+  item_status status = item_status::upcoming;
+  int64_t waiting = 0;
+  int64_t inflight = 0;
+  int64_t oldest_wait_ms = 0;
+  int64_t admitted = 0;
+  int64_t rejected = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, queue_view& x) {
+  return f(caf::meta::type_name("queue_view"), x.item_id, x.status, x.waiting,
+           x.inflight, x.oldest_wait_ms, x.admitted, x.rejected);
+}
+
+/// The store's counters.
+struct store_stats {
+  int64_t transactions = 0;
+  int64_t failed_transactions = 0;
+  int64_t rows_written = 0;
+  int64_t batches = 0;
+  int64_t largest_group = 0; // item batches in one transaction
+  int64_t commit_us_total = 0;
+  int64_t commit_us_max = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, store_stats& x) {
+  return f(caf::meta::type_name("store_stats"), x.transactions,
+           x.failed_transactions, x.rows_written, x.batches, x.largest_group,
+           x.commit_us_total, x.commit_us_max);
+}
+
+} // namespace seckill

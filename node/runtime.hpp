@@ -1,0 +1,41 @@
+// The runtime: the actors of one seckill node wired together (store,
+// session manager, directory with its items and queues), started on the
+// state recovered from the node's SQLite file. The crowd demo uses it now;
+// the seckill-node program will add the REST bridge, the admin actor and the
+// cluster around it.
+#pragma once
+
+#include <string>
+
+#include <caf/actor_system.hpp>
+
+#include "actors/directory.hpp"
+#include "actors/session_manager.hpp"
+#include "persistence/store.hpp"
+
+namespace seckill {
+
+struct runtime_config {
+  std::string db_path = "./data/seckill.db";
+  std::string synchronous = "FULL";
+  session_manager_config sessions;
+  directory_config directory;
+};
+
+struct runtime {
+  store_actor store;
+  session_manager_actor sessions;
+  directory_actor directory;
+  int64_t recovered_items = 0;
+  int64_t recovered_orders = 0;
+};
+
+/// Recovers the file and starts the actors. Returns the error text instead
+/// (and starts nothing) if the file cannot be read or fails its checks.
+std::string start_runtime(caf::actor_system& sys, const runtime_config& cfg,
+                          runtime& out);
+
+/// Stops the actors; what is in flight is answered or failed first by CAF.
+void stop_runtime(caf::actor_system& sys, runtime& rt);
+
+} // namespace seckill
