@@ -25,6 +25,13 @@
 
 namespace seckill {
 
+namespace testing {
+/// A planted bug for the simulation's self-test: when true, purchases skip
+/// the stock check. The auditor must catch the oversell. Never set outside
+/// tests.
+extern bool planted_skip_stock_check;
+} // namespace testing
+
 struct item_book {
   item_record rec;
   std::unordered_map<std::string, order> orders;           // by order_id

@@ -153,6 +153,9 @@ session_actor::behavior_type session_impl(session_pointer self,
   st.manager = std::move(manager);
   st.last_active_ms = st.now_ms();
   st.book.bucket = make_bucket(cfg.rate_per_s, cfg.burst, st.last_active_ms);
+  // A session lives no longer than its manager.
+  self->monitor(st.manager);
+  self->set_down_handler([self](caf::down_msg&) { self->quit(); });
   arm_idle_check(self);
   return {
     [self](purchase_atom, const purchase& p, caf::actor& item,

@@ -5,8 +5,17 @@
 // from a corrupt one.
 #pragma once
 
+namespace seckill::testing {
+/// Tests only: when set, a failed assertion calls this and carries on
+/// instead of aborting, so the planted-bug simulation can show that its
+/// auditor catches, from the outside, what the assertions catch inside.
+/// No program sets it.
+using assertion_hook = void (*)(const char* what);
+void set_assertion_hook(assertion_hook hook);
+} // namespace seckill::testing
+
 namespace seckill::detail {
-[[noreturn]] void assertion_failed(const char* expr, const char* what,
+void assertion_failed(const char* expr, const char* what,
                                    const char* file, int line);
 } // namespace seckill::detail
 

@@ -101,10 +101,22 @@ void register_types(caf::actor_system_config& cfg) {
                          });
 }
 
+namespace {
+testing::assertion_hook the_hook = nullptr;
+} // namespace
+
+void testing::set_assertion_hook(assertion_hook hook) {
+  the_hook = hook;
+}
+
 namespace detail {
 
 void assertion_failed(const char* expr, const char* what, const char* file,
                       int line) {
+  if (the_hook != nullptr) {
+    the_hook(what);
+    return;
+  }
   std::fprintf(stderr, "invariant_violated what=\"%s\" expr=\"%s\" at=%s:%d\n",
                what, expr, file, line);
   std::fflush(stderr);
