@@ -234,12 +234,17 @@ void audit_file(const scenario& sc, const sim_log& log, const recovery& rec,
     if (in_file.count(id) != 0 && in_file[id].state != state)
       r.fail("order " + id + " was acknowledged " + to_string(state)
              + " but the file says " + to_string(in_file[id].state));
+  // store_unavailable promises that this attempt took nothing. The order may
+  // still exist if another attempt with the same request_id succeeded or
+  // ended in an unknown outcome (a hop timed out: shard_unavailable).
+  std::set<std::pair<std::string, std::string>> maybe_placed;
+  for (const auto& b : log.purchases)
+    if (b.code == errc::ok || b.code == errc::shard_unavailable)
+      maybe_placed.emplace(b.p.item_id, b.p.request_id);
   for (const auto& a : log.purchases) {
-    bool any_ok = false;
-    for (const auto& b : log.purchases)
-      any_ok = any_ok || (b.code == errc::ok && b.p.request_id == a.p.request_id);
-    if (a.code == errc::store_unavailable && !any_ok
-        && requests_in_file.count({a.p.item_id, a.p.request_id}) != 0)
+    auto key = std::make_pair(a.p.item_id, a.p.request_id);
+    if (a.code == errc::store_unavailable && maybe_placed.count(key) == 0
+        && requests_in_file.count(key) != 0)
       r.fail("request " + a.p.request_id
              + " was told store_unavailable but its order is in the file");
   }
