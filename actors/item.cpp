@@ -215,15 +215,15 @@ caf::result<order> on_purchase(item_pointer self, const purchase& p) {
                   p.user_id, to_string(d.code));
     return make_error(d.code);
   }
+  // Refusals first: once a response promise exists, it alone answers.
+  if (d.is_retry() ? st.pending.waiters.size() >= limits::batch_waiters_max
+                   : pending_full(self))
+    return make_error(errc::busy);
   auto rp = self->make_response_promise<order>();
   if (d.is_retry()) {
-    if (st.pending.waiters.size() >= limits::batch_waiters_max)
-      return make_error(errc::busy);
     answer_when_durable(self, d.existing, rp);
     return rp;
   }
-  if (pending_full(self))
-    return make_error(errc::busy);
   record(self, apply_place(st.book, d.placed), nullptr);
   answer_when_durable(self, d.placed.order_id, rp);
   track_expiry(self, d.placed);
@@ -274,7 +274,7 @@ void expire_due(item_pointer self) {
 
 caf::result<item_view> on_admin(item_pointer self, admin_state wanted) {
   auto& st = self->state;
-  auto d = decide_admin(st.book, wanted);
+  auto d = decide_admin(st.book, wanted, now(self));
   if (d.code != errc::ok)
     return make_error(d.code);
   if (d.change) {

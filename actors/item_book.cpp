@@ -298,15 +298,17 @@ transition_decision decide_expire(const item_book& book,
   return d;
 }
 
-admin_decision decide_admin(const item_book& book, admin_state wanted) {
+admin_decision decide_admin(const item_book& book, admin_state wanted,
+                            int64_t now_ms) {
   admin_decision d;
-  auto now = book.rec.admin;
-  if (now == wanted)
-    return d;
-  if (now == admin_state::ended) {
-    d.code = errc::ended; // the end of a sale is final
+  // The end of a sale is final, whether an operator or its window ended it.
+  if (wanted != admin_state::ended
+      && status_at(book.rec, now_ms) == item_status::ended) {
+    d.code = errc::ended;
     return d;
   }
+  if (book.rec.admin == wanted)
+    return d;
   d.change = true;
   d.to = wanted;
   return d;

@@ -96,13 +96,16 @@ transition_decision decide_cancel(const item_book& book,
 /// Whether the order's deadline has passed while it is still unpaid.
 transition_decision decide_expire(const item_book& book,
                                   const std::string& order_id, int64_t now_ms);
-/// Pause, resume or end: the admin state to go to, or the refusal.
+/// Pause, resume or end: the admin state to go to, or the refusal. A sale
+/// that has ended (by an operator or by its window) stays ended; ending it
+/// again is answered without a change.
 struct admin_decision {
   errc code = errc::ok;
   bool change = false;
   admin_state to = admin_state::active;
 };
-admin_decision decide_admin(const item_book& book, admin_state wanted);
+admin_decision decide_admin(const item_book& book, admin_state wanted,
+                            int64_t now_ms);
 
 // -- Changes -----------------------------------------------------------------------
 
