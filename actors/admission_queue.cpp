@@ -124,17 +124,19 @@ caf::result<order> on_purchase(queue_pointer self, purchase& p) {
     }
   }
   auto t = now(self);
-  auto rp = self->make_response_promise<order>();
-  if (st.waiting.empty() && st.inflight < st.cfg.inflight_max
-      && take_token(st.bucket, t)) {
-    dispatch(self, std::move(p), rp);
-    return rp;
-  }
-  if (st.waiting.size() >= st.cfg.waiting_max) {
+  bool pass = st.waiting.empty() && st.inflight < st.cfg.inflight_max
+              && take_token(st.bucket, t);
+  // Refusals first: once a response promise exists, it alone answers.
+  if (!pass && st.waiting.size() >= st.cfg.waiting_max) {
     st.rejected += 1;
     return make_error(errc::busy, retry_hint_ms(st.waiting.size(),
                                                 st.cfg.rate_per_s,
                                                 st.cfg.wait_ms_max));
+  }
+  auto rp = self->make_response_promise<order>();
+  if (pass) {
+    dispatch(self, std::move(p), rp);
+    return rp;
   }
   st.waiting.push_back(waiting_purchase{std::move(p), t, rp});
   drain(self);
