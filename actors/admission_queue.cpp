@@ -51,10 +51,14 @@ void dispatch(queue_pointer self, purchase p,
   // Until the item's status is known the session must not judge the limit.
   auto limit = st.status_known ? st.status.per_user_limit
                                : limits::per_user_limit_max;
+  auto request_id = p.request_id;
   self->request(sessions, timeout, purchase_atom_v, std::move(p), st.item,
                 limit)
     .then(
-      [self, rp](order& o) mutable {
+      [self, rp, request_id](order& o) mutable {
+        auto& acked = self->state.acked_requests;
+        if (acked.size() < limits::orders_per_item_max)
+          acked.insert(request_id);
         rp.deliver(std::move(o));
         self->state.inflight -= 1;
         drain(self);
@@ -117,7 +121,7 @@ caf::result<order> on_purchase(queue_pointer self, purchase& p) {
     st.rejected += 1;
     return make_error(code);
   }
-  if (st.status_known) {
+  if (st.status_known && st.acked_requests.count(p.request_id) == 0) {
     if (auto code = status_refusal(st.status.status); code != errc::ok) {
       st.rejected += 1;
       return make_error(code);
@@ -171,7 +175,8 @@ queue_view make_view(queue_pointer self) {
 
 queue_actor::behavior_type queue_impl(queue_pointer self, std::string item_id,
                                       queue_config cfg, clock_fn now_ms,
-                                      caf::actor item, caf::actor sessions) {
+                                      caf::actor item, caf::actor sessions,
+                                      std::vector<std::string> known_requests) {
   SECKILL_ASSERT(cfg.waiting_max <= limits::waiting_room_max
                    && cfg.inflight_max <= limits::queue_inflight_max
                    && cfg.wait_ms_max <= limits::wait_ms_max,
@@ -183,6 +188,9 @@ queue_actor::behavior_type queue_impl(queue_pointer self, std::string item_id,
   st.item = std::move(item);
   st.sessions = std::move(sessions);
   st.bucket = make_bucket(cfg.rate_per_s, cfg.burst, st.now_ms());
+  SECKILL_ASSERT(known_requests.size() <= limits::orders_per_item_max,
+                 "an item never has more orders than it may keep");
+  st.acked_requests.insert(known_requests.begin(), known_requests.end());
   // Learn the item's status now; later changes are pushed.
   auto item_handle = caf::actor_cast<item_actor>(st.item);
   self->request(item_handle, caf::infinite, subscribe_atom_v,

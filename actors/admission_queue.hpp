@@ -6,6 +6,10 @@
 // paused or upcoming, every waiter and every newcomer is answered with that,
 // without asking the item (layered filtering).
 //
+// A retry of a request this queue has seen acknowledged is let through even
+// when the item is sold out or ended, so that it gets its order back from
+// the item (idempotency beats the edge's shortcut). On a cluster, a retry
+// through another node's queue has no such memory: see the README.
 // Order of arrival is order of service: a newcomer never overtakes a waiter.
 // At most `inflight_max` purchases are on their way downstream at once.
 // It must never: hold a request without a bound in time, or grow a queue past
@@ -15,6 +19,8 @@
 #include <cstdint>
 #include <deque>
 #include <string>
+#include <unordered_set>
+#include <vector>
 
 #include <caf/typed_actor.hpp>
 #include <caf/replies_to.hpp>
@@ -67,6 +73,9 @@ struct queue_state {
   bool status_known = false;
   token_bucket bucket;
   std::deque<waiting_purchase> waiting;
+  /// Request ids acknowledged through this queue (at most
+  /// limits::orders_per_item_max, as many as the item keeps orders).
+  std::unordered_set<std::string> acked_requests;
   std::size_t inflight = 0;
   int64_t timer_due_ms = 0;
   int64_t admitted = 0;
@@ -76,8 +85,11 @@ struct queue_state {
 
 using queue_pointer = queue_actor::stateful_pointer<queue_state>;
 
+/// `known_requests`: request ids of the item's orders so far (after a
+/// restart, every order in the file may have been acknowledged).
 queue_actor::behavior_type queue_impl(queue_pointer self, std::string item_id,
                                       queue_config cfg, clock_fn now_ms,
-                                      caf::actor item, caf::actor sessions);
+                                      caf::actor item, caf::actor sessions,
+                                      std::vector<std::string> known_requests);
 
 } // namespace seckill

@@ -15,6 +15,10 @@ namespace {
 item_entry& start_item(directory_pointer self, item_book book, bool fresh) {
   auto& st = self->state;
   auto id = book.rec.spec.item_id;
+  std::vector<std::string> requests;
+  requests.reserve(book.by_request.size());
+  for (const auto& kvp : book.by_request)
+    requests.push_back(kvp.first);
   item_env env{st.store, st.now_ms, caf::actor_cast<settle_listener>(st.sessions)};
   // Items and queues live as long as the directory: linked, they fail
   // together instead of leaving a half-routed item behind.
@@ -23,7 +27,8 @@ item_entry& start_item(directory_pointer self, item_book book, bool fresh) {
   auto queue = self->spawn<caf::linked>(queue_impl, id, st.cfg.queue,
                                         st.now_ms,
                                         caf::actor_cast<caf::actor>(item),
-                                        caf::actor_cast<caf::actor>(st.sessions));
+                                        caf::actor_cast<caf::actor>(st.sessions),
+                                        std::move(requests));
   return st.items.insert_or_assign(id, item_entry{item, queue}).first->second;
 }
 

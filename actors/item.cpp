@@ -101,8 +101,8 @@ void settle_notices(item_pointer self, const item_batch_state& done) {
       continue;
     const auto& o = st.book.orders.at(u.order_id);
     if (is_final(o.state))
-      self->send(st.env.settled, settled_atom_v, o.user_id,
-                 o.order_id);
+      self->send(st.env.settled, settled_atom_v, o.user_id, o.order_id,
+                 o.state != order_state::confirmed);
   }
 }
 

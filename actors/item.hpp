@@ -39,7 +39,7 @@ using status_listener =
 
 /// Who an item tells that a user's unpaid order became final.
 using settle_listener =
-  caf::typed_actor<caf::reacts_to<settled_atom, std::string, std::string>>;
+  caf::typed_actor<caf::reacts_to<settled_atom, std::string, std::string, bool>>;
 
 using item_actor = caf::typed_actor<
   caf::replies_to<purchase_atom, purchase>::with<order>,
@@ -62,8 +62,9 @@ using item_actor = caf::typed_actor<
 struct item_env {
   store_actor store;
   clock_fn now_ms;
-  /// Optional: told `(settled_atom, user_id, order_id)` when an unpaid order
-  /// becomes final (paid, cancelled, expired), so sessions free their caps.
+  /// Optional: told `(settled_atom, user_id, order_id, released)` when an
+  /// unpaid order becomes final, so sessions free their caps; `released`:
+  /// cancelled or expired (the user's units came back), not paid.
   settle_listener settled;
 };
 

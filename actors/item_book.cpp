@@ -172,6 +172,17 @@ std::string check_invariants(const item_book& book) {
       return "user " + user + " holds more than the limit or the index says";
   if (book.by_request.size() != book.orders.size())
     return "request index and orders differ in size";
+  for (const auto& [id, o] : book.orders)
+    if (id != o.order_id)
+      return "order " + o.order_id + " is filed under " + id;
+  for (const auto& [req, id] : book.by_request) {
+    auto i = book.orders.find(id);
+    if (i == book.orders.end() || i->second.request_id != req)
+      return "request " + req + " points to the wrong order";
+  }
+  for (const auto& [user, units] : book.held_by_user)
+    if (held.count(user) == 0 || held[user] != units)
+      return "user " + user + " is said to hold units they do not hold";
   return {};
 }
 

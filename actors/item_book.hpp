@@ -97,8 +97,8 @@ transition_decision decide_cancel(const item_book& book,
 transition_decision decide_expire(const item_book& book,
                                   const std::string& order_id, int64_t now_ms);
 /// Pause, resume or end: the admin state to go to, or the refusal. A sale
-/// that has ended (by an operator or by its window) stays ended; ending it
-/// again is answered without a change.
+/// that has ended (by an operator or by its window) stays ended: pause and
+/// resume are refused with `ended`; `end` is recorded (once).
 struct admin_decision {
   errc code = errc::ok;
   bool change = false;

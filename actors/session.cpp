@@ -20,12 +20,15 @@ errc decide_session(session_book& book, const purchase& p,
   auto i = book.items.find(p.item_id);
   if (i != book.items.end() && i->second.requests.count(p.request_id) != 0)
     return errc::ok; // a retry: the item answers it, whatever we believe
+  // An unpaid order past its deadline has expired at the item (or is
+  // refused payment there): its units are the user's no more.
   for (auto j = book.unpaid.begin(); j != book.unpaid.end();) {
+    auto next = std::next(j);
     if (j->second.expires_ms <= now_ms)
-      j = book.unpaid.erase(j);
-    else
-      ++j;
+      forget_unpaid(book, j->first, true);
+    j = next;
   }
+  i = book.items.find(p.item_id);
   if (static_cast<int64_t>(book.unpaid.size()) >= unpaid_max)
     return errc::unpaid_limit;
   if (i != book.items.end() && i->second.held + p.quantity > per_user_limit)
@@ -37,7 +40,10 @@ errc decide_session(session_book& book, const purchase& p,
 
 void learn_order(session_book& book, const order& o) {
   auto& item = book.items[o.item_id];
-  if (item.requests.insert(o.request_id).second && counts_for_user(o.state))
+  bool known = item.requests.count(o.request_id) != 0;
+  if (!known && item.requests.size() < limits::session_requests_max)
+    item.requests.insert(o.request_id);
+  if (!known && counts_for_user(o.state))
     item.held += o.quantity;
   if (o.state == order_state::reserved || o.state == order_state::pending)
     book.unpaid.emplace(o.order_id,
@@ -51,12 +57,15 @@ void learn_error(session_book& book, const purchase& p, errc code,
     book.items[p.item_id].held = per_user_limit;
 }
 
-void forget_unpaid(session_book& book, const std::string& order_id) {
+void forget_unpaid(session_book& book, const std::string& order_id,
+                   bool released) {
   auto i = book.unpaid.find(order_id);
   if (i == book.unpaid.end())
     return;
-  auto& item = book.items[i->second.item_id];
-  item.held = std::max<int64_t>(0, item.held - i->second.quantity);
+  if (released) {
+    auto& item = book.items[i->second.item_id];
+    item.held = std::max<int64_t>(0, item.held - i->second.quantity);
+  }
   book.unpaid.erase(i);
 }
 
@@ -160,8 +169,8 @@ session_actor::behavior_type session_impl(session_pointer self,
   return {
     [self](purchase_atom, const purchase& p, caf::actor& item,
            int64_t limit) { return on_purchase(self, p, std::move(item), limit); },
-    [self](settled_atom, const std::string& order_id) {
-      forget_unpaid(self->state.book, order_id);
+    [self](settled_atom, const std::string& order_id, bool released) {
+      forget_unpaid(self->state.book, order_id, released);
     },
     [self](tick_atom) { on_tick(self); },
     [self](end_atom) {

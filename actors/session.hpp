@@ -33,8 +33,8 @@ namespace seckill {
 using session_actor = caf::typed_actor<
   // A purchase, the item actor to send it to, and the item's per-user limit.
   caf::replies_to<purchase_atom, purchase, caf::actor, int64_t>::with<order>,
-  // An unpaid order of this user became final.
-  caf::reacts_to<settled_atom, std::string>,
+  // An unpaid order of this user became final; true: its units came back.
+  caf::reacts_to<settled_atom, std::string, bool>,
   // Idle check.
   caf::reacts_to<tick_atom>,
   // The manager retired this session: finish what is in flight, then stop.
@@ -78,7 +78,10 @@ errc decide_session(session_book& book, const purchase& p,
 void learn_order(session_book& book, const order& o);
 void learn_error(session_book& book, const purchase& p, errc code,
                  int64_t per_user_limit);
-void forget_unpaid(session_book& book, const std::string& order_id);
+/// An unpaid order became final: paid (`released` false: the units stay
+/// the user's) or cancelled / expired (`released` true: they came back).
+void forget_unpaid(session_book& book, const std::string& order_id,
+                   bool released);
 
 struct queued_purchase {
   purchase p;

@@ -54,10 +54,11 @@ session_manager_impl(session_manager_pointer self, session_manager_config cfg,
       return self->delegate(*s, purchase_atom_v, std::move(p), std::move(item),
                             limit);
     },
-    [self](settled_atom, const std::string& user, const std::string& order) {
+    [self](settled_atom, const std::string& user, const std::string& order,
+           bool released) {
       auto& sessions = self->state.sessions;
       if (auto i = sessions.find(user); i != sessions.end())
-        self->send(i->second, settled_atom_v, order);
+        self->send(i->second, settled_atom_v, order, released);
     },
     [self](caf::idle_atom, const std::string& user, const caf::actor& s) {
       auto& sessions = self->state.sessions;

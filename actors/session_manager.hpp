@@ -21,7 +21,7 @@ namespace seckill {
 
 using session_manager_actor = caf::typed_actor<
   caf::replies_to<purchase_atom, purchase, caf::actor, int64_t>::with<order>,
-  caf::reacts_to<settled_atom, std::string, std::string>,
+  caf::reacts_to<settled_atom, std::string, std::string, bool>,
   caf::reacts_to<caf::idle_atom, std::string, caf::actor>,
   caf::replies_to<sessions_atom>::with<int64_t>>;
 

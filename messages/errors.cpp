@@ -45,6 +45,8 @@ caf::error make_error(errc x, int64_t retry_after_ms) {
 }
 
 int64_t retry_after_ms(const caf::error& err) {
+  if (!err)
+    return 0; // CAF 0.17: context() of an empty error reads a null pointer
   const auto& ctx = err.context();
   if (ctx.size() == 1 && ctx.match_element<int64_t>(0))
     return ctx.get_as<int64_t>(0);

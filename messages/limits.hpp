@@ -44,6 +44,8 @@ constexpr std::size_t sessions_per_node_max = 1'000'000;
 /// Purchases of one user queued behind the one in flight (all items).
 constexpr std::size_t session_queued_max = 8;
 constexpr std::size_t session_items_max = 256;  // items one session remembers
+/// Request ids one session remembers per item (to let retries through).
+constexpr std::size_t session_requests_max = 64;
 constexpr int64_t unpaid_per_user_max = 100;
 
 // -- Admission queue --------------------------------------------------------------

@@ -154,6 +154,20 @@ TEST_CASE("queue: sold out is answered at the edge, to waiters and "
   CHECK(queue_of(w, "q").admitted == before);
 }
 
+TEST_CASE("queue: after a sell-out, a retry of an acknowledged request "
+          "still gets its order",
+          "[queue]") {
+  sim_world w{sim_options{}};
+  create(w, make_spec(w, "q", 1));
+  auto first = fire(w, users("q", 1));
+  REQUIRE((*first)[0].code == errc::ok);
+  CHECK(count(*fire(w, users("q", 1, 1)), errc::sold_out) == 1);
+  auto retry = fire(w, users("q", 1));
+  REQUIRE(retry->size() == 1);
+  CHECK((*retry)[0].code == errc::ok);
+  CHECK((*retry)[0].order_id == (*first)[0].order_id);
+}
+
 TEST_CASE("queue: a sale that has not started is answered at the edge",
           "[queue]") {
   sim_world w{sim_options{}};

@@ -44,7 +44,8 @@ sim_world::sim_world(sim_options options)
   // them once the test stops stepping the scheduler.
   sys.await_actors_before_shutdown(false);
   // Start the simulated wall clock at a realistic instant.
-  sched.clock().current_time += std::chrono::hours(24 * 365 * 50);
+  sched.clock().current_time += std::chrono::hours(24 * 365 * 50)
+                                + std::chrono::milliseconds(opts.clock_offset_ms);
   auto rec = recover(db_path);
   if (!rec.ok())
     throw std::runtime_error("recovery failed: " + rec.error);

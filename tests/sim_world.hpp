@@ -40,6 +40,7 @@ struct sim_options {
   uint64_t seed = 1;
   std::string db_path;                  // empty: <temp dir>/sim.db
   std::function<bool()> fail_transaction; // store fault injection
+  int64_t clock_offset_ms = 0;          // a restart later than the last run
   session_manager_config sessions;
   directory_config directory;
 };
