@@ -8,6 +8,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/hop.hpp"
 #include "actors/item.hpp"
 #include "actors/item_book.hpp"
 #include "actors/session_manager.hpp"
@@ -47,7 +48,7 @@ void dispatch(queue_pointer self, purchase p,
   st.inflight += 1;
   st.admitted += 1;
   auto sessions = caf::actor_cast<session_manager_actor>(st.sessions);
-  auto timeout = std::chrono::milliseconds(st.cfg.hop_timeout_ms);
+  auto timeout = hop_timeout(self, sessions, st.cfg.hop_timeout_ms);
   // Until the item's status is known the session must not judge the limit.
   auto limit = st.status_known ? st.status.per_user_limit
                                : limits::per_user_limit_max;

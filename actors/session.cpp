@@ -7,6 +7,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/hop.hpp"
 #include "actors/item.hpp"
 #include "messages/limits.hpp"
 
@@ -93,7 +94,7 @@ void finish_head(session_pointer self, const std::string& item_id) {
 void send_next(session_pointer self, const std::string& item_id) {
   auto& head = self->state.lines[item_id].front();
   auto item = caf::actor_cast<item_actor>(head.item);
-  auto timeout = std::chrono::milliseconds(self->state.cfg.hop_timeout_ms);
+  auto timeout = hop_timeout(self, item, self->state.cfg.hop_timeout_ms);
   self->request(item, timeout, purchase_atom_v, head.p)
     .then(
       [self, item_id](order& o) {
@@ -114,7 +115,6 @@ void send_next(session_pointer self, const std::string& item_id) {
 caf::result<order> on_purchase(session_pointer self, const purchase& p,
                                caf::actor item, int64_t limit) {
   auto& st = self->state;
-  st.last_active_ms = now(self);
   if (st.queued >= limits::session_queued_max)
     return make_error(errc::busy, 100);
   auto code = decide_session(st.book, p, limit, st.cfg.unpaid_max, now(self));
@@ -131,24 +131,6 @@ caf::result<order> on_purchase(session_pointer self, const purchase& p,
   return rp;
 }
 
-void arm_idle_check(session_pointer self) {
-  auto delay = std::chrono::milliseconds(self->state.cfg.idle_timeout_ms);
-  self->delayed_send(self, delay, tick_atom_v);
-}
-
-void on_tick(session_pointer self) {
-  auto& st = self->state;
-  if (st.retiring)
-    return;
-  bool idle = st.queued == 0
-              && now(self) - st.last_active_ms >= st.cfg.idle_timeout_ms;
-  if (idle)
-    self->send(caf::actor_cast<idle_listener>(st.manager), caf::idle_atom_v,
-               st.user_id, caf::actor_cast<caf::actor>(self));
-  else
-    arm_idle_check(self);
-}
-
 } // namespace
 
 session_actor::behavior_type session_impl(session_pointer self,
@@ -160,19 +142,16 @@ session_actor::behavior_type session_impl(session_pointer self,
   st.cfg = cfg;
   st.now_ms = std::move(now_ms);
   st.manager = std::move(manager);
-  st.last_active_ms = st.now_ms();
-  st.book.bucket = make_bucket(cfg.rate_per_s, cfg.burst, st.last_active_ms);
+  st.book.bucket = make_bucket(cfg.rate_per_s, cfg.burst, st.now_ms());
   // A session lives no longer than its manager.
   self->monitor(st.manager);
   self->set_down_handler([self](caf::down_msg&) { self->quit(); });
-  arm_idle_check(self);
   return {
     [self](purchase_atom, const purchase& p, caf::actor& item,
            int64_t limit) { return on_purchase(self, p, std::move(item), limit); },
     [self](settled_atom, const std::string& order_id, bool released) {
       forget_unpaid(self->state.book, order_id, released);
     },
-    [self](tick_atom) { on_tick(self); },
     [self](end_atom) {
       self->state.retiring = true;
       if (self->state.queued == 0)

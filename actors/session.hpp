@@ -8,8 +8,9 @@
 // It never has the last word: the item actor re-checks stock and limits.
 // A request_id the session has seen before skips the early checks, so a retry
 // always reaches the item and gets its original order back.
-// It asks the session manager to retire it after `idle_timeout_ms` without
-// work, so memory follows active users. Every map here is bounded.
+// The session manager retires it after `idle_timeout_ms` without work, so
+// memory follows active users; it then finishes what is in flight and stops.
+// Every map here is bounded.
 #pragma once
 
 #include <cstdint>
@@ -35,21 +36,15 @@ using session_actor = caf::typed_actor<
   caf::replies_to<purchase_atom, purchase, caf::actor, int64_t>::with<order>,
   // An unpaid order of this user became final; true: its units came back.
   caf::reacts_to<settled_atom, std::string, bool>,
-  // Idle check.
-  caf::reacts_to<tick_atom>,
   // The manager retired this session: finish what is in flight, then stop.
   caf::reacts_to<end_atom>>;
-
-/// Who a session asks to be retired (the session manager).
-using idle_listener =
-  caf::typed_actor<caf::reacts_to<caf::idle_atom, std::string, caf::actor>>;
 
 struct session_config {
   double rate_per_s = 5;     // purchase attempts per user per second
   double burst = 10;
   int64_t unpaid_max = 3;    // unpaid orders one user may hold, all items
-  int64_t idle_timeout_ms = 60'000;
-  int64_t hop_timeout_ms = 5'000; // session -> item
+  int64_t idle_timeout_ms = 60'000; // retired by the manager after this
+  int64_t hop_timeout_ms = 5'000; // session -> item, when it is remote
 };
 
 /// What the session knows of one item for its user.
@@ -99,7 +94,6 @@ struct session_state {
   // Per item: the purchase in flight first, then those waiting behind it.
   std::unordered_map<std::string, std::deque<queued_purchase>> lines;
   std::size_t queued = 0;
-  int64_t last_active_ms = 0;
   bool retiring = false;
   static inline const char* name = "seckill.session";
 };

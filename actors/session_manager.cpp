@@ -1,6 +1,9 @@
 // The session manager (see session_manager.hpp).
 #include "actors/session_manager.hpp"
 
+#include <algorithm>
+#include <chrono>
+
 #include <caf/event_based_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <spdlog/spdlog.h>
@@ -12,18 +15,50 @@ namespace seckill {
 
 namespace {
 
+void arm_sweep(session_manager_pointer self) {
+  auto& st = self->state;
+  if (st.sweep_armed || st.sessions.empty())
+    return;
+  st.sweep_armed = true;
+  auto every = std::max<int64_t>(1, st.cfg.session.idle_timeout_ms / 2);
+  self->delayed_send(self, std::chrono::milliseconds(every), tick_atom_v);
+}
+
+// Retires every session idle for idle_timeout_ms. Bounded: the map is.
+void sweep(session_manager_pointer self) {
+  auto& st = self->state;
+  st.sweep_armed = false;
+  auto now = st.now_ms();
+  for (auto i = st.sessions.begin(); i != st.sessions.end();) {
+    if (now - i->second.last_active_ms < st.cfg.session.idle_timeout_ms) {
+      ++i;
+      continue;
+    }
+    self->send(i->second.handle, end_atom_v);
+    st.retired += 1;
+    i = st.sessions.erase(i);
+  }
+  arm_sweep(self);
+}
+
 session_actor* find_or_spawn(session_manager_pointer self,
                              const std::string& user_id) {
   auto& st = self->state;
-  if (auto i = st.sessions.find(user_id); i != st.sessions.end())
-    return &i->second;
+  auto now = st.now_ms();
+  if (auto i = st.sessions.find(user_id); i != st.sessions.end()) {
+    i->second.last_active_ms = now;
+    return &i->second.handle;
+  }
   if (st.sessions.size() >= st.cfg.sessions_max)
     return nullptr;
   auto s = self->spawn(session_impl, user_id, st.cfg.session, st.now_ms,
                        caf::actor_cast<caf::actor>(self));
   self->monitor(s);
   st.spawned += 1;
-  return &st.sessions.emplace(user_id, std::move(s)).first->second;
+  auto& entry = st.sessions[user_id];
+  entry = live_session{std::move(s), now};
+  arm_sweep(self);
+  return &entry.handle;
 }
 
 } // namespace
@@ -39,7 +74,7 @@ session_manager_impl(session_manager_pointer self, session_manager_config cfg,
     // A session that stopped on its own (or crashed) leaves the map.
     auto& sessions = self->state.sessions;
     for (auto i = sessions.begin(); i != sessions.end(); ++i) {
-      if (i->second.address() == dm.source) {
+      if (i->second.handle.address() == dm.source) {
         sessions.erase(i);
         return;
       }
@@ -58,18 +93,9 @@ session_manager_impl(session_manager_pointer self, session_manager_config cfg,
            bool released) {
       auto& sessions = self->state.sessions;
       if (auto i = sessions.find(user); i != sessions.end())
-        self->send(i->second, settled_atom_v, order, released);
+        self->send(i->second.handle, settled_atom_v, order, released);
     },
-    [self](caf::idle_atom, const std::string& user, const caf::actor& s) {
-      auto& sessions = self->state.sessions;
-      auto i = sessions.find(user);
-      if (i == sessions.end() || i->second.address() != s.address())
-        return;
-      self->send(i->second, end_atom_v);
-      sessions.erase(i);
-      self->state.retired += 1;
-      spdlog::debug("session_retired user={}", user);
-    },
+    [self](tick_atom) { sweep(self); },
     [self](sessions_atom) {
       return static_cast<int64_t>(self->state.sessions.size());
     },

@@ -2,9 +2,10 @@
 // sessions. It spawns a session on a user's first purchase (at most
 // `sessions_max`; beyond that it answers `busy`), delegates each purchase to
 // it (the session answers the original caller directly), forwards
-// settlement notices from items, and retires idle sessions by a handshake:
-// the session asks, the manager removes it from its map and tells it to end,
-// so no purchase is ever routed to a session that has stopped.
+// settlement notices from items, and retires idle sessions: it knows each
+// user's last purchase (it routes them all), and one sweep timer (not one
+// per session) removes those idle for `idle_timeout_ms` from its map before
+// telling them to end, so no purchase is ever routed to a stopped session.
 #pragma once
 
 #include <cstdint>
@@ -22,7 +23,7 @@ namespace seckill {
 using session_manager_actor = caf::typed_actor<
   caf::replies_to<purchase_atom, purchase, caf::actor, int64_t>::with<order>,
   caf::reacts_to<settled_atom, std::string, std::string, bool>,
-  caf::reacts_to<caf::idle_atom, std::string, caf::actor>,
+  caf::reacts_to<tick_atom>, // the idle sweep
   caf::replies_to<sessions_atom>::with<int64_t>>;
 
 struct session_manager_config {
@@ -30,10 +31,16 @@ struct session_manager_config {
   std::size_t sessions_max = 100'000;
 };
 
+struct live_session {
+  session_actor handle;
+  int64_t last_active_ms = 0;
+};
+
 struct session_manager_state {
   session_manager_config cfg;
   clock_fn now_ms;
-  std::unordered_map<std::string, session_actor> sessions;
+  std::unordered_map<std::string, live_session> sessions;
+  bool sweep_armed = false;
   int64_t spawned = 0;
   int64_t retired = 0;
   static inline const char* name = "seckill.sessions";
