@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -26,7 +27,7 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
-#include "messages/limits.hpp"
+#include "node/config.hpp"
 #include "node/runtime.hpp"
 
 using namespace seckill;
@@ -41,21 +42,19 @@ struct options {
   int64_t limit = 1;
   int64_t clients = 16;
   int64_t window = 64;
-  double rate = 1'000'000; // admission rate: high, to measure the core
-  int64_t inflight = 1024;  // queue -> item purchases in flight
   int64_t workers = 0;      // CAF scheduler threads (0: CAF's default)
   std::string mode = "order";
-  std::string data_dir = "./data";
-  std::string synchronous = "FULL";
+  std::string config_file;  // default: ./cluster.conf if it exists
   bool keep = false;
+  node_config node;         // [seckill] of the config, then --seckill.*
 };
 
 // One driver's tally; each driver writes only its own, main reads at the end.
 struct tally {
   std::map<std::string, int64_t> outcomes;
   std::vector<order> orders;
+  std::vector<clk::time_point> acked_at; // one per entry of `orders`
   std::vector<int64_t> latency_us;
-  clk::time_point last_ack{};
 };
 
 caf::behavior driver(caf::event_based_actor* self, queue_actor queue,
@@ -88,7 +87,7 @@ caf::behavior driver(caf::event_based_actor* self, queue_actor queue,
         .then(
           [=](order& o) {
             out->orders.push_back(o);
-            out->last_ack = clk::now();
+            out->acked_at.push_back(clk::now());
             finish("ok");
           },
           [=](caf::error& err) { finish(to_string(to_errc(err))); });
@@ -121,51 +120,68 @@ int64_t percentile(std::vector<int64_t>& xs, double p) {
   return xs[i];
 }
 
-bool parse_args(int argc, char** argv, options& opt) {
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto eq = a.find('=');
-    if (a.rfind("--", 0) != 0 || eq == std::string::npos) {
-      if (a == "--keep") {
-        opt.keep = true;
-        continue;
-      }
-      std::fprintf(stderr, "unknown argument: %s\n", a.c_str());
-      return false;
-    }
-    auto key = a.substr(2, eq - 2);
-    auto val = a.substr(eq + 1);
-    try {
-      if (key == "stock") opt.stock = std::stoll(val);
-      else if (key == "users") opt.users = std::stoll(val);
-      else if (key == "attempts") opt.attempts = std::stoll(val);
-      else if (key == "limit") opt.limit = std::stoll(val);
-      else if (key == "clients") opt.clients = std::stoll(val);
-      else if (key == "window") opt.window = std::stoll(val);
-      else if (key == "rate") opt.rate = std::stod(val);
-      else if (key == "inflight") opt.inflight = std::stoll(val);
-      else if (key == "workers") opt.workers = std::stoll(val);
-      else if (key == "mode") opt.mode = val;
-      else if (key == "data-dir") opt.data_dir = val;
-      else if (key == "synchronous") opt.synchronous = val;
-      else {
-        std::fprintf(stderr, "unknown option --%s\n", key.c_str());
-        return false;
-      }
-    } catch (const std::exception&) {
-      std::fprintf(stderr, "bad value for --%s: '%s'\n", key.c_str(),
-                   val.c_str());
-      return false;
-    }
+bool parse_crowd_flag(const std::string& a, options& opt) {
+  if (a == "--keep") {
+    opt.keep = true;
+    return true;
   }
+  auto eq = a.find('=');
+  if (a.rfind("--", 0) != 0 || eq == std::string::npos) {
+    std::fprintf(stderr, "unknown argument: %s\n", a.c_str());
+    return false;
+  }
+  auto key = a.substr(2, eq - 2);
+  auto val = a.substr(eq + 1);
+  std::map<std::string, int64_t*> ints{
+    {"stock", &opt.stock},     {"users", &opt.users},
+    {"attempts", &opt.attempts}, {"limit", &opt.limit},
+    {"clients", &opt.clients}, {"window", &opt.window},
+    {"workers", &opt.workers}};
+  if (key == "mode") {
+    opt.mode = val;
+    return true;
+  }
+  auto i = ints.find(key);
+  if (i == ints.end()) {
+    std::fprintf(stderr, "unknown option --%s\n", key.c_str());
+    return false;
+  }
+  char* end = nullptr;
+  *i->second = std::strtoll(val.c_str(), &end, 10);
+  if (val.empty() || *end != '\0') {
+    std::fprintf(stderr, "bad value for --%s: '%s'\n", key.c_str(),
+                 val.c_str());
+    return false;
+  }
+  return true;
+}
+
+bool parse_args(int argc, char** argv, options& opt) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  const std::string cf = "--config-file=";
+  opt.config_file = std::filesystem::exists("cluster.conf") ? "cluster.conf"
+                                                            : "";
+  std::vector<std::string> flags;
+  for (const auto& a : args)
+    if (a.rfind(cf, 0) == 0)
+      opt.config_file = a.substr(cf.size());
+    else
+      flags.push_back(a);
+  std::vector<std::string> rest;
+  if (auto problem = load_config(opt.config_file, flags, opt.node, rest);
+      !problem.empty()) {
+    std::fprintf(stderr, "bad configuration: %s\n", problem.c_str());
+    return false;
+  }
+  for (const auto& a : rest)
+    if (!parse_crowd_flag(a, opt))
+      return false;
   bool ok = opt.stock > 0 && opt.users > 0 && opt.attempts > 0
             && opt.limit > 0 && opt.clients > 0 && opt.window > 0
-            && opt.rate > 0 && opt.inflight > 0
-            && opt.inflight <= int64_t{limits::queue_inflight_max};
+            && opt.workers >= 0;
   if (!ok)
-    std::fprintf(stderr, "stock, users, attempts, limit, clients, window, "
-                         "rate and inflight must be positive (inflight <= "
-                         "%zu)\n", limits::queue_inflight_max);
+    std::fprintf(stderr, "stock, users, attempts, limit, clients and window "
+                         "must be positive\n");
   return ok;
 }
 
@@ -199,15 +215,24 @@ run_result run_crowd(caf::actor_system& sys, queue_actor queue,
     self->receive([](caf::ok_atom) {});
   run_result r;
   r.seconds = std::chrono::duration<double>(clk::now() - t0).count();
-  auto last_ack = t0;
+  // An order is durable when first acknowledged; retries come later.
+  std::map<std::string, clk::time_point> first_ack;
   for (auto& t : tallies) {
+    for (std::size_t i = 0; i < t->orders.size(); ++i) {
+      auto [it, fresh] = first_ack.emplace(t->orders[i].order_id,
+                                           t->acked_at[i]);
+      if (!fresh)
+        it->second = std::min(it->second, t->acked_at[i]);
+    }
     for (auto& [k, v] : t->outcomes)
       r.outcomes[k] += v;
     r.orders.insert(r.orders.end(), t->orders.begin(), t->orders.end());
     r.latency_us.insert(r.latency_us.end(), t->latency_us.begin(),
                         t->latency_us.end());
-    last_ack = std::max(last_ack, t->last_ack);
   }
+  auto last_ack = t0;
+  for (const auto& kvp : first_ack)
+    last_ack = std::max(last_ack, kvp.second);
   r.sold_seconds = std::chrono::duration<double>(last_ack - t0).count();
   return r;
 }
@@ -251,16 +276,20 @@ void print_table(const run_result& r, const stock_view& stock,
   for (auto& [k, v] : r.outcomes)
     attempts += v;
   auto lat = r.latency_us;
+  const auto& q = opt.node.runtime.directory.queue;
   std::printf("\nflash crowd: stock=%lld users=%lld attempts/user=%lld "
-              "limit=%lld mode=%s synchronous=%s clients=%lld window=%lld\n\n",
+              "limit=%lld mode=%s synchronous=%s admission=%.0f/s "
+              "inflight=%zu clients=%lld window=%lld config=%s\n\n",
               (long long) opt.stock, (long long) opt.users,
               (long long) opt.attempts, (long long) opt.limit,
-              opt.mode.c_str(), opt.synchronous.c_str(),
-              (long long) opt.clients, (long long) opt.window);
-  std::printf("| %-28s | %12s |\n|%s|%s|\n", "what", "value",
-              std::string(30, '-').c_str(), std::string(14, '-').c_str());
+              opt.mode.c_str(), opt.node.runtime.synchronous.c_str(),
+              q.rate_per_s, q.inflight_max, (long long) opt.clients,
+              (long long) opt.window,
+              opt.config_file.empty() ? "(none)" : opt.config_file.c_str());
+  std::printf("| %-30s | %12s |\n|%s|%s|\n", "what", "value",
+              std::string(32, '-').c_str(), std::string(14, '-').c_str());
   auto row = [](const std::string& k, const std::string& v) {
-    std::printf("| %-28s | %12s |\n", k.c_str(), v.c_str());
+    std::printf("| %-30s | %12s |\n", k.c_str(), v.c_str());
   };
   auto num = [](double x, int prec = 0) {
     char buf[64];
@@ -270,13 +299,18 @@ void print_table(const run_result& r, const stock_view& stock,
   row("attempts", num(attempts));
   row("sold (units, from the item)", num(stock.counters.sold));
   row("reserved (units)", num(stock.counters.reserved));
-  row("orders acknowledged", num(r.outcomes.count("ok") ? r.outcomes.at("ok") : 0));
+  std::set<std::string> distinct;
+  for (const auto& o : r.orders)
+    distinct.insert(o.order_id);
+  auto ok = r.outcomes.count("ok") ? r.outcomes.at("ok") : 0;
+  row("orders (distinct)", num(double(distinct.size())));
+  row("retries answered w/ order", num(double(ok) - double(distinct.size())));
   for (auto& [k, v] : r.outcomes)
     if (k != "ok")
       row("rejected: " + k, num(v));
   row("wall time (s)", num(r.seconds, 3));
   row("attempts answered / s", num(attempts / r.seconds));
-  row("durable purchases / s", num(r.orders.size() / std::max(r.sold_seconds, 1e-9)));
+  row("durable orders / s", num(double(distinct.size()) / std::max(r.sold_seconds, 1e-9)));
   row("latency p50 (us)", num(percentile(lat, 0.50)));
   row("latency p99 (us)", num(percentile(lat, 0.99)));
   row("latency max (us)", num(percentile(lat, 1.0)));
@@ -294,15 +328,10 @@ int main(int argc, char** argv) {
   options opt;
   if (!parse_args(argc, argv, opt))
     return 2;
-  runtime_config rcfg;
-  rcfg.synchronous = opt.synchronous;
-  rcfg.db_path = opt.data_dir + "/crowd.db";
-  rcfg.directory.queue.rate_per_s = opt.rate;
-  rcfg.directory.queue.burst = std::min(opt.rate, 10'000.0);
-  rcfg.directory.queue.waiting_max = 100'000;
-  rcfg.directory.queue.inflight_max = static_cast<std::size_t>(opt.inflight);
-  rcfg.sessions.sessions_max = 1'000'000;
-  std::filesystem::create_directories(opt.data_dir);
+  auto rcfg = opt.node.runtime;
+  // Its own file: the demo never touches a node's seckill.db.
+  rcfg.db_path = opt.node.data_dir + "/crowd.db";
+  std::filesystem::create_directories(opt.node.data_dir);
   if (!opt.keep)
     for (auto ext : {"", "-wal", "-shm"})
       std::filesystem::remove(rcfg.db_path + ext);

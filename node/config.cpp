@@ -1,0 +1,250 @@
+// The strict reader of the [seckill] configuration (see config.hpp).
+#include "node/config.hpp"
+
+#include <cerrno>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <sstream>
+
+#include "messages/limits.hpp"
+#include "persistence/store.hpp"
+
+namespace seckill {
+
+namespace {
+
+using setter = std::function<std::string(const std::string&, node_config&)>;
+
+struct key_spec {
+  const char* name;
+  const char* default_text;
+  setter set;
+};
+
+std::string expected(const std::string& what) {
+  return "expected " + what;
+}
+
+setter int_key(int64_t lo, int64_t hi,
+               std::function<void(node_config&, int64_t)> put) {
+  return [=](const std::string& v, node_config& c) -> std::string {
+    errno = 0;
+    char* end = nullptr;
+    auto x = std::strtoll(v.c_str(), &end, 10);
+    if (v.empty() || *end != '\0' || errno != 0 || x < lo || x > hi)
+      return expected("an integer from " + std::to_string(lo) + " to "
+                      + std::to_string(hi));
+    put(c, x);
+    return {};
+  };
+}
+
+setter real_key(double lo, double hi,
+                std::function<void(node_config&, double)> put) {
+  return [=](const std::string& v, node_config& c) -> std::string {
+    errno = 0;
+    char* end = nullptr;
+    auto x = std::strtod(v.c_str(), &end);
+    if (v.empty() || *end != '\0' || errno != 0 || !(x >= lo && x <= hi))
+      return expected("a number from " + std::to_string(lo) + " to "
+                      + std::to_string(hi));
+    put(c, x);
+    return {};
+  };
+}
+
+setter one_of(std::vector<std::string> allowed,
+              std::function<void(node_config&, const std::string&)> put) {
+  return [=](const std::string& v, node_config& c) -> std::string {
+    for (const auto& a : allowed)
+      if (v == a) {
+        put(c, v);
+        return {};
+      }
+    std::string list;
+    for (const auto& a : allowed)
+      list += (list.empty() ? "" : ", ") + a;
+    return expected("one of " + list);
+  };
+}
+
+const std::vector<key_spec>& keys() {
+  using L = int64_t;
+  static const std::vector<key_spec> specs = {
+    {"data-dir", "./data",
+     [](const std::string& v, node_config& c) -> std::string {
+       if (v.empty())
+         return expected("a directory");
+       c.data_dir = v;
+       return {};
+     }},
+    {"synchronous", "FULL",
+     one_of({"OFF", "NORMAL", "FULL", "EXTRA"},
+            [](node_config& c, const std::string& v) {
+              c.runtime.synchronous = v;
+            })},
+    {"log-level", "info",
+     one_of({"trace", "debug", "info", "warn", "err", "off"},
+            [](node_config& c, const std::string& v) { c.log_level = v; })},
+    {"items-max", "1000",
+     int_key(1, L(limits::items_per_node_max), [](node_config& c, L x) {
+       c.runtime.directory.items_max = static_cast<std::size_t>(x);
+     })},
+    {"admission-rate-per-s", "20000",
+     real_key(1, 1e7, [](node_config& c, double x) {
+       c.runtime.directory.queue.rate_per_s = x;
+     })},
+    {"admission-burst", "2000",
+     real_key(1, 1e7, [](node_config& c, double x) {
+       c.runtime.directory.queue.burst = x;
+     })},
+    {"waiting-room-max", "10000",
+     int_key(1, L(limits::waiting_room_max), [](node_config& c, L x) {
+       c.runtime.directory.queue.waiting_max = static_cast<std::size_t>(x);
+     })},
+    {"wait-ms-max", "2000",
+     int_key(1, limits::wait_ms_max, [](node_config& c, L x) {
+       c.runtime.directory.queue.wait_ms_max = x;
+     })},
+    {"queue-inflight-max", "1024",
+     int_key(1, L(limits::queue_inflight_max), [](node_config& c, L x) {
+       c.runtime.directory.queue.inflight_max = static_cast<std::size_t>(x);
+     })},
+    {"hop-timeout-ms", "5000",
+     int_key(10, 60'000, [](node_config& c, L x) {
+       c.runtime.directory.queue.hop_timeout_ms = x;
+       c.runtime.sessions.session.hop_timeout_ms = x;
+     })},
+    {"sessions-max", "100000",
+     int_key(1, L(limits::sessions_per_node_max), [](node_config& c, L x) {
+       c.runtime.sessions.sessions_max = static_cast<std::size_t>(x);
+     })},
+    {"session-rate-per-s", "5",
+     real_key(0.01, 1e6, [](node_config& c, double x) {
+       c.runtime.sessions.session.rate_per_s = x;
+     })},
+    {"session-burst", "10",
+     real_key(1, 1e6, [](node_config& c, double x) {
+       c.runtime.sessions.session.burst = x;
+     })},
+    {"unpaid-max", "3",
+     int_key(1, limits::unpaid_per_user_max, [](node_config& c, L x) {
+       c.runtime.sessions.session.unpaid_max = x;
+     })},
+    {"session-idle-timeout-ms", "60000",
+     int_key(1'000, 3'600'000, [](node_config& c, L x) {
+       c.runtime.sessions.session.idle_timeout_ms = x;
+     })},
+  };
+  return specs;
+}
+
+std::string trim(const std::string& s) {
+  auto b = s.find_first_not_of(" \t\r");
+  if (b == std::string::npos)
+    return {};
+  auto e = s.find_last_not_of(" \t\r");
+  return s.substr(b, e - b + 1);
+}
+
+// A value may be quoted ("...") as CAF writes strings; quotes are removed.
+std::string unquote(const std::string& v) {
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"')
+    return v.substr(1, v.size() - 2);
+  return v;
+}
+
+std::string set_key(const std::string& key, const std::string& raw,
+                    const std::string& origin, node_config& out) {
+  for (const auto& k : keys()) {
+    if (key != k.name)
+      continue;
+    auto problem = k.set(unquote(raw), out);
+    if (problem.empty())
+      return {};
+    return origin + ": seckill." + key + " = '" + raw + "': " + problem;
+  }
+  return origin + ": unknown key seckill." + key;
+}
+
+void derive(node_config& out) {
+  out.runtime.db_path = out.data_dir + "/seckill.db";
+}
+
+} // namespace
+
+std::vector<std::string> config_keys() {
+  std::vector<std::string> out;
+  for (const auto& k : keys())
+    out.push_back(std::string{"seckill."} + k.name + " (default "
+                  + k.default_text + ")");
+  return out;
+}
+
+std::string apply_config_text(const std::string& ini_text,
+                              const std::string& origin, node_config& out) {
+  std::istringstream in{ini_text};
+  std::string line, section;
+  for (int n = 1; std::getline(in, line); ++n) {
+    auto t = trim(line);
+    if (t.empty() || t[0] == '#' || t[0] == ';')
+      continue;
+    auto where = origin + ":" + std::to_string(n);
+    if (t.front() == '[') {
+      if (t.back() != ']')
+        return where + ": broken section header '" + t + "'";
+      section = trim(t.substr(1, t.size() - 2));
+      continue;
+    }
+    if (section != "seckill")
+      continue; // CAF's sections are CAF's
+    auto eq = t.find('=');
+    if (eq == std::string::npos)
+      return where + ": expected key=value, got '" + t + "'";
+    auto problem = set_key(trim(t.substr(0, eq)), trim(t.substr(eq + 1)),
+                           where, out);
+    if (!problem.empty())
+      return problem;
+  }
+  derive(out);
+  return {};
+}
+
+std::string apply_config_arg(const std::string& arg, node_config& out) {
+  const std::string prefix = "seckill.";
+  auto eq = arg.find('=');
+  if (arg.rfind(prefix, 0) != 0 || eq == std::string::npos)
+    return "command line: expected --seckill.KEY=VALUE, got '--" + arg + "'";
+  auto key = arg.substr(prefix.size(), eq - prefix.size());
+  auto problem = set_key(key, arg.substr(eq + 1), "command line", out);
+  derive(out);
+  return problem;
+}
+
+std::string load_config(const std::string& file,
+                        const std::vector<std::string>& args, node_config& out,
+                        std::vector<std::string>& rest) {
+  derive(out);
+  if (!file.empty()) {
+    std::ifstream in{file};
+    if (!in)
+      return "cannot read config file " + file;
+    std::stringstream text;
+    text << in.rdbuf();
+    if (auto problem = apply_config_text(text.str(), file, out);
+        !problem.empty())
+      return problem;
+  }
+  for (const auto& a : args) {
+    if (a.rfind("--seckill.", 0) != 0) {
+      rest.push_back(a);
+      continue;
+    }
+    if (auto problem = apply_config_arg(a.substr(2), out); !problem.empty())
+      return problem;
+  }
+  return {};
+}
+
+} // namespace seckill
