@@ -205,9 +205,8 @@ queue_actor::behavior_type queue_impl(queue_pointer self, std::string item_id,
     [self](purchase_atom, purchase& p) { return on_purchase(self, p); },
     [self](status_atom, const status_update& u) { on_status(self, u); },
     [self](tick_atom) {
-      auto& st = self->state;
-      if (st.timer_due_ms != 0 && now(self) >= st.timer_due_ms)
-        st.timer_due_ms = 0;
+      // Any tick disarms (see the item actor): drain re-arms what is due.
+      self->state.timer_due_ms = 0;
       drain(self);
     },
     [self](view_atom) { return make_view(self); },

@@ -12,24 +12,23 @@ namespace seckill {
 
 namespace {
 
-item_entry& start_item(directory_pointer self, item_book book, bool fresh) {
+item_actor spawn_item(directory_pointer self, item_book book, bool fresh) {
   auto& st = self->state;
-  auto id = book.rec.spec.item_id;
-  std::vector<std::string> requests;
-  requests.reserve(book.by_request.size());
-  for (const auto& kvp : book.by_request)
-    requests.push_back(kvp.first);
   item_env env{st.store, st.now_ms, caf::actor_cast<settle_listener>(st.sessions)};
   // Items and queues live as long as the directory: linked, they fail
   // together instead of leaving a half-routed item behind.
-  auto item = self->spawn<caf::linked>(item_impl, std::move(book),
-                                       std::move(env), fresh);
-  auto queue = self->spawn<caf::linked>(queue_impl, id, st.cfg.queue,
-                                        st.now_ms,
-                                        caf::actor_cast<caf::actor>(item),
-                                        caf::actor_cast<caf::actor>(st.sessions),
-                                        std::move(requests));
-  return st.items.insert_or_assign(id, item_entry{item, queue}).first->second;
+  return self->spawn<caf::linked>(item_impl, std::move(book), std::move(env),
+                                  fresh);
+}
+
+// Makes an item routable: its admission queue, then the entry.
+void open_item(directory_pointer self, const std::string& id, item_actor item,
+               std::vector<std::string> known_requests) {
+  auto& st = self->state;
+  auto queue = self->spawn<caf::linked>(
+    queue_impl, id, st.cfg.queue, st.now_ms, caf::actor_cast<caf::actor>(item),
+    caf::actor_cast<caf::actor>(st.sessions), std::move(known_requests));
+  st.items.insert_or_assign(id, item_entry{std::move(item), queue});
 }
 
 const item_entry* find(directory_pointer self, const std::string& item_id) {
@@ -41,30 +40,33 @@ caf::result<item_view> on_create(directory_pointer self, item_spec spec) {
   auto& st = self->state;
   if (auto code = validate_spec(spec); code != errc::ok)
     return make_error(code);
-  if (st.items.count(spec.item_id) != 0)
-    return make_error(errc::item_exists);
-  if (st.items.size() >= st.cfg.items_max)
-    return make_error(errc::capacity_exceeded);
-  auto& entry = start_item(self, make_book(spec), true);
-  auto rp = self->make_response_promise<item_view>();
+  if (spec.ends_at_ms != 0 && spec.ends_at_ms <= st.now_ms())
+    return make_error(errc::invalid_item); // a sale that is over already
   auto id = spec.item_id;
-  // The commit barrier answers once the item's record is durable.
-  self->request(entry.item, caf::infinite, commit_atom_v)
+  if (st.items.count(id) != 0 || st.creating.count(id) != 0)
+    return make_error(errc::item_exists);
+  if (st.items.size() + st.creating.size() >= st.cfg.items_max)
+    return make_error(errc::capacity_exceeded);
+  auto item = spawn_item(self, make_book(spec), true);
+  st.creating.insert(id);
+  auto rp = self->make_response_promise<item_view>();
+  // The barrier answers once the item's record is durable. Nothing is routed
+  // to the item before that, so on failure it has no one else to answer.
+  self->request(item, caf::infinite, commit_atom_v)
     .then(
-      [rp, id](item_view& v) mutable {
+      [self, rp, id, item](item_view& v) mutable {
+        self->state.creating.erase(id);
+        open_item(self, id, item, {});
         spdlog::info("item_created item={} total={} mode={}", id,
                      v.record.spec.total, to_string(v.record.spec.mode));
         rp.deliver(std::move(v));
       },
-      [self, rp, id](caf::error& err) mutable {
-        // Not durable: the item never existed.
-        if (auto i = self->state.items.find(id); i != self->state.items.end()) {
-          self->unlink_from(i->second.item);
-          self->unlink_from(i->second.queue);
-          self->send_exit(i->second.item, caf::exit_reason::user_shutdown);
-          self->send_exit(i->second.queue, caf::exit_reason::user_shutdown);
-          self->state.items.erase(i);
-        }
+      [self, rp, id, item](caf::error& err) mutable {
+        self->state.creating.erase(id);
+        self->unlink_from(item);
+        self->send_exit(item, caf::exit_reason::user_shutdown);
+        spdlog::warn("item_create_failed item={} error={}", id,
+                     self->system().render(err));
         rp.deliver(std::move(err));
       });
   return rp;
@@ -92,8 +94,16 @@ directory_impl(directory_pointer self, directory_config cfg, clock_fn now_ms,
   st.now_ms = std::move(now_ms);
   st.store = std::move(store);
   st.sessions = std::move(sessions);
-  for (auto& r : recovered)
-    start_item(self, make_book(r.record, r.orders), false);
+  for (auto& r : recovered) {
+    auto book = make_book(r.record, r.orders);
+    std::vector<std::string> requests;
+    requests.reserve(book.by_request.size());
+    for (const auto& kvp : book.by_request)
+      requests.push_back(kvp.first);
+    auto id = book.rec.spec.item_id;
+    open_item(self, id, spawn_item(self, std::move(book), false),
+              std::move(requests));
+  }
   return {
     [self](create_atom, item_spec& spec) { return on_create(self, spec); },
     [self](lookup_atom,

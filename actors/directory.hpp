@@ -1,5 +1,7 @@
 // The directory: one per node, the registry of the node's items. It creates
-// items (durably: the answer comes after the item's record is committed),
+// items durably: a new item is routable (and answered to its creator) only
+// once its record is committed; until then its id is reserved and nothing
+// reaches it, so a failed creation leaves nothing behind. It
 // owns the item actors and their admission queues, and routes requests by
 // item id (and by order id, whose prefix is the item id). On a cluster it will
 // also know which node owns an item; on one node every item is local.
@@ -8,6 +10,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -51,6 +54,7 @@ struct directory_state {
   store_actor store;
   session_manager_actor sessions;
   std::map<std::string, item_entry> items;
+  std::set<std::string> creating; // ids whose record is being committed
   static inline const char* name = "seckill.directory";
 };
 

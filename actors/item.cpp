@@ -17,6 +17,9 @@ namespace seckill {
 namespace {
 
 using heap_entry = std::pair<int64_t, std::string>;
+
+/// How long expiries wait after a failed commit before being tried again.
+constexpr int64_t commit_retry_backoff_ms = 100;
 constexpr auto heap_later = std::greater<heap_entry>{};
 
 int64_t now(item_pointer self) {
@@ -59,7 +62,8 @@ void arm_timer(item_pointer self) {
       due = at;
   };
   if (!st.expiry_heap.empty())
-    consider(std::max(st.expiry_heap.front().first, t + 1));
+    consider(std::max({st.expiry_heap.front().first, t + 1,
+                       st.backoff_until_ms}));
   consider(st.book.rec.spec.starts_at_ms);
   consider(st.book.rec.spec.ends_at_ms);
   if (due == 0 || (st.timer_due_ms != 0 && st.timer_due_ms <= due))
@@ -88,6 +92,13 @@ void record(item_pointer self, undo_record u, waiter w) {
 
 bool pending_full(item_pointer self) {
   return self->state.pending.undos.size() >= limits::batch_orders_max;
+}
+
+// Callers waiting for durability, on both batches: bounded, every path.
+bool waiters_full(item_pointer self) {
+  const auto& st = self->state;
+  return st.pending.waiters.size() + st.inflight.waiters.size()
+         >= limits::batch_waiters_max;
 }
 
 void flush(item_pointer self);
@@ -137,6 +148,9 @@ void on_commit_failed(item_pointer self, const caf::error& err) {
   st.inflight = item_batch_state{};
   st.commit_inflight = false;
   st.commit_failures += 1;
+  // Expiries undone here are due again at once; retrying them every tick
+  // against a failing store would spin. They wait a little.
+  st.backoff_until_ms = now(self) + commit_retry_backoff_ms;
   undo_all(self, pending);
   undo_all(self, inflight);
   auto problem = check_invariants(st.book);
@@ -216,8 +230,7 @@ caf::result<order> on_purchase(item_pointer self, const purchase& p) {
     return make_error(d.code);
   }
   // Refusals first: once a response promise exists, it alone answers.
-  if (d.is_retry() ? st.pending.waiters.size() >= limits::batch_waiters_max
-                   : pending_full(self))
+  if (waiters_full(self) || (!d.is_retry() && pending_full(self)))
     return make_error(errc::busy);
   auto rp = self->make_response_promise<order>();
   if (d.is_retry()) {
@@ -235,15 +248,15 @@ caf::result<order> on_purchase(item_pointer self, const purchase& p) {
 caf::result<order> on_transition(item_pointer self, const std::string& id,
                                  const transition_decision& d) {
   auto& st = self->state;
+  if (d.code != errc::ok && !d.change)
+    return make_error(d.code);
+  if (waiters_full(self) || (d.change && pending_full(self)))
+    return make_error(errc::busy);
   if (!d.change) {
-    if (d.code != errc::ok)
-      return make_error(d.code);
     auto rp = self->make_response_promise<order>();
     answer_when_durable(self, id, rp);
     return rp;
   }
-  if (pending_full(self))
-    return make_error(errc::busy);
   record(self, apply_transition(st.book, id, d.to, now(self)), nullptr);
   flush(self);
   publish_status(self);
@@ -258,6 +271,8 @@ void expire_due(item_pointer self) {
   auto& st = self->state;
   auto& heap = st.expiry_heap;
   auto t = now(self);
+  if (t < st.backoff_until_ms)
+    return;
   while (!heap.empty() && heap.front().first <= t && !pending_full(self)) {
     std::pop_heap(heap.begin(), heap.end(), heap_later);
     auto id = std::move(heap.back().second);
@@ -272,16 +287,9 @@ void expire_due(item_pointer self) {
   flush(self);
 }
 
-caf::result<item_view> on_admin(item_pointer self, admin_state wanted) {
+// Answers with the item's view once everything received so far is durable.
+caf::result<item_view> answer_view_when_durable(item_pointer self) {
   auto& st = self->state;
-  auto d = decide_admin(st.book, wanted, now(self));
-  if (d.code != errc::ok)
-    return make_error(d.code);
-  if (d.change) {
-    spdlog::info("item_admin item={} from={} to={}", st.book.rec.spec.item_id,
-                 to_string(st.book.rec.admin), to_string(d.to));
-    record(self, apply_admin(st.book, d.to), nullptr);
-  }
   auto rp = self->make_response_promise<item_view>();
   st.pending.waiters.push_back([self, rp](errc e) mutable {
     if (e == errc::ok)
@@ -290,8 +298,30 @@ caf::result<item_view> on_admin(item_pointer self, admin_state wanted) {
       rp.deliver(make_error(e));
   });
   flush(self);
-  publish_status(self);
   return rp;
+}
+
+caf::result<item_view> on_barrier(item_pointer self) {
+  if (waiters_full(self))
+    return make_error(errc::busy);
+  return answer_view_when_durable(self);
+}
+
+caf::result<item_view> on_admin(item_pointer self, admin_state wanted) {
+  auto& st = self->state;
+  auto d = decide_admin(st.book, wanted, now(self));
+  if (d.code != errc::ok)
+    return make_error(d.code);
+  if (waiters_full(self) || (d.change && pending_full(self)))
+    return make_error(errc::busy);
+  if (d.change) {
+    spdlog::info("item_admin item={} from={} to={}", st.book.rec.spec.item_id,
+                 to_string(st.book.rec.admin), to_string(d.to));
+    record(self, apply_admin(st.book, d.to), nullptr);
+  }
+  auto answer = answer_view_when_durable(self);
+  publish_status(self);
+  return answer;
 }
 
 stock_view make_stock(item_pointer self) {
@@ -352,7 +382,7 @@ item_actor::behavior_type item_impl(item_pointer self, item_book book,
     [self](pause_atom) { return on_admin(self, admin_state::paused); },
     [self](resume_atom) { return on_admin(self, admin_state::active); },
     [self](end_atom) { return on_admin(self, admin_state::ended); },
-    [self](commit_atom) { return on_admin(self, self->state.book.rec.admin); },
+    [self](commit_atom) { return on_barrier(self); },
     [self](subscribe_atom, caf::actor& dyn) -> caf::result<status_update> {
       auto sub = caf::actor_cast<status_listener>(dyn);
       auto& subs = self->state.subscribers;
@@ -364,9 +394,10 @@ item_actor::behavior_type item_impl(item_pointer self, item_book book,
       return make_update(self);
     },
     [self](tick_atom) {
-      auto& st = self->state;
-      if (st.timer_due_ms != 0 && now(self) >= st.timer_due_ms)
-        st.timer_due_ms = 0;
+      // Any tick disarms: deadlines are on the wall clock, ticks on CAF's
+      // steady clock, and a tick that comes "early" (the wall clock stepped
+      // back) must not leave the timer armed for a tick that never comes.
+      self->state.timer_due_ms = 0;
       expire_due(self);
       publish_status(self);
       arm_timer(self);

@@ -89,6 +89,7 @@ struct item_state {
   item_status published = item_status::upcoming;
   std::vector<std::pair<int64_t, std::string>> expiry_heap; // min-heap
   int64_t timer_due_ms = 0; // 0: no tick armed
+  int64_t backoff_until_ms = 0; // after a failed commit, expiries wait
   int64_t commits = 0;
   int64_t commit_failures = 0;
   static inline const char* name = "seckill.item";

@@ -32,7 +32,10 @@ errc decide_session(session_book& book, const purchase& p,
   i = book.items.find(p.item_id);
   if (static_cast<int64_t>(book.unpaid.size()) >= unpaid_max)
     return errc::unpaid_limit;
-  if (i != book.items.end() && i->second.held + p.quantity > per_user_limit)
+  // With its memory of request ids full, the session cannot tell a retry
+  // from a new request: it leaves the limit to the item.
+  if (i != book.items.end() && i->second.held + p.quantity > per_user_limit
+      && i->second.requests.size() < limits::session_requests_max)
     return errc::user_limit_exceeded;
   if (i == book.items.end() && book.items.size() >= limits::session_items_max)
     return errc::capacity_exceeded;

@@ -34,6 +34,9 @@ void sweep(session_manager_pointer self) {
       ++i;
       continue;
     }
+    // Retired: its exit is expected, and the down handler (a scan) is for
+    // sessions that die unexpectedly.
+    self->demonitor(i->second.handle.address());
     self->send(i->second.handle, end_atom_v);
     st.retired += 1;
     i = st.sessions.erase(i);

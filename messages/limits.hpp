@@ -44,8 +44,10 @@ constexpr std::size_t sessions_per_node_max = 1'000'000;
 /// Purchases of one user queued behind the one in flight (all items).
 constexpr std::size_t session_queued_max = 8;
 constexpr std::size_t session_items_max = 256;  // items one session remembers
-/// Request ids one session remembers per item (to let retries through).
-constexpr std::size_t session_requests_max = 64;
+/// Request ids one session remembers per item (to let retries through). A
+/// user holds at most per_user_limit_max units, so at most that many orders
+/// count; when the memory is full the session leaves the limit to the item.
+constexpr std::size_t session_requests_max = per_user_limit_max;
 constexpr int64_t unpaid_per_user_max = 100;
 
 // -- Admission queue --------------------------------------------------------------
