@@ -372,10 +372,14 @@ item_actor::behavior_type item_impl(item_pointer self, item_book book,
       return on_transition(self, id, decide_cancel(self->state.book, id));
     },
     [self](order_atom, const std::string& id) -> caf::result<order> {
-      auto i = self->state.book.orders.find(id);
-      if (i == self->state.book.orders.end())
+      // Never show an order that a failing commit could still take back.
+      if (self->state.book.orders.count(id) == 0)
         return make_error(errc::unknown_order);
-      return i->second;
+      if (waiters_full(self))
+        return make_error(errc::busy);
+      auto rp = self->make_response_promise<order>();
+      answer_when_durable(self, id, rp);
+      return rp;
     },
     [self](stock_atom) { return make_stock(self); },
     [self](view_atom) { return make_view(self->state, now(self)); },
