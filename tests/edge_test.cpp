@@ -60,14 +60,7 @@ int count(const std::vector<answer>& xs, errc code) {
 
 item_spec make_spec(sim_world& w, const std::string& id, int64_t total,
                     deduction_mode mode = deduction_mode::order) {
-  item_spec s;
-  s.item_id = id;
-  s.total = total;
-  s.per_user_limit = 3;
-  s.mode = mode;
-  s.reserve_ttl_ms = 60'000;
-  s.starts_at_ms = w.now_ms();
-  return s;
+  return test_spec(id, total, mode, w.now_ms(), 3, 60'000);
 }
 
 void create(sim_world& w, const item_spec& s) {

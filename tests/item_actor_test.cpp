@@ -29,14 +29,7 @@ struct item_fixture {
 
   item_spec spec(const std::string& id, int64_t total,
                  deduction_mode mode = deduction_mode::order) {
-    item_spec s;
-    s.item_id = id;
-    s.total = total;
-    s.per_user_limit = 2;
-    s.mode = mode;
-    s.reserve_ttl_ms = 10'000;
-    s.starts_at_ms = w->now_ms();
-    return s;
+    return test_spec(id, total, mode, w->now_ms(), 2, 10'000);
   }
 
   errc create(const item_spec& s) {

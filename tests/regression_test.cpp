@@ -16,14 +16,7 @@ using namespace seckill::test;
 namespace {
 item_spec rspec(int64_t now, const std::string& id, int64_t total,
                 deduction_mode mode) {
-  item_spec s;
-  s.item_id = id;
-  s.total = total;
-  s.per_user_limit = 2;
-  s.mode = mode;
-  s.reserve_ttl_ms = 10'000;
-  s.starts_at_ms = now;
-  return s;
+  return test_spec(id, total, mode, now, 2, 10'000);
 }
 stock_counters stock_of(sim_world& w, const item_actor& it) {
   stock_view v;

@@ -24,14 +24,7 @@ namespace {
 
 item_spec spec_of(const std::string& id, int64_t total, deduction_mode mode,
                   int64_t starts_at_ms) {
-  item_spec s;
-  s.item_id = id;
-  s.total = total;
-  s.per_user_limit = 2;
-  s.mode = mode;
-  s.reserve_ttl_ms = 5'000;
-  s.starts_at_ms = starts_at_ms;
-  return s;
+  return test_spec(id, total, mode, starts_at_ms, 2, 5'000);
 }
 
 std::map<std::string, stock_view> stocks(sim_world& w,

@@ -32,6 +32,20 @@ struct temp_dir {
   temp_dir& operator=(const temp_dir&) = delete;
 };
 
+/// An item on sale from `starts_at_ms`, with the limit and TTL a test needs.
+inline item_spec test_spec(const std::string& id, int64_t total,
+                           deduction_mode mode, int64_t starts_at_ms,
+                           int64_t per_user_limit, int64_t reserve_ttl_ms) {
+  item_spec s;
+  s.item_id = id;
+  s.total = total;
+  s.per_user_limit = per_user_limit;
+  s.mode = mode;
+  s.reserve_ttl_ms = reserve_ttl_ms;
+  s.starts_at_ms = starts_at_ms;
+  return s;
+}
+
 struct sim_config_holder : caf::actor_system_config {
   sim_config_holder();
 };
