@@ -38,7 +38,6 @@ void sweep(session_manager_pointer self) {
     // sessions that die unexpectedly.
     self->demonitor(i->second.handle.address());
     self->send(i->second.handle, end_atom_v);
-    st.retired += 1;
     i = st.sessions.erase(i);
   }
   arm_sweep(self);
@@ -57,7 +56,6 @@ session_actor* find_or_spawn(session_manager_pointer self,
   auto s = self->spawn(session_impl, user_id, st.cfg.session, st.now_ms,
                        caf::actor_cast<caf::actor>(self));
   self->monitor(s);
-  st.spawned += 1;
   auto& entry = st.sessions[user_id];
   entry = live_session{std::move(s), now};
   arm_sweep(self);

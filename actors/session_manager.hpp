@@ -41,8 +41,6 @@ struct session_manager_state {
   clock_fn now_ms;
   std::unordered_map<std::string, live_session> sessions;
   bool sweep_armed = false;
-  int64_t spawned = 0;
-  int64_t retired = 0;
   static inline const char* name = "seckill.sessions";
 };
 
