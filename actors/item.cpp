@@ -221,22 +221,37 @@ void answer_when_durable(item_pointer self, const std::string& order_id,
     w(errc::ok);
 }
 
+// Remembers a purchase decision for the CLI; the oldest falls off.
+void note_outcome(item_pointer self, const purchase& p, const char* outcome,
+                  const std::string& order_id) {
+  auto& recent = self->state.recent;
+  if (recent.size() >= limits::item_recent_outcomes_max)
+    recent.pop_front();
+  recent.push_back(
+    outcome_event{now(self), p.user_id, outcome, p.quantity, order_id});
+}
+
 caf::result<order> on_purchase(item_pointer self, const purchase& p) {
   auto& st = self->state;
   auto d = decide_purchase(st.book, p, now(self));
   if (d.code != errc::ok) {
     spdlog::debug("purchase_rejected item={} user={} reason={}", p.item_id,
                   p.user_id, to_string(d.code));
+    note_outcome(self, p, to_string(d.code), {});
     return make_error(d.code);
   }
   // Refusals first: once a response promise exists, it alone answers.
-  if (waiters_full(self) || (!d.is_retry() && pending_full(self)))
+  if (waiters_full(self) || (!d.is_retry() && pending_full(self))) {
+    note_outcome(self, p, to_string(errc::busy), {});
     return make_error(errc::busy);
+  }
   auto rp = self->make_response_promise<order>();
   if (d.is_retry()) {
+    note_outcome(self, p, "retry", d.existing);
     answer_when_durable(self, d.existing, rp);
     return rp;
   }
+  note_outcome(self, p, "ok", d.placed.order_id);
   record(self, apply_place(st.book, d.placed), nullptr);
   answer_when_durable(self, d.placed.order_id, rp);
   track_expiry(self, d.placed);
@@ -355,6 +370,7 @@ item_view make_view(const item_state& st, int64_t now_ms) {
   v.batch_inflight = static_cast<int64_t>(st.inflight.undos.size());
   v.commits = st.commits;
   v.commit_failures = st.commit_failures;
+  v.recent.assign(st.recent.begin(), st.recent.end());
   return v;
 }
 

@@ -18,6 +18,7 @@
 // (the admission queues) as `(status_atom, status_update)`.
 #pragma once
 
+#include <deque>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -92,6 +93,9 @@ struct item_state {
   int64_t backoff_until_ms = 0; // after a failed commit, expiries wait
   int64_t commits = 0;
   int64_t commit_failures = 0;
+  /// The latest purchase decisions, for the CLI (at most
+  /// limits::item_recent_outcomes_max, oldest first).
+  std::deque<outcome_event> recent;
   static inline const char* name = "seckill.item";
 };
 

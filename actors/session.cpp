@@ -136,6 +136,26 @@ caf::result<order> on_purchase(session_pointer self, const purchase& p,
 
 } // namespace
 
+user_view make_user_view(const session_state& st) {
+  user_view v;
+  v.user_id = st.user_id;
+  v.live = true;
+  const auto& b = st.book.bucket;
+  auto elapsed_ms = std::max<int64_t>(0, st.now_ms() - b.last_ms);
+  v.tokens = std::min(b.burst, b.tokens + b.rate_per_s * elapsed_ms / 1000.0);
+  for (const auto& [item_id, known] : st.book.items) {
+    auto line = st.lines.find(item_id);
+    auto queued = line == st.lines.end() ? 0 : line->second.size();
+    v.items.push_back(user_item_view{
+      item_id, known.held, static_cast<int64_t>(known.requests.size()),
+      static_cast<int64_t>(queued)});
+  }
+  for (const auto& [order_id, u] : st.book.unpaid)
+    v.unpaid.push_back(
+      unpaid_view{order_id, u.item_id, u.quantity, u.expires_ms});
+  return v;
+}
+
 session_actor::behavior_type session_impl(session_pointer self,
                                           std::string user_id,
                                           session_config cfg, clock_fn now_ms,
@@ -160,6 +180,7 @@ session_actor::behavior_type session_impl(session_pointer self,
       if (self->state.queued == 0)
         self->quit();
     },
+    [self](view_atom) { return make_user_view(self->state); },
   };
 }
 

@@ -37,7 +37,9 @@ using session_actor = caf::typed_actor<
   // An unpaid order of this user became final; true: its units came back.
   caf::reacts_to<settled_atom, std::string, bool>,
   // The manager retired this session: finish what is in flight, then stop.
-  caf::reacts_to<end_atom>>;
+  caf::reacts_to<end_atom>,
+  // Introspection: what this session knows (summary left to the manager).
+  caf::replies_to<view_atom>::with<user_view>>;
 
 struct session_config {
   double rate_per_s = 5;     // purchase attempts per user per second
@@ -99,6 +101,9 @@ struct session_state {
 };
 
 using session_pointer = session_actor::stateful_pointer<session_state>;
+
+/// What `seckill-cli user ID` shows of a live session.
+user_view make_user_view(const session_state& st);
 
 session_actor::behavior_type session_impl(session_pointer self,
                                           std::string user_id,

@@ -49,20 +49,73 @@ session_actor* find_or_spawn(session_manager_pointer self,
   auto now = st.now_ms();
   if (auto i = st.sessions.find(user_id); i != st.sessions.end()) {
     i->second.last_active_ms = now;
+    ++i->second.requests;
     return &i->second.handle;
   }
-  if (st.sessions.size() >= st.cfg.sessions_max)
+  if (st.sessions.size() >= st.cfg.sessions_max) {
+    ++st.refused;
     return nullptr;
+  }
   auto s = self->spawn(session_impl, user_id, st.cfg.session, st.now_ms,
                        caf::actor_cast<caf::actor>(self));
   self->monitor(s);
   auto& entry = st.sessions[user_id];
-  entry = live_session{std::move(s), now};
+  entry = live_session{std::move(s), now, 1};
   arm_sweep(self);
   return &entry.handle;
 }
 
+sessions_view make_sessions_view(const session_manager_state& st) {
+  sessions_view v;
+  v.count = static_cast<int64_t>(st.sessions.size());
+  v.sessions_max = static_cast<int64_t>(st.cfg.sessions_max);
+  v.refused = st.refused;
+  v.top = top_sessions(st.sessions, limits::sessions_top_max);
+  return v;
+}
+
+// A user without a live session is answered at once; a live one is asked.
+caf::result<user_view> on_user(session_manager_pointer self,
+                               const std::string& user_id) {
+  auto& sessions = self->state.sessions;
+  auto i = sessions.find(user_id);
+  if (i == sessions.end()) {
+    user_view v;
+    v.user_id = user_id;
+    return v;
+  }
+  auto summary
+    = session_summary{user_id, i->second.requests, i->second.last_active_ms};
+  auto rp = self->make_response_promise<user_view>();
+  self->request(i->second.handle, caf::infinite, view_atom_v)
+    .then(
+      [rp, summary](user_view& v) mutable {
+        v.summary = summary;
+        rp.deliver(std::move(v));
+      },
+      [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  return rp;
+}
+
 } // namespace
+
+std::vector<session_summary>
+top_sessions(const std::unordered_map<std::string, live_session>& sessions,
+             std::size_t top) {
+  std::vector<session_summary> all;
+  all.reserve(sessions.size());
+  for (const auto& [user, s] : sessions)
+    all.push_back(session_summary{user, s.requests, s.last_active_ms});
+  auto busier = [](const session_summary& a, const session_summary& b) {
+    return a.requests != b.requests ? a.requests > b.requests
+                                    : a.user_id < b.user_id;
+  };
+  auto n = std::min(top, all.size());
+  std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n),
+                    all.end(), busier);
+  all.resize(n);
+  return all;
+}
 
 session_manager_actor::behavior_type
 session_manager_impl(session_manager_pointer self, session_manager_config cfg,
@@ -99,6 +152,10 @@ session_manager_impl(session_manager_pointer self, session_manager_config cfg,
     [self](tick_atom) { sweep(self); },
     [self](sessions_atom) {
       return static_cast<int64_t>(self->state.sessions.size());
+    },
+    [self](view_atom) { return make_sessions_view(self->state); },
+    [self](user_atom, const std::string& user_id) {
+      return on_user(self, user_id);
     },
   };
 }

@@ -24,7 +24,10 @@ using session_manager_actor = caf::typed_actor<
   caf::replies_to<purchase_atom, purchase, caf::actor, int64_t>::with<order>,
   caf::reacts_to<settled_atom, std::string, std::string, bool>,
   caf::reacts_to<tick_atom>, // the idle sweep
-  caf::replies_to<sessions_atom>::with<int64_t>>;
+  caf::replies_to<sessions_atom>::with<int64_t>,
+  // Introspection: the count and the busiest users; one user's session.
+  caf::replies_to<view_atom>::with<sessions_view>,
+  caf::replies_to<user_atom, std::string>::with<user_view>>;
 
 struct session_manager_config {
   session_config session;
@@ -34,6 +37,7 @@ struct session_manager_config {
 struct live_session {
   session_actor handle;
   int64_t last_active_ms = 0;
+  int64_t requests = 0; // purchases routed to it
 };
 
 struct session_manager_state {
@@ -41,11 +45,17 @@ struct session_manager_state {
   clock_fn now_ms;
   std::unordered_map<std::string, live_session> sessions;
   bool sweep_armed = false;
+  int64_t refused = 0; // new users answered busy: the table was full
   static inline const char* name = "seckill.sessions";
 };
 
 using session_manager_pointer =
   session_manager_actor::stateful_pointer<session_manager_state>;
+
+/// The `top` busiest of `sessions`, by requests (ties by user id).
+std::vector<session_summary>
+top_sessions(const std::unordered_map<std::string, live_session>& sessions,
+             std::size_t top);
 
 session_manager_actor::behavior_type
 session_manager_impl(session_manager_pointer self, session_manager_config cfg,

@@ -186,6 +186,28 @@ const char* problem_title(errc code) {
     case errc::shard_unavailable:
       return "The item's node is unavailable; retry later.";
     case errc::corrupt_state: return "Internal error.";
+    case errc::bad_request:
+      return "The request is malformed.";
+    case errc::unauthorized:
+      return "This call needs the admin token.";
+    case errc::forbidden:
+      return "The admin token is wrong.";
+    case errc::not_found:
+      return "No such resource.";
+    case errc::method_not_allowed:
+      return "This method is not allowed here.";
+    case errc::request_timeout:
+      return "The request did not arrive in time.";
+    case errc::payload_too_large:
+      return "The request body is too large.";
+    case errc::uri_too_long:
+      return "The request line is too long.";
+    case errc::headers_too_large:
+      return "The request headers are too large.";
+    case errc::overloaded:
+      return "The node is overloaded or shutting down; retry later.";
+    case errc::timeout:
+      return "No answer in time; retry with the same request_id.";
   }
   return "Internal error.";
 }
@@ -307,6 +329,19 @@ errc parse_purchase_json(const std::string& body, const std::string& item_id,
   return errc::ok;
 }
 
+errc parse_user_json(const std::string& body, std::string& user_id,
+                     std::string* why) {
+  v1::OrderAction req;
+  body_fields fields;
+  if (auto code = parse_strict(body, req, blame_purchase, fields, why);
+      code != errc::ok)
+    return code;
+  if (req.user_id().empty())
+    return fail(errc::invalid_id, why, "user_id is missing or empty");
+  user_id = req.user_id();
+  return errc::ok;
+}
+
 errc parse_item_json(const std::string& body, item_spec& out,
                      std::string* why) {
   v1::Item msg;
@@ -383,6 +418,17 @@ int http_status(errc code) {
     case errc::store_unavailable:
     case errc::shard_unavailable: return 503;
     case errc::corrupt_state: return 500;
+    case errc::bad_request: return 400;
+    case errc::unauthorized: return 401;
+    case errc::forbidden: return 403;
+    case errc::not_found: return 404;
+    case errc::method_not_allowed: return 405;
+    case errc::request_timeout: return 408;
+    case errc::payload_too_large: return 413;
+    case errc::uri_too_long: return 414;
+    case errc::headers_too_large: return 431;
+    case errc::overloaded: return 503;
+    case errc::timeout: return 503;
   }
   return 500;
 }

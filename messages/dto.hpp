@@ -67,6 +67,11 @@ errc from_proto(const v1::StockView& x, stock_view& out);
 errc parse_purchase_json(const std::string& body, const std::string& item_id,
                          purchase& out, std::string* why = nullptr);
 
+/// Parses the body of `POST /api/v1/orders/{id}/pay` and `.../cancel`:
+/// {"user_id": "..."}, with the same shape rules and codes as a purchase.
+errc parse_user_json(const std::string& body, std::string& user_id,
+                     std::string* why = nullptr);
+
 /// Parses the body of `POST /api/v1/items`. Absent (or null) fields keep
 /// item_spec's defaults (per_user_limit 1, mode "order", reserve_ttl_ms
 /// 15 min, the rest 0); present ones are taken as given. "status" is

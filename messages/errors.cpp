@@ -31,6 +31,17 @@ const char* to_string(errc x) {
     case errc::store_unavailable: return "store_unavailable";
     case errc::shard_unavailable: return "shard_unavailable";
     case errc::corrupt_state: return "corrupt_state";
+    case errc::bad_request: return "bad_request";
+    case errc::unauthorized: return "unauthorized";
+    case errc::forbidden: return "forbidden";
+    case errc::not_found: return "not_found";
+    case errc::method_not_allowed: return "method_not_allowed";
+    case errc::request_timeout: return "request_timeout";
+    case errc::payload_too_large: return "payload_too_large";
+    case errc::uri_too_long: return "uri_too_long";
+    case errc::headers_too_large: return "headers_too_large";
+    case errc::overloaded: return "overloaded";
+    case errc::timeout: return "timeout";
   }
   return "unknown_error";
 }

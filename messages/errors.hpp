@@ -43,7 +43,22 @@ enum class errc : uint8_t {
   store_unavailable, // the commit holding this change failed; nothing taken
   shard_unavailable, // a hop timed out or its actor is down
   corrupt_state,
+  // The HTTP front door (the REST bridge and its server).
+  bad_request,        // malformed HTTP, or a body where none belongs
+  unauthorized,       // admin call without a token
+  forbidden,          // admin call with the wrong token
+  not_found,          // no such route
+  method_not_allowed, // the route exists, not with this method
+  request_timeout,    // the request did not arrive in time
+  payload_too_large,  // body over the limit
+  uri_too_long,       // request line over the limit
+  headers_too_large,  // headers over the limit
+  overloaded,         // too many connections, or the node is shutting down
+  timeout,            // no answer in time: retry with the same request_id
 };
+
+/// The last code: tables over every code end here.
+constexpr errc errc_last = errc::timeout;
 
 /// The error category of seckill's codes inside `caf::error`.
 constexpr caf::atom_value errc_category = caf::atom("seckill");

@@ -61,6 +61,18 @@ constexpr std::size_t queue_inflight_max = 2048;
 constexpr int64_t wait_ms_max = 60'000;
 
 
+// -- HTTP front door ------------------------------------------------------------
+constexpr std::size_t http_connections_max = 100'000;
+constexpr std::size_t http_header_bytes_max = 65'536; // line and headers
+constexpr std::size_t http_body_bytes_max = 1 << 20;
+/// Requests read from one connection and not yet answered; beyond it the
+/// server stops reading that connection (backpressure).
+constexpr std::size_t http_pipeline_max = 256;
+/// Recent outcomes an item keeps for `seckill-cli item ID`.
+constexpr std::size_t item_recent_outcomes_max = 32;
+/// Users listed by `seckill-cli sessions`.
+constexpr std::size_t sessions_top_max = 20;
+
 static_assert(batch_orders_max <= orders_per_item_max);
 static_assert(store_group_batches_max <= store_pending_batches_max);
 static_assert(batch_waiters_max >= batch_orders_max);

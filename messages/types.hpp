@@ -178,6 +178,21 @@ typename Inspector::result_type inspect(Inspector& f, status_update& x) {
            x.available, x.per_user_limit, x.starts_at_ms);
 }
 
+/// One of an item's recent decisions, for the CLI (`seckill-cli item ID`).
+struct outcome_event {
+  int64_t at_ms = 0;
+  std::string user_id;
+  std::string outcome; // "ok" or an errc name
+  int64_t quantity = 0;
+  std::string order_id; // "" unless an order was placed or changed
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, outcome_event& x) {
+  return f(caf::meta::type_name("outcome_event"), x.at_ms, x.user_id,
+           x.outcome, x.quantity, x.order_id);
+}
+
 /// An item actor's whole state, for the CLI and the tests.
 struct item_view {
   item_record record;
@@ -188,13 +203,14 @@ struct item_view {
   int64_t batch_inflight = 0;
   int64_t commits = 0;
   int64_t commit_failures = 0;
+  std::vector<outcome_event> recent; // newest last, bounded
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, item_view& x) {
   return f(caf::meta::type_name("item_view"), x.record, x.status, x.orders,
            x.buyers, x.batch_pending, x.batch_inflight, x.commits,
-           x.commit_failures);
+           x.commit_failures, x.recent);
 }
 
 /// One item's share of a store transaction: its orders that changed and its
@@ -242,6 +258,134 @@ typename Inspector::result_type inspect(Inspector& f, store_stats& x) {
   return f(caf::meta::type_name("store_stats"), x.transactions,
            x.failed_transactions, x.rows_written, x.batches, x.largest_group,
            x.commit_us_total, x.commit_us_max);
+}
+
+// -- Introspection (the admin actor, the CLI and /metrics) ---------------------
+
+/// An item as the admin actor sees it: the item actor's state and its
+/// admission queue's on this node.
+struct item_detail {
+  item_view item;
+  queue_view queue;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, item_detail& x) {
+  return f(caf::meta::type_name("item_detail"), x.item, x.queue);
+}
+
+/// The HTTP front door's counters.
+struct http_stats {
+  int64_t connections_open = 0;
+  int64_t connections_accepted = 0;
+  int64_t connections_refused = 0;
+  int64_t requests = 0;
+  int64_t requests_inflight = 0;
+  int64_t transport_errors = 0;
+  int64_t answer_timeouts = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, http_stats& x) {
+  return f(caf::meta::type_name("http_stats"), x.connections_open,
+           x.connections_accepted, x.connections_refused, x.requests,
+           x.requests_inflight, x.transport_errors, x.answer_timeouts);
+}
+
+/// `seckill-cli status`.
+struct node_status {
+  std::string node_id;
+  std::string version;
+  std::string data_dir;
+  std::string http_endpoint;    // "127.0.0.1:8080"
+  std::string cluster_endpoint; // "127.0.0.1:4242"
+  int64_t started_ms = 0;
+  int64_t now_ms = 0;
+  int64_t items = 0;
+  int64_t sessions = 0;
+  int64_t recovered_items = 0;
+  int64_t recovered_orders = 0;
+  store_stats store;
+  http_stats http;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_status& x) {
+  return f(caf::meta::type_name("node_status"), x.node_id, x.version,
+           x.data_dir, x.http_endpoint, x.cluster_endpoint, x.started_ms,
+           x.now_ms, x.items, x.sessions, x.recovered_items,
+           x.recovered_orders, x.store, x.http);
+}
+
+/// One live session in `seckill-cli sessions`.
+struct session_summary {
+  std::string user_id;
+  int64_t requests = 0; // purchases routed to it since it started
+  int64_t last_active_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, session_summary& x) {
+  return f(caf::meta::type_name("session_summary"), x.user_id, x.requests,
+           x.last_active_ms);
+}
+
+/// `seckill-cli sessions`: the count and the busiest users.
+struct sessions_view {
+  int64_t count = 0;
+  int64_t sessions_max = 0;
+  int64_t refused = 0; // new users answered busy because the table was full
+  std::vector<session_summary> top; // by requests, descending, bounded
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, sessions_view& x) {
+  return f(caf::meta::type_name("sessions_view"), x.count, x.sessions_max,
+           x.refused, x.top);
+}
+
+/// What a session knows of one item for its user.
+struct user_item_view {
+  std::string item_id;
+  int64_t held = 0;          // units known to be held
+  int64_t requests_known = 0; // request ids remembered
+  int64_t queued = 0;        // purchases in flight or waiting behind it
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, user_item_view& x) {
+  return f(caf::meta::type_name("user_item_view"), x.item_id, x.held,
+           x.requests_known, x.queued);
+}
+
+/// An unpaid order as the session counts it against `unpaid-max`.
+struct unpaid_view {
+  std::string order_id;
+  std::string item_id;
+  int64_t quantity = 0;
+  int64_t expires_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, unpaid_view& x) {
+  return f(caf::meta::type_name("unpaid_view"), x.order_id, x.item_id,
+           x.quantity, x.expires_ms);
+}
+
+/// `seckill-cli user ID`: a user's session, if it is live.
+struct user_view {
+  std::string user_id;
+  bool live = false; // false: no session (never seen, or retired when idle)
+  session_summary summary;
+  double tokens = 0; // the rate bucket's tokens now
+  std::vector<user_item_view> items;
+  std::vector<unpaid_view> unpaid;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, user_view& x) {
+  return f(caf::meta::type_name("user_view"), x.user_id, x.live, x.summary,
+           x.tokens, x.items, x.unpaid);
 }
 
 } // namespace seckill

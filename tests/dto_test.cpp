@@ -395,9 +395,20 @@ TEST_CASE("every errc has its HTTP status", "[dto]") {
     {errc::store_unavailable, 503},
     {errc::shard_unavailable, 503},
     {errc::corrupt_state, 500},
+    {errc::bad_request, 400},
+    {errc::unauthorized, 401},
+    {errc::forbidden, 403},
+    {errc::not_found, 404},
+    {errc::method_not_allowed, 405},
+    {errc::request_timeout, 408},
+    {errc::payload_too_large, 413},
+    {errc::uri_too_long, 414},
+    {errc::headers_too_large, 431},
+    {errc::overloaded, 503},
+    {errc::timeout, 503},
   };
   // The table covers the enum exactly: a new code must be added here.
-  REQUIRE(table.size() == static_cast<std::size_t>(errc::corrupt_state) + 1);
+  REQUIRE(table.size() == static_cast<std::size_t>(errc_last) + 1);
   for (std::size_t i = 0; i < table.size(); ++i) {
     INFO(to_string(table[i].code));
     CHECK(static_cast<std::size_t>(table[i].code) == i);
@@ -415,7 +426,7 @@ TEST_CASE("problem bodies carry code, type, title and retry hint", "[dto]") {
   CHECK(json.find(R"("retry_after_ms":"250")") != std::string::npos);
   auto back = from_json<v1::Problem>(json);
   CHECK(back.detail() == "waiting room full");
-  for (int i = 0; i <= static_cast<int>(errc::corrupt_state); ++i) {
+  for (int i = 0; i <= static_cast<int>(errc_last); ++i) {
     auto code = static_cast<errc>(i);
     auto p = make_problem(code, http_status(code), "d");
     INFO(to_string(code));

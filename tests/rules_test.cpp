@@ -371,7 +371,7 @@ TEST_CASE("retry_hint_ms scales with the room and stays in [1, max]",
 // -- Errors -------------------------------------------------------------------
 
 TEST_CASE("every errc has a unique name and survives caf::error", "[rules]") {
-  constexpr int last = static_cast<int>(errc::corrupt_state);
+  constexpr int last = static_cast<int>(errc_last);
   std::set<std::string> names;
   for (int i = 0; i <= last; ++i) {
     auto x = static_cast<errc>(i);

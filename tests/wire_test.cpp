@@ -68,6 +68,23 @@ auto fields(const store_stats& x) {
                   x.batches, x.largest_group, x.commit_us_total,
                   x.commit_us_max);
 }
+auto fields(const outcome_event& x) {
+  return std::tie(x.at_ms, x.user_id, x.outcome, x.quantity, x.order_id);
+}
+auto fields(const http_stats& x) {
+  return std::tie(x.connections_open, x.connections_accepted,
+                  x.connections_refused, x.requests, x.requests_inflight,
+                  x.transport_errors, x.answer_timeouts);
+}
+auto fields(const session_summary& x) {
+  return std::tie(x.user_id, x.requests, x.last_active_ms);
+}
+auto fields(const user_item_view& x) {
+  return std::tie(x.item_id, x.held, x.requests_known, x.queued);
+}
+auto fields(const unpaid_view& x) {
+  return std::tie(x.order_id, x.item_id, x.quantity, x.expires_ms);
+}
 
 // Declared first so the templates below see every overload (ADL would not
 // look into this unnamed namespace).
@@ -76,6 +93,10 @@ bool same(const item_record& a, const item_record& b);
 bool same(const stock_view& a, const stock_view& b);
 bool same(const item_view& a, const item_view& b);
 bool same(const item_batch& a, const item_batch& b);
+bool same(const item_detail& a, const item_detail& b);
+bool same(const node_status& a, const node_status& b);
+bool same(const sessions_view& a, const sessions_view& b);
+bool same(const user_view& a, const user_view& b);
 
 template <class T>
 auto same(const T& a, const T& b) -> decltype(fields(a), bool()) {
@@ -107,7 +128,28 @@ bool same(const item_view& a, const item_view& b) {
          && a.orders == b.orders && a.buyers == b.buyers
          && a.batch_pending == b.batch_pending
          && a.batch_inflight == b.batch_inflight && a.commits == b.commits
-         && a.commit_failures == b.commit_failures;
+         && a.commit_failures == b.commit_failures && same(a.recent, b.recent);
+}
+bool same(const item_detail& a, const item_detail& b) {
+  return same(a.item, b.item) && same(a.queue, b.queue);
+}
+bool same(const node_status& a, const node_status& b) {
+  return std::tie(a.node_id, a.version, a.data_dir, a.http_endpoint,
+                  a.cluster_endpoint, a.started_ms, a.now_ms, a.items,
+                  a.sessions, a.recovered_items, a.recovered_orders)
+           == std::tie(b.node_id, b.version, b.data_dir, b.http_endpoint,
+                       b.cluster_endpoint, b.started_ms, b.now_ms, b.items,
+                       b.sessions, b.recovered_items, b.recovered_orders)
+         && same(a.store, b.store) && same(a.http, b.http);
+}
+bool same(const sessions_view& a, const sessions_view& b) {
+  return a.count == b.count && a.sessions_max == b.sessions_max
+         && a.refused == b.refused && same(a.top, b.top);
+}
+bool same(const user_view& a, const user_view& b) {
+  return a.user_id == b.user_id && a.live == b.live
+         && same(a.summary, b.summary) && a.tokens == b.tokens
+         && same(a.items, b.items) && same(a.unpaid, b.unpaid);
 }
 bool same(const item_batch& a, const item_batch& b) {
   return same(a.item, b.item) && same(a.orders, b.orders);
@@ -144,8 +186,14 @@ stock_view sample(tag<stock_view>) {
 status_update sample(tag<status_update>) {
   return {"sku-1", item_status::ended, 7, 2, 1'700'000'000'000};
 }
+outcome_event sample(tag<outcome_event>) {
+  return {1'700'000'000'777, "u42", "sold_out", 2, "sku-1.7"};
+}
 item_view sample(tag<item_view>) {
-  return {sample(tag<item_record>{}), item_status::paused, 11, 9, 3, 2, 5, 1};
+  auto second = sample(tag<outcome_event>{});
+  second.outcome = "ok";
+  return {sample(tag<item_record>{}), item_status::paused, 11, 9, 3, 2, 5, 1,
+          {sample(tag<outcome_event>{}), second}};
 }
 item_batch sample(tag<item_batch>) {
   auto second = sample(tag<order>{});
@@ -171,6 +219,38 @@ std::vector<item_view> sample(tag<std::vector<item_view>>) {
 std::vector<std::string> sample(tag<std::vector<std::string>>) {
   return {"sku-1", "", "u\xe4\xb8\xad"};
 }
+item_detail sample(tag<item_detail>) {
+  return {sample(tag<item_view>{}), sample(tag<queue_view>{})};
+}
+std::vector<item_detail> sample(tag<std::vector<item_detail>>) {
+  auto second = sample(tag<item_detail>{});
+  second.queue.item_id = "sku-2";
+  return {sample(tag<item_detail>{}), second};
+}
+http_stats sample(tag<http_stats>) {
+  return {3, 40, 2, 900, 7, 5, 1};
+}
+node_status sample(tag<node_status>) {
+  return {"n1",   "0.1.0", "/var/seckill", "127.0.0.1:8080", "127.0.0.1:4242",
+          1'700'000'000'000, 1'700'000'100'000, 4, 120, 3, 4000,
+          sample(tag<store_stats>{}), sample(tag<http_stats>{})};
+}
+session_summary sample(tag<session_summary>) {
+  return {"u42", 17, 1'700'000'000'500};
+}
+sessions_view sample(tag<sessions_view>) {
+  return {120, 100'000, 4, {sample(tag<session_summary>{}), {"u7", 3, 9}}};
+}
+user_item_view sample(tag<user_item_view>) {
+  return {"sku-1", 2, 5, 1};
+}
+unpaid_view sample(tag<unpaid_view>) {
+  return {"sku-1.7", "sku-1", 2, 1'700'000'060'001};
+}
+user_view sample(tag<user_view>) {
+  return {"u42", true, sample(tag<session_summary>{}), 3.5,
+          {sample(tag<user_item_view>{})}, {sample(tag<unpaid_view>{})}};
+}
 
 // -- Two nodes in one process -------------------------------------------------
 
@@ -190,6 +270,16 @@ caf::behavior echo(caf::event_based_actor*) {
     [](const std::vector<order>& x) { return x; },
     [](const std::vector<item_view>& x) { return x; },
     [](const std::vector<std::string>& x) { return x; },
+    [](const outcome_event& x) { return x; },
+    [](const item_detail& x) { return x; },
+    [](const std::vector<item_detail>& x) { return x; },
+    [](const http_stats& x) { return x; },
+    [](const node_status& x) { return x; },
+    [](const session_summary& x) { return x; },
+    [](const sessions_view& x) { return x; },
+    [](const user_item_view& x) { return x; },
+    [](const unpaid_view& x) { return x; },
+    [](const user_view& x) { return x; },
     [](fail_atom, uint8_t code, int64_t retry_ms) -> caf::result<int64_t> {
       auto x = static_cast<errc>(code);
       return retry_ms == 0 ? make_error(x) : make_error(x, retry_ms);
@@ -288,7 +378,7 @@ TEST_CASE("every type of the seckill block crosses a node boundary",
           "[wire]") {
   constexpr auto count
     = caf::id_block::seckill::end - caf::id_block::seckill::begin;
-  static_assert(count == 14, "a new type: add its sample and echo handler");
+  static_assert(count == 24, "a new type: add its sample and echo handler");
   two_nodes nodes;
   check_block(nodes, std::make_integer_sequence<caf::type_id_t, count>{});
 }

@@ -1,0 +1,176 @@
+// The admin actor (see admin.hpp). Every answer is assembled from requests
+// to the actors that own the state; each request carries the gather
+// timeout, so a gathering always ends.
+#include "actors/admin.hpp"
+
+#include <algorithm>
+#include <memory>
+#include <optional>
+
+#include <caf/typed_event_based_actor.hpp>
+
+#include "actors/admission_queue.hpp"
+#include "actors/item.hpp"
+
+namespace seckill {
+
+namespace {
+
+using detail_fn = std::function<void(std::optional<item_detail>)>;
+
+std::chrono::milliseconds gather_timeout(admin_pointer self) {
+  return std::chrono::milliseconds{self->state.env.gather_timeout_ms};
+}
+
+// Asks the directory for the item's actors, then both for their views.
+// Calls `done` once: with the detail, or without it if any step failed.
+void fetch_detail(admin_pointer self, const std::string& id, detail_fn done) {
+  auto t = gather_timeout(self);
+  self->request(self->state.env.directory, t, lookup_atom_v, id)
+    .then(
+      [self, t, done](caf::actor& item, caf::actor& queue) {
+        auto q = caf::actor_cast<queue_actor>(queue);
+        self->request(caf::actor_cast<item_actor>(item), t, view_atom_v)
+          .then(
+            [self, t, q, done](item_view& iv) {
+              self->request(q, t, view_atom_v)
+                .then(
+                  [iv, done](queue_view& qv) { done(item_detail{iv, qv}); },
+                  [done](caf::error&) { done(std::nullopt); });
+            },
+            [done](caf::error&) { done(std::nullopt); });
+      },
+      [done](caf::error&) { done(std::nullopt); });
+}
+
+// Fans out fetch_detail over `ids` and answers with what came back, in id
+// order. Items that did not answer in time are left out.
+void fetch_all(admin_pointer self, const std::vector<std::string>& ids,
+               std::function<void(std::vector<item_detail>)> done) {
+  if (ids.empty()) {
+    done({});
+    return;
+  }
+  struct fan_in {
+    std::vector<std::optional<item_detail>> slots;
+    std::size_t left = 0;
+  };
+  auto acc = std::make_shared<fan_in>();
+  acc->slots.resize(ids.size());
+  acc->left = ids.size();
+  for (std::size_t i = 0; i < ids.size(); ++i)
+    fetch_detail(self, ids[i], [acc, i, done](std::optional<item_detail> d) {
+      acc->slots[i] = std::move(d);
+      if (--acc->left > 0)
+        return;
+      std::vector<item_detail> out;
+      for (auto& s : acc->slots)
+        if (s)
+          out.push_back(std::move(*s));
+      done(std::move(out));
+    });
+}
+
+caf::result<std::vector<item_detail>> on_list(admin_pointer self) {
+  auto rp = self->make_response_promise<std::vector<item_detail>>();
+  self->request(self->state.env.directory, gather_timeout(self), list_atom_v)
+    .then(
+      [self, rp](std::vector<std::string>& ids) mutable {
+        fetch_all(self, ids, [rp](std::vector<item_detail> all) mutable {
+          rp.deliver(std::move(all));
+        });
+      },
+      [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  return rp;
+}
+
+caf::result<item_detail> on_view(admin_pointer self, const std::string& id) {
+  auto rp = self->make_response_promise<item_detail>();
+  fetch_detail(self, id, [rp](std::optional<item_detail> d) mutable {
+    if (d)
+      rp.deliver(std::move(*d));
+    else
+      rp.deliver(make_error(errc::unknown_item));
+  });
+  return rp;
+}
+
+// Pause, resume and end go to the item itself, which persists them.
+template <class Atom>
+caf::result<item_view> on_admin(admin_pointer self, Atom atom,
+                                const std::string& id) {
+  auto rp = self->make_response_promise<item_view>();
+  auto t = gather_timeout(self);
+  self->request(self->state.env.directory, t, lookup_atom_v, id)
+    .then(
+      [self, rp, t, atom](caf::actor& item, caf::actor&) mutable {
+        self->request(caf::actor_cast<item_actor>(item), t, atom)
+          .then([rp](item_view& v) mutable { rp.deliver(std::move(v)); },
+                [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      },
+      [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  return rp;
+}
+
+// Status: the identity, then the directory's, sessions' and store's counts.
+caf::result<node_status> on_status(admin_pointer self) {
+  auto rp = self->make_response_promise<node_status>();
+  auto status = std::make_shared<node_status>(self->state.env.identity);
+  auto t = gather_timeout(self);
+  auto fail = [rp](caf::error& err) mutable { rp.deliver(std::move(err)); };
+  self->request(self->state.env.directory, t, list_atom_v)
+    .then(
+      [self, rp, status, t, fail](std::vector<std::string>& ids) mutable {
+        status->items = static_cast<int64_t>(ids.size());
+        self->request(self->state.env.sessions, t, sessions_atom_v)
+          .then(
+            [self, rp, status, t, fail](int64_t n) mutable {
+              status->sessions = n;
+              self->request(self->state.env.store, t, stats_atom_v)
+                .then(
+                  [self, rp, status](store_stats& s) mutable {
+                    status->store = s;
+                    status->now_ms = self->state.env.now_ms();
+                    if (self->state.env.http)
+                      status->http = self->state.env.http();
+                    rp.deliver(*status);
+                  },
+                  fail);
+            },
+            fail);
+      },
+      fail);
+  return rp;
+}
+
+} // namespace
+
+admin_actor::behavior_type admin_impl(admin_pointer self, admin_env env) {
+  self->state.env = std::move(env);
+  return {
+    [self](status_atom) { return on_status(self); },
+    [self](list_atom) { return on_list(self); },
+    [self](view_atom, const std::string& id) { return on_view(self, id); },
+    [self](sessions_atom) -> caf::result<sessions_view> {
+      return self->delegate(self->state.env.sessions, view_atom_v);
+    },
+    [self](user_atom, const std::string& id) -> caf::result<user_view> {
+      return self->delegate(self->state.env.sessions, user_atom_v, id);
+    },
+    [self](create_atom, item_spec& spec) -> caf::result<item_view> {
+      return self->delegate(self->state.env.directory, create_atom_v,
+                            std::move(spec));
+    },
+    [self](pause_atom, const std::string& id) {
+      return on_admin(self, pause_atom_v, id);
+    },
+    [self](resume_atom, const std::string& id) {
+      return on_admin(self, resume_atom_v, id);
+    },
+    [self](end_atom, const std::string& id) {
+      return on_admin(self, end_atom_v, id);
+    },
+  };
+}
+
+} // namespace seckill

@@ -1,0 +1,61 @@
+// The admin actor: one per node, published on the cluster port (CAF's
+// middleman) for seckill-cli, and asked by the REST bridge for /metrics and
+// for the admin calls of the HTTP API. It only reads the other actors' state
+// by asking them (never touches it) and forwards admin commands to the
+// directory and the items, which decide and persist them.
+//
+// Answers are gathered from many actors (every item and its queue); each
+// gathering is bounded by `gather_timeout_ms`, after which the actors that
+// did not answer are left out (an item that is busy committing still shows
+// with its last known counters: none; it is listed as missing). It must
+// never: block, change state itself, or wait without a bound.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include <caf/typed_actor.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/directory.hpp"
+#include "actors/session_manager.hpp"
+#include "messages/types.hpp"
+#include "persistence/store.hpp"
+
+namespace seckill {
+
+using admin_actor = caf::typed_actor<
+  caf::replies_to<status_atom>::with<node_status>,
+  caf::replies_to<list_atom>::with<std::vector<item_detail>>,
+  caf::replies_to<view_atom, std::string>::with<item_detail>,
+  caf::replies_to<sessions_atom>::with<sessions_view>,
+  caf::replies_to<user_atom, std::string>::with<user_view>,
+  caf::replies_to<create_atom, item_spec>::with<item_view>,
+  caf::replies_to<pause_atom, std::string>::with<item_view>,
+  caf::replies_to<resume_atom, std::string>::with<item_view>,
+  caf::replies_to<end_atom, std::string>::with<item_view>>;
+
+/// What the admin actor knows of its node that no actor holds.
+struct admin_env {
+  node_status identity; // node_id, version, endpoints, recovered counts
+  directory_actor directory;
+  session_manager_actor sessions;
+  store_actor store;
+  clock_fn now_ms;
+  /// Reads the HTTP server's counters (thread-safe); may be empty.
+  std::function<http_stats()> http;
+  int64_t gather_timeout_ms = 1'000;
+};
+
+struct admin_actor_state {
+  admin_env env;
+  static inline const char* name = "seckill.admin";
+};
+
+using admin_pointer = admin_actor::stateful_pointer<admin_actor_state>;
+
+admin_actor::behavior_type admin_impl(admin_pointer self, admin_env env);
+
+} // namespace seckill

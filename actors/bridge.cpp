@@ -1,0 +1,511 @@
+// The REST bridge actor (see bridge.hpp): routes first (pure), then one
+// handler per route that validates, makes its hops and answers.
+#include "actors/bridge.hpp"
+
+#include <chrono>
+#include <cstdio>
+
+#include <spdlog/spdlog.h>
+
+#include "actors/item_book.hpp"
+#include "actors/metrics.hpp"
+#include "messages/assert.hpp"
+#include "messages/dto.hpp"
+
+namespace seckill {
+
+// -- Routes ---------------------------------------------------------------------
+
+const char* to_string(route_kind x) {
+  switch (x) {
+    case route_kind::healthz: return "healthz";
+    case route_kind::metrics: return "metrics";
+    case route_kind::items_create: return "items_create";
+    case route_kind::items_list: return "items_list";
+    case route_kind::item_get: return "item";
+    case route_kind::item_stock: return "stock";
+    case route_kind::item_purchase: return "purchase";
+    case route_kind::item_pause: return "pause";
+    case route_kind::item_resume: return "resume";
+    case route_kind::item_end: return "end";
+    case route_kind::order_get: return "order";
+    case route_kind::order_pay: return "pay";
+    case route_kind::order_cancel: return "cancel";
+    case route_kind::unmatched: return "unmatched";
+  }
+  return "unmatched";
+}
+
+namespace {
+
+std::vector<std::string> split_path(const std::string& path) {
+  std::vector<std::string> out;
+  std::size_t at = 1; // past the leading '/'
+  while (at <= path.size()) {
+    auto slash = path.find('/', at);
+    if (slash == std::string::npos)
+      slash = path.size();
+    out.push_back(path.substr(at, slash - at));
+    at = slash + 1;
+  }
+  return out;
+}
+
+// The raw value of `key` in a query string ("a=1&user_id=u7"), "" if absent.
+std::string query_value(const std::string& query, const std::string& key) {
+  std::size_t at = 0;
+  while (at <= query.size()) {
+    auto amp = query.find('&', at);
+    if (amp == std::string::npos)
+      amp = query.size();
+    auto pair = query.substr(at, amp - at);
+    auto eq = pair.find('=');
+    if (eq != std::string::npos && pair.substr(0, eq) == key)
+      return pair.substr(eq + 1);
+    at = amp + 1;
+  }
+  return {};
+}
+
+route matched(route_kind kind, const std::string& id = {}) {
+  route r;
+  r.kind = kind;
+  r.id = id;
+  return r;
+}
+
+route refused(errc code, const char* allow = "") {
+  route r;
+  r.error = code;
+  r.allow = allow;
+  return r;
+}
+
+// Picks the route for `want` if the method is the one the path takes.
+route by_method(const std::string& method, const char* allowed,
+                route_kind kind, const std::string& id = {}) {
+  if (method != allowed)
+    return refused(errc::method_not_allowed, allowed);
+  return matched(kind, id);
+}
+
+route match_item_path(const std::string& method,
+                      const std::vector<std::string>& seg) {
+  // seg: api v1 items {id} [action]
+  if (seg.size() == 4)
+    return by_method(method, "GET", route_kind::item_get, seg[3]);
+  if (seg.size() != 5)
+    return refused(errc::not_found);
+  const auto& action = seg[4];
+  if (action == "stock")
+    return by_method(method, "GET", route_kind::item_stock, seg[3]);
+  if (action == "purchase")
+    return by_method(method, "POST", route_kind::item_purchase, seg[3]);
+  if (action == "pause")
+    return by_method(method, "POST", route_kind::item_pause, seg[3]);
+  if (action == "resume")
+    return by_method(method, "POST", route_kind::item_resume, seg[3]);
+  if (action == "end")
+    return by_method(method, "POST", route_kind::item_end, seg[3]);
+  return refused(errc::not_found);
+}
+
+route match_order_path(const std::string& method,
+                       const std::vector<std::string>& seg) {
+  // seg: api v1 orders {id} [action]
+  if (seg.size() == 4)
+    return by_method(method, "GET", route_kind::order_get, seg[3]);
+  if (seg.size() != 5)
+    return refused(errc::not_found);
+  if (seg[4] == "pay")
+    return by_method(method, "POST", route_kind::order_pay, seg[3]);
+  if (seg[4] == "cancel")
+    return by_method(method, "POST", route_kind::order_cancel, seg[3]);
+  return refused(errc::not_found);
+}
+
+} // namespace
+
+route match_route(const std::string& method, const std::string& target) {
+  auto q = target.find('?');
+  auto path = target.substr(0, q);
+  auto query = q == std::string::npos ? std::string{} : target.substr(q + 1);
+  if (path.empty() || path[0] != '/')
+    return refused(errc::not_found);
+  if (path == "/healthz")
+    return by_method(method, "GET", route_kind::healthz);
+  if (path == "/metrics")
+    return by_method(method, "GET", route_kind::metrics);
+  auto seg = split_path(path);
+  if (seg.size() < 3 || seg[0] != "api" || seg[1] != "v1")
+    return refused(errc::not_found);
+  route r;
+  if (seg[2] == "items" && seg.size() == 3) {
+    if (method == "GET")
+      r = matched(route_kind::items_list);
+    else if (method == "POST")
+      r = matched(route_kind::items_create);
+    else
+      r = refused(errc::method_not_allowed, "GET, POST");
+  } else if (seg[2] == "items" && seg.size() >= 4) {
+    r = match_item_path(method, seg);
+  } else if (seg[2] == "orders" && seg.size() >= 4) {
+    r = match_order_path(method, seg);
+  } else {
+    r = refused(errc::not_found);
+  }
+  r.user_id = query_value(query, "user_id");
+  return r;
+}
+
+bool is_admin(route_kind x) {
+  return x == route_kind::items_create || x == route_kind::item_pause
+         || x == route_kind::item_resume || x == route_kind::item_end;
+}
+
+errc check_token(const std::string& authorization, const std::string& token) {
+  const std::string scheme = "Bearer ";
+  if (authorization.size() <= scheme.size()
+      || authorization.compare(0, scheme.size(), scheme) != 0)
+    return errc::unauthorized;
+  auto given = authorization.substr(scheme.size());
+  // Constant time in the token's length: no early exit on a mismatch.
+  unsigned diff = given.size() == token.size() ? 0u : 1u;
+  for (std::size_t i = 0; i < token.size(); ++i)
+    diff |= static_cast<unsigned char>(token[i])
+            ^ static_cast<unsigned char>(i < given.size() ? given[i] : 0);
+  return diff == 0 ? errc::ok : errc::forbidden;
+}
+
+std::string etag_of(const std::string& body) {
+  uint64_t h = 14695981039346656037ull; // FNV-1a 64
+  for (unsigned char ch : body) {
+    h ^= ch;
+    h *= 1099511628211ull;
+  }
+  char buf[24];
+  std::snprintf(buf, sizeof(buf), "\"%016llx\"",
+                static_cast<unsigned long long>(h));
+  return buf;
+}
+
+bool etag_matches(const std::string& if_none_match, const std::string& etag) {
+  if (if_none_match.empty())
+    return false;
+  std::size_t at = 0;
+  while (at < if_none_match.size()) {
+    auto comma = if_none_match.find(',', at);
+    if (comma == std::string::npos)
+      comma = if_none_match.size();
+    auto tag = if_none_match.substr(at, comma - at);
+    auto b = tag.find_first_not_of(" \t");
+    auto e = tag.find_last_not_of(" \t");
+    tag = b == std::string::npos ? "" : tag.substr(b, e - b + 1);
+    if (tag.rfind("W/", 0) == 0) // weak comparison for If-None-Match
+      tag = tag.substr(2);
+    if (tag == "*" || tag == etag)
+      return true;
+    at = comma + 1;
+  }
+  return false;
+}
+
+http::response problem_response(errc code, const std::string& detail,
+                                 int64_t retry_after_ms) {
+  http::response r;
+  r.status = http_status(code);
+  r.content_type = "application/problem+json";
+  r.body = to_json(make_problem(code, r.status, detail, retry_after_ms));
+  if (retry_after_ms > 0)
+    r.headers.emplace_back("Retry-After",
+                           std::to_string((retry_after_ms + 999) / 1000));
+  if (code == errc::unauthorized)
+    r.headers.emplace_back("WWW-Authenticate", "Bearer");
+  return r;
+}
+
+// -- The actor ------------------------------------------------------------------
+
+namespace {
+
+using exchange_ptr = std::shared_ptr<http_exchange>;
+
+std::chrono::milliseconds hop(bridge_pointer self) {
+  return std::chrono::milliseconds{self->state.env.hop_timeout_ms};
+}
+
+void count(bridge_pointer self, route_kind r, errc outcome) {
+  auto& c = *self->state.env.counters;
+  c.requests[static_cast<std::size_t>(r)][static_cast<std::size_t>(outcome)]
+    .fetch_add(1, std::memory_order_relaxed);
+}
+
+void answer(bridge_pointer self, const exchange_ptr& ex, route_kind r,
+            http::response resp) {
+  count(self, r, errc::ok);
+  ex->reply(std::move(resp));
+}
+
+void fail(bridge_pointer self, const exchange_ptr& ex, route_kind r, errc code,
+          const std::string& detail, int64_t retry_after_ms = 0) {
+  count(self, r, code);
+  ex->reply(problem_response(code, detail, retry_after_ms));
+}
+
+void fail(bridge_pointer self, const exchange_ptr& ex, route_kind r,
+          const caf::error& err) {
+  auto code = to_errc(err);
+  auto detail = code == errc::shard_unavailable ? self->system().render(err)
+                                                : std::string{};
+  fail(self, ex, r, code, detail, retry_after_ms(err));
+}
+
+http::response json_response(int status, const google::protobuf::Message& m) {
+  http::response r;
+  r.status = status;
+  r.body = to_json(m);
+  return r;
+}
+
+auto failer(bridge_pointer self, exchange_ptr ex, route_kind r) {
+  return [self, ex, r](caf::error& err) { fail(self, ex, r, err); };
+}
+
+// -- Items ------------------------------------------------------------------------
+
+void on_item_get(bridge_pointer self, exchange_ptr ex, const route& rt) {
+  self->request(self->state.env.directory, hop(self), view_atom_v, rt.id)
+    .then(
+      [self, ex](item_view& v) {
+        auto resp = json_response(200, to_proto(v.record.spec, v.status));
+        auto tag = etag_of(resp.body);
+        resp.headers.emplace_back("ETag", tag);
+        // Static details change only with the status (a few times a sale):
+        // caches may keep them briefly, and revalidate cheaply (304).
+        resp.headers.emplace_back("Cache-Control", "public, max-age=5");
+        if (etag_matches(ex->request.if_none_match, tag)) {
+          resp.status = 304;
+          resp.body.clear();
+        }
+        answer(self, ex, route_kind::item_get, std::move(resp));
+      },
+      failer(self, ex, route_kind::item_get));
+}
+
+void on_item_stock(bridge_pointer self, exchange_ptr ex, const route& rt) {
+  self->request(self->state.env.directory, hop(self), stock_atom_v, rt.id)
+    .then(
+      [self, ex](stock_view& v) {
+        auto resp = json_response(200, to_proto(v));
+        resp.headers.emplace_back("Cache-Control", "no-store");
+        answer(self, ex, route_kind::item_stock, std::move(resp));
+      },
+      failer(self, ex, route_kind::item_stock));
+}
+
+void on_items_list(bridge_pointer self, exchange_ptr ex) {
+  self->request(self->state.env.admin, hop(self), list_atom_v)
+    .then(
+      [self, ex](std::vector<item_detail>& all) {
+        v1::ItemList list;
+        for (auto& d : all)
+          *list.add_items() = to_proto(d.item.record.spec, d.item.status);
+        answer(self, ex, route_kind::items_list, json_response(200, list));
+      },
+      failer(self, ex, route_kind::items_list));
+}
+
+void on_items_create(bridge_pointer self, exchange_ptr ex) {
+  item_spec spec;
+  std::string why;
+  if (auto code = parse_item_json(ex->request.body, spec, &why);
+      code != errc::ok)
+    return fail(self, ex, route_kind::items_create, code, why);
+  if (auto code = validate_spec(spec); code != errc::ok)
+    return fail(self, ex, route_kind::items_create, code,
+                "see the item fields' ranges in the README");
+  self->request(self->state.env.admin, hop(self), create_atom_v, spec)
+    .then(
+      [self, ex](item_view& v) {
+        auto resp = json_response(201, to_proto(v.record.spec, v.status));
+        resp.headers.emplace_back("Location",
+                                  "/api/v1/items/" + v.record.spec.item_id);
+        spdlog::info("item_created item={} total={} mode={}",
+                     v.record.spec.item_id, v.record.spec.total,
+                     to_string(v.record.spec.mode));
+        answer(self, ex, route_kind::items_create, std::move(resp));
+      },
+      failer(self, ex, route_kind::items_create));
+}
+
+template <class Atom>
+void on_item_admin(bridge_pointer self, exchange_ptr ex, const route& rt,
+                   Atom atom) {
+  self->request(self->state.env.admin, hop(self), atom, rt.id)
+    .then(
+      [self, ex, rt](item_view& v) {
+        spdlog::info("item_admin item={} action={} status={}", rt.id,
+                     to_string(rt.kind), to_string(v.status));
+        answer(self, ex, rt.kind,
+               json_response(200, to_proto(v.record.spec, v.status)));
+      },
+      failer(self, ex, rt.kind));
+}
+
+// -- Purchases and orders -----------------------------------------------------------
+
+void count_purchase(bridge_pointer self, errc outcome) {
+  self->state.env.counters->purchases[static_cast<std::size_t>(outcome)]
+    .fetch_add(1, std::memory_order_relaxed);
+}
+
+void on_purchase(bridge_pointer self, exchange_ptr ex, const route& rt) {
+  constexpr auto r = route_kind::item_purchase;
+  purchase p;
+  std::string why;
+  auto code = parse_purchase_json(ex->request.body, rt.id, p, &why);
+  if (code == errc::ok)
+    code = validate_purchase(p);
+  if (code != errc::ok) {
+    count_purchase(self, code);
+    return fail(self, ex, r, code, why);
+  }
+  auto arrived_ms = self->state.env.now_ms();
+  self->request(self->state.env.directory, hop(self), purchase_atom_v, p)
+    .then(
+      [self, ex, arrived_ms](order& o) {
+        count_purchase(self, errc::ok);
+        // An order made before this request arrived is a retry's.
+        bool replay = o.created_ms < arrived_ms;
+        auto& c = *self->state.env.counters;
+        (replay ? c.orders_replayed : c.orders_created).fetch_add(1);
+        auto resp = json_response(replay ? 200 : 201, to_proto(o));
+        resp.headers.emplace_back("Location", "/api/v1/orders/" + o.order_id);
+        answer(self, ex, r, std::move(resp));
+      },
+      [self, ex](caf::error& err) {
+        count_purchase(self, to_errc(err));
+        fail(self, ex, r, err);
+      });
+}
+
+template <class Atom>
+void on_order_change(bridge_pointer self, exchange_ptr ex, const route& rt,
+                     Atom atom) {
+  std::string user, why;
+  auto code = parse_user_json(ex->request.body, user, &why);
+  if (code == errc::ok && !valid_id(user))
+    code = errc::invalid_id;
+  if (code != errc::ok)
+    return fail(self, ex, rt.kind, code, why);
+  auto dir = self->state.env.directory;
+  // The owner check first; the order's user never changes.
+  self->request(dir, hop(self), order_atom_v, rt.id)
+    .then(
+      [self, ex, rt, user, atom, dir](order& o) {
+        if (o.user_id != user)
+          return fail(self, ex, rt.kind, errc::unknown_order, {});
+        self->request(dir, hop(self), atom, rt.id)
+          .then(
+            [self, ex, rt](order& changed) {
+              spdlog::info("order_changed order={} state={}",
+                           changed.order_id, to_string(changed.state));
+              answer(self, ex, rt.kind, json_response(200, to_proto(changed)));
+            },
+            failer(self, ex, rt.kind));
+      },
+      failer(self, ex, rt.kind));
+}
+
+void on_order_get(bridge_pointer self, exchange_ptr ex, const route& rt) {
+  if (!valid_id(rt.user_id))
+    return fail(self, ex, rt.kind, errc::invalid_id,
+                "the query needs ?user_id= the order's user");
+  self->request(self->state.env.directory, hop(self), order_atom_v, rt.id)
+    .then(
+      [self, ex, rt](order& o) {
+        if (o.user_id != rt.user_id)
+          return fail(self, ex, rt.kind, errc::unknown_order, {});
+        answer(self, ex, rt.kind, json_response(200, to_proto(o)));
+      },
+      failer(self, ex, rt.kind));
+}
+
+// -- Node ---------------------------------------------------------------------------
+
+void on_healthz(bridge_pointer self, exchange_ptr ex) {
+  http::response resp;
+  resp.body = "{\"status\":\"ok\",\"node_id\":\"" + self->state.env.node_id
+              + "\"}";
+  resp.headers.emplace_back("Cache-Control", "no-store");
+  answer(self, ex, route_kind::healthz, std::move(resp));
+}
+
+void on_metrics(bridge_pointer self, exchange_ptr ex) {
+  auto admin = self->state.env.admin;
+  self->request(admin, hop(self), status_atom_v)
+    .then(
+      [self, ex, admin](node_status& st) {
+        self->request(admin, hop(self), list_atom_v)
+          .then(
+            [self, ex, st](std::vector<item_detail>& items) {
+              http::response resp;
+              resp.content_type = "text/plain; version=0.0.4";
+              resp.body = format_metrics(*self->state.env.counters, st, items);
+              answer(self, ex, route_kind::metrics, std::move(resp));
+            },
+            failer(self, ex, route_kind::metrics));
+      },
+      failer(self, ex, route_kind::metrics));
+}
+
+void dispatch(bridge_pointer self, exchange_ptr ex) {
+  auto rt = match_route(ex->request.method, ex->request.target);
+  if (rt.kind == route_kind::unmatched) {
+    count(self, rt.kind, rt.error);
+    auto resp = problem_response(rt.error, ex->request.method + " "
+                                             + ex->request.target);
+    if (!rt.allow.empty())
+      resp.headers.emplace_back("Allow", rt.allow);
+    return ex->reply(std::move(resp));
+  }
+  if (is_admin(rt.kind)) {
+    if (auto code = check_token(ex->request.authorization,
+                                self->state.env.admin_token);
+        code != errc::ok)
+      return fail(self, ex, rt.kind, code, {});
+  }
+  switch (rt.kind) {
+    case route_kind::healthz: return on_healthz(self, ex);
+    case route_kind::metrics: return on_metrics(self, ex);
+    case route_kind::items_create: return on_items_create(self, ex);
+    case route_kind::items_list: return on_items_list(self, ex);
+    case route_kind::item_get: return on_item_get(self, ex, rt);
+    case route_kind::item_stock: return on_item_stock(self, ex, rt);
+    case route_kind::item_purchase: return on_purchase(self, ex, rt);
+    case route_kind::item_pause: return on_item_admin(self, ex, rt, pause_atom_v);
+    case route_kind::item_resume:
+      return on_item_admin(self, ex, rt, resume_atom_v);
+    case route_kind::item_end: return on_item_admin(self, ex, rt, end_atom_v);
+    case route_kind::order_get: return on_order_get(self, ex, rt);
+    case route_kind::order_pay: return on_order_change(self, ex, rt, pay_atom_v);
+    case route_kind::order_cancel:
+      return on_order_change(self, ex, rt, cancel_atom_v);
+    case route_kind::unmatched: break;
+  }
+  SECKILL_ASSERT(false, "every matched route has a handler");
+}
+
+} // namespace
+
+caf::behavior bridge_impl(bridge_pointer self, bridge_env env) {
+  SECKILL_ASSERT(env.counters != nullptr, "a bridge counts what it answers");
+  self->state.env = std::move(env);
+  return {
+    [self](http_exchange& ex) {
+      dispatch(self, std::make_shared<http_exchange>(std::move(ex)));
+    },
+  };
+}
+
+} // namespace seckill

@@ -1,0 +1,162 @@
+// The Prometheus text of /metrics (see metrics.hpp).
+#include "actors/metrics.hpp"
+
+#include <cstdio>
+#include <sstream>
+
+namespace seckill {
+
+namespace {
+
+std::string escape_label(const std::string& v) {
+  std::string out;
+  for (char ch : v) {
+    if (ch == '\\' || ch == '"')
+      out += '\\';
+    if (ch == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += ch;
+  }
+  return out;
+}
+
+class writer {
+public:
+  void family(const char* name, const char* type, const char* help) {
+    out_ << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' '
+         << type << '\n';
+  }
+  template <class T>
+  void sample(const std::string& name, const std::string& labels, T value) {
+    out_ << name;
+    if (!labels.empty())
+      out_ << '{' << labels << '}';
+    out_ << ' ' << value << '\n';
+  }
+  std::string text() const { return out_.str(); }
+
+private:
+  std::ostringstream out_;
+};
+
+std::string label(const char* key, const std::string& value) {
+  return std::string{key} + "=\"" + escape_label(value) + "\"";
+}
+
+void write_requests(writer& w, const bridge_counters& c) {
+  w.family("seckill_http_requests_total", "counter",
+           "HTTP requests answered by the bridges, by route and outcome.");
+  for (std::size_t r = 0; r < route_count; ++r)
+    for (std::size_t o = 0; o < bridge_counters::outcomes; ++o)
+      if (auto n = c.requests[r][o].load(std::memory_order_relaxed); n > 0)
+        w.sample("seckill_http_requests_total",
+                 label("route", to_string(static_cast<route_kind>(r))) + ","
+                   + label("outcome", to_string(static_cast<errc>(o))),
+                 n);
+  w.family("seckill_purchases_total", "counter",
+           "Purchase attempts by outcome (ok: an order was returned).");
+  for (std::size_t o = 0; o < bridge_counters::outcomes; ++o)
+    if (auto n = c.purchases[o].load(std::memory_order_relaxed);
+        n > 0 || o == 0)
+      w.sample("seckill_purchases_total",
+               label("outcome", to_string(static_cast<errc>(o))), n);
+  w.family("seckill_orders_answered_total", "counter",
+           "Orders returned: created (201) or a retry's (200).");
+  w.sample("seckill_orders_answered_total", label("kind", "created"),
+           c.orders_created.load());
+  w.sample("seckill_orders_answered_total", label("kind", "replayed"),
+           c.orders_replayed.load());
+}
+
+void write_node(writer& w, const node_status& s) {
+  w.family("seckill_uptime_seconds", "gauge", "Seconds since the node started.");
+  w.sample("seckill_uptime_seconds", "", (s.now_ms - s.started_ms) / 1000.0);
+  w.family("seckill_sessions", "gauge", "Live user sessions on this node.");
+  w.sample("seckill_sessions", "", s.sessions);
+  w.family("seckill_items", "gauge", "Items on this node.");
+  w.sample("seckill_items", "", s.items);
+  const auto& h = s.http;
+  w.family("seckill_http_connections", "gauge", "Open HTTP connections.");
+  w.sample("seckill_http_connections", "", h.connections_open);
+  w.family("seckill_http_connections_refused_total", "counter",
+           "Connections answered 503: over the limit or draining.");
+  w.sample("seckill_http_connections_refused_total", "", h.connections_refused);
+  w.family("seckill_http_transport_errors_total", "counter",
+           "Requests answered 400/408/413/414/431 by the HTTP layer.");
+  w.sample("seckill_http_transport_errors_total", "", h.transport_errors);
+  w.family("seckill_http_answer_timeouts_total", "counter",
+           "Requests answered 503 timeout because no answer came in time.");
+  w.sample("seckill_http_answer_timeouts_total", "", h.answer_timeouts);
+}
+
+void write_store(writer& w, const store_stats& s) {
+  w.family("seckill_commit_seconds", "summary",
+           "SQLite transactions (group commits) and their latency.");
+  w.sample("seckill_commit_seconds_sum", "", s.commit_us_total / 1e6);
+  w.sample("seckill_commit_seconds_count", "", s.transactions);
+  w.family("seckill_commit_seconds_max", "gauge",
+           "The slowest transaction so far.");
+  w.sample("seckill_commit_seconds_max", "", s.commit_us_max / 1e6);
+  w.family("seckill_commit_rows", "summary",
+           "Rows (orders and snapshots) per transaction: the batch size.");
+  w.sample("seckill_commit_rows_sum", "", s.rows_written);
+  w.sample("seckill_commit_rows_count", "", s.transactions);
+  w.family("seckill_commit_failures_total", "counter",
+           "Transactions that failed (their changes were undone).");
+  w.sample("seckill_commit_failures_total", "", s.failed_transactions);
+}
+
+void write_items(writer& w, const std::vector<item_detail>& items) {
+  struct gauge {
+    const char* name;
+    const char* help;
+    int64_t (*get)(const item_detail&);
+  };
+  static const gauge gauges[] = {
+    {"seckill_item_available", "Units on offer.",
+     [](const item_detail& d) { return d.item.record.counters.available; }},
+    {"seckill_item_reserved", "Units held by unpaid reservations.",
+     [](const item_detail& d) { return d.item.record.counters.reserved; }},
+    {"seckill_item_sold", "Units sold.",
+     [](const item_detail& d) { return d.item.record.counters.sold; }},
+    {"seckill_queue_waiting", "Buyers in the item's waiting room.",
+     [](const item_detail& d) { return d.queue.waiting; }},
+    {"seckill_queue_oldest_wait_ms", "How long the oldest waiter has waited.",
+     [](const item_detail& d) { return d.queue.oldest_wait_ms; }},
+    {"seckill_queue_inflight", "Purchases on their way to the item.",
+     [](const item_detail& d) { return d.queue.inflight; }},
+    {"seckill_queue_admitted_total", "Purchases the queue let through.",
+     [](const item_detail& d) { return d.queue.admitted; }},
+    {"seckill_queue_rejected_total", "Purchases the queue answered itself.",
+     [](const item_detail& d) { return d.queue.rejected; }},
+  };
+  for (const auto& g : gauges) {
+    bool counter = std::string{g.name}.find("_total") != std::string::npos;
+    w.family(g.name, counter ? "counter" : "gauge", g.help);
+    for (const auto& d : items)
+      w.sample(g.name, label("item", d.item.record.spec.item_id), g.get(d));
+  }
+  w.family("seckill_item_status", "gauge", "1 for the item's status.");
+  for (const auto& d : items)
+    w.sample("seckill_item_status",
+             label("item", d.item.record.spec.item_id) + ","
+               + label("status", to_string(d.item.status)),
+             1);
+}
+
+} // namespace
+
+std::string format_metrics(const bridge_counters& counters,
+                           const node_status& status,
+                           const std::vector<item_detail>& items) {
+  writer w;
+  write_requests(w, counters);
+  write_node(w, status);
+  write_store(w, status.store);
+  write_items(w, items);
+  return w.text();
+}
+
+} // namespace seckill

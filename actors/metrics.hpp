@@ -1,0 +1,19 @@
+// /metrics in Prometheus' text format (version 0.0.4), as a pure function
+// of the bridges' counters, the node's status and its items, so a test can
+// check the text without a node. Label values are escaped (backslash,
+// quote, newline); an item id is already restricted to [A-Za-z0-9_-].
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "actors/bridge.hpp"
+#include "messages/types.hpp"
+
+namespace seckill {
+
+std::string format_metrics(const bridge_counters& counters,
+                           const node_status& status,
+                           const std::vector<item_detail>& items);
+
+} // namespace seckill
