@@ -1,6 +1,7 @@
 // The strict reader of the [seckill] configuration (see config.hpp).
 #include "node/config.hpp"
 
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <fstream>
@@ -69,72 +70,169 @@ setter one_of(std::vector<std::string> allowed,
   };
 }
 
+bool valid_node_id(const std::string& v) {
+  if (v.empty() || v.size() > 32)
+    return false;
+  for (unsigned char ch : v)
+    if (!std::isalnum(ch) && ch != '-' && ch != '_')
+      return false;
+  return true;
+}
+
+bool valid_token(const std::string& v) {
+  if (v.size() < 16 || v.size() > 128)
+    return false;
+  for (unsigned char ch : v)
+    if (ch <= ' ' || ch >= 0x7f)
+      return false;
+  return true;
+}
+
+// A numeric IPv4/IPv6 address or a host name: no spaces, no scheme.
+setter host_key(std::function<void(node_config&, const std::string&)> put) {
+  return [=](const std::string& v, node_config& c) -> std::string {
+    if (v.empty() || v.size() > 253)
+      return expected("a host name or address");
+    for (unsigned char ch : v)
+      if (!std::isalnum(ch) && ch != '.' && ch != '-' && ch != ':')
+        return expected("a host name or address");
+    put(c, v);
+    return {};
+  };
+}
+
 const std::vector<key_spec>& keys() {
   using L = int64_t;
   static const std::vector<key_spec> specs = {
-    {"data-dir", "./data",
+    {"seckill.node-id", "n1",
+     [](const std::string& v, node_config& c) -> std::string {
+       if (!valid_node_id(v))
+         return expected("1 to 32 letters, digits, '-' or '_'");
+       c.node_id = v;
+       return {};
+     }},
+    {"seckill.data-dir", "./data",
      [](const std::string& v, node_config& c) -> std::string {
        if (v.empty())
          return expected("a directory");
        c.data_dir = v;
        return {};
      }},
-    {"synchronous", "FULL",
+    {"seckill.synchronous", "FULL",
      one_of({"OFF", "NORMAL", "FULL", "EXTRA"},
             [](node_config& c, const std::string& v) {
               c.runtime.synchronous = v;
             })},
-    {"log-level", "info",
+    {"seckill.log-level", "info",
      one_of({"trace", "debug", "info", "warn", "err", "off"},
             [](node_config& c, const std::string& v) { c.log_level = v; })},
-    {"items-max", "1000",
+    {"seckill.items-max", "1000",
      int_key(1, L(limits::items_per_node_max), [](node_config& c, L x) {
        c.runtime.directory.items_max = static_cast<std::size_t>(x);
      })},
-    {"admission-rate-per-s", "20000",
+    {"seckill.admission-rate-per-s", "20000",
      real_key(1, 1e7, [](node_config& c, double x) {
        c.runtime.directory.queue.rate_per_s = x;
      })},
-    {"admission-burst", "2000",
+    {"seckill.admission-burst", "2000",
      real_key(1, 1e7, [](node_config& c, double x) {
        c.runtime.directory.queue.burst = x;
      })},
-    {"waiting-room-max", "10000",
+    {"seckill.waiting-room-max", "10000",
      int_key(1, L(limits::waiting_room_max), [](node_config& c, L x) {
        c.runtime.directory.queue.waiting_max = static_cast<std::size_t>(x);
      })},
-    {"wait-ms-max", "2000",
+    {"seckill.wait-ms-max", "2000",
      int_key(1, limits::wait_ms_max, [](node_config& c, L x) {
        c.runtime.directory.queue.wait_ms_max = x;
      })},
-    {"queue-inflight-max", "1024",
+    {"seckill.queue-inflight-max", "1024",
      int_key(1, L(limits::queue_inflight_max), [](node_config& c, L x) {
        c.runtime.directory.queue.inflight_max = static_cast<std::size_t>(x);
      })},
-    {"hop-timeout-ms", "5000",
+    {"seckill.hop-timeout-ms", "5000",
      int_key(10, 60'000, [](node_config& c, L x) {
        c.runtime.directory.queue.hop_timeout_ms = x;
        c.runtime.sessions.session.hop_timeout_ms = x;
      })},
-    {"sessions-max", "100000",
+    {"seckill.sessions-max", "100000",
      int_key(1, L(limits::sessions_per_node_max), [](node_config& c, L x) {
        c.runtime.sessions.sessions_max = static_cast<std::size_t>(x);
      })},
-    {"session-rate-per-s", "5",
+    {"seckill.session-rate-per-s", "5",
      real_key(0.01, 1e6, [](node_config& c, double x) {
        c.runtime.sessions.session.rate_per_s = x;
      })},
-    {"session-burst", "10",
+    {"seckill.session-burst", "10",
      real_key(1, 1e6, [](node_config& c, double x) {
        c.runtime.sessions.session.burst = x;
      })},
-    {"unpaid-max", "3",
+    {"seckill.unpaid-max", "3",
      int_key(1, limits::unpaid_per_user_max, [](node_config& c, L x) {
        c.runtime.sessions.session.unpaid_max = x;
      })},
-    {"session-idle-timeout-ms", "60000",
+    {"seckill.session-idle-timeout-ms", "60000",
      int_key(1'000, 3'600'000, [](node_config& c, L x) {
        c.runtime.sessions.session.idle_timeout_ms = x;
+     })},
+    {"seckill.admin-token", "\"\" (generated)",
+     [](const std::string& v, node_config& c) -> std::string {
+       if (!v.empty() && !valid_token(v))
+         return expected("16 to 128 printable characters without spaces");
+       c.admin_token = v;
+       return {};
+     }},
+    {"seckill.http-host", "127.0.0.1", host_key([](node_config& c,
+                                                   const std::string& v) {
+       c.http.host = v;
+     })},
+    {"seckill.http-port", "8080", int_key(0, 65535, [](node_config& c, L x) {
+       c.http.port = static_cast<uint16_t>(x);
+     })},
+    {"seckill.http-threads", "1", int_key(1, 64, [](node_config& c, L x) {
+       c.http.io_threads = static_cast<std::size_t>(x);
+     })},
+    {"seckill.bridge-actors", "4", int_key(1, 64, [](node_config& c, L x) {
+       c.bridge_actors = static_cast<std::size_t>(x);
+     })},
+    {"seckill.http-connections-max", "10000",
+     int_key(1, L(limits::http_connections_max), [](node_config& c, L x) {
+       c.http.connections_max = static_cast<std::size_t>(x);
+     })},
+    {"seckill.http-request-line-bytes-max", "4096",
+     int_key(64, L(limits::http_header_bytes_max), [](node_config& c, L x) {
+       c.http.request_line_bytes_max = static_cast<std::size_t>(x);
+     })},
+    {"seckill.http-header-bytes-max", "8192",
+     int_key(256, L(limits::http_header_bytes_max), [](node_config& c, L x) {
+       c.http.header_bytes_max = static_cast<std::size_t>(x);
+     })},
+    {"seckill.http-body-bytes-max", "65536",
+     int_key(64, L(limits::http_body_bytes_max), [](node_config& c, L x) {
+       c.http.body_bytes_max = static_cast<std::size_t>(x);
+     })},
+    {"seckill.http-pipeline-max", "16",
+     int_key(1, L(limits::http_pipeline_max), [](node_config& c, L x) {
+       c.http.pipeline_max = static_cast<std::size_t>(x);
+     })},
+    {"seckill.http-idle-timeout-ms", "30000",
+     int_key(100, 3'600'000, [](node_config& c, L x) {
+       c.http.idle_timeout_ms = x;
+     })},
+    {"seckill.http-request-timeout-ms", "10000",
+     int_key(100, 600'000, [](node_config& c, L x) {
+       c.http.request_timeout_ms = x;
+     })},
+    {"seckill.http-answer-timeout-ms", "10000",
+     int_key(100, 600'000, [](node_config& c, L x) {
+       c.http.answer_timeout_ms = x;
+     })},
+    {"cluster.host", "127.0.0.1", host_key([](node_config& c,
+                                              const std::string& v) {
+       c.cluster_host = v;
+     })},
+    {"cluster.port", "4242", int_key(0, 65535, [](node_config& c, L x) {
+       c.cluster_port = static_cast<uint16_t>(x);
      })},
   };
   return specs;
@@ -155,6 +253,7 @@ std::string unquote(const std::string& v) {
   return v;
 }
 
+// `key` is the full name, "seckill.data-dir".
 std::string set_key(const std::string& key, const std::string& raw,
                     const std::string& origin, node_config& out) {
   for (const auto& k : keys()) {
@@ -163,9 +262,18 @@ std::string set_key(const std::string& key, const std::string& raw,
     auto problem = k.set(unquote(raw), out);
     if (problem.empty())
       return {};
-    return origin + ": seckill." + key + " = '" + raw + "': " + problem;
+    return origin + ": " + key + " = '" + raw + "': " + problem;
   }
-  return origin + ": unknown key seckill." + key;
+  return origin + ": unknown key " + key;
+}
+
+bool is_ours(const std::string& section) {
+  return section == "seckill" || section == "cluster";
+}
+
+// The sections CAF reads itself (it checks them loosely; see config.hpp).
+bool is_cafs(const std::string& section) {
+  return section == "scheduler" || section == "middleman";
 }
 
 void derive(node_config& out) {
@@ -177,15 +285,14 @@ void derive(node_config& out) {
 std::vector<std::string> config_keys() {
   std::vector<std::string> out;
   for (const auto& k : keys())
-    out.push_back(std::string{"seckill."} + k.name + " (default "
-                  + k.default_text + ")");
+    out.push_back(std::string{k.name} + " (default " + k.default_text + ")");
   return out;
 }
 
 std::string apply_config_text(const std::string& ini_text,
                               const std::string& origin, node_config& out) {
   std::istringstream in{ini_text};
-  std::string line, section;
+  std::string line, section, last_caf_section;
   for (int n = 1; std::getline(in, line); ++n) {
     auto t = trim(line);
     if (t.empty() || t[0] == '#' || t[0] == ';')
@@ -195,15 +302,22 @@ std::string apply_config_text(const std::string& ini_text,
       if (t.back() != ']')
         return where + ": broken section header '" + t + "'";
       section = trim(t.substr(1, t.size() - 2));
+      if (!is_ours(section) && !is_cafs(section))
+        return where + ": unknown section [" + section + "]";
       continue;
     }
-    if (section != "seckill")
-      continue; // CAF's sections are CAF's
+    if (!is_ours(section)) {
+      if (out.caf_ini.empty() || last_caf_section != section)
+        out.caf_ini += "[" + section + "]\n";
+      last_caf_section = section;
+      out.caf_ini += t + "\n"; // CAF's sections are CAF's to check
+      continue;
+    }
     auto eq = t.find('=');
     if (eq == std::string::npos)
       return where + ": expected key=value, got '" + t + "'";
-    auto problem = set_key(trim(t.substr(0, eq)), trim(t.substr(eq + 1)),
-                           where, out);
+    auto problem = set_key(section + "." + trim(t.substr(0, eq)),
+                           trim(t.substr(eq + 1)), where, out);
     if (!problem.empty())
       return problem;
   }
@@ -212,14 +326,27 @@ std::string apply_config_text(const std::string& ini_text,
 }
 
 std::string apply_config_arg(const std::string& arg, node_config& out) {
-  const std::string prefix = "seckill.";
   auto eq = arg.find('=');
-  if (arg.rfind(prefix, 0) != 0 || eq == std::string::npos)
-    return "command line: expected --seckill.KEY=VALUE, got '--" + arg + "'";
-  auto key = arg.substr(prefix.size(), eq - prefix.size());
-  auto problem = set_key(key, arg.substr(eq + 1), "command line", out);
+  auto dot = arg.find('.');
+  if (eq == std::string::npos || dot == std::string::npos || dot > eq
+      || !is_ours(arg.substr(0, dot)))
+    return "command line: expected --seckill.KEY=VALUE or "
+           "--cluster.KEY=VALUE, got '--"
+           + arg + "'";
+  auto problem = set_key(arg.substr(0, eq), arg.substr(eq + 1),
+                         "command line", out);
   derive(out);
   return problem;
+}
+
+// Relations between keys, checked on the effective config.
+static std::string check_relations(const node_config& c) {
+  if (c.http.request_line_bytes_max > c.http.header_bytes_max)
+    return "seckill.http-request-line-bytes-max ("
+           + std::to_string(c.http.request_line_bytes_max)
+           + ") must not exceed seckill.http-header-bytes-max ("
+           + std::to_string(c.http.header_bytes_max) + ")";
+  return {};
 }
 
 std::string load_config(const std::string& file,
@@ -237,14 +364,14 @@ std::string load_config(const std::string& file,
       return problem;
   }
   for (const auto& a : args) {
-    if (a.rfind("--seckill.", 0) != 0) {
+    if (a.rfind("--seckill.", 0) != 0 && a.rfind("--cluster.", 0) != 0) {
       rest.push_back(a);
       continue;
     }
     if (auto problem = apply_config_arg(a.substr(2), out); !problem.empty())
       return problem;
   }
-  return {};
+  return check_relations(out);
 }
 
 } // namespace seckill

@@ -1,39 +1,53 @@
-// The node's configuration: the [seckill] section of cluster.conf, then
-// `--seckill.KEY=VALUE` arguments over it. CAF 0.17's own config parser
-// silently drops a value of the wrong type (from the file and from the
-// command line alike, measured) and keeps unknown keys, so seckill reads its
-// section itself: every key is known, every value typed and range-checked,
-// and the first problem is an error naming the key, the value and what was
-// expected. The node refuses to start on it. Other sections are CAF's.
+// The node's configuration: the [seckill] and [cluster] sections of
+// cluster.conf, then `--seckill.KEY=VALUE` and `--cluster.KEY=VALUE`
+// arguments over them. CAF 0.17's own config parser silently drops a value
+// of the wrong type (from the file and from the command line alike,
+// measured) and keeps unknown keys, so seckill reads its sections itself:
+// every key is known, every value typed and range-checked, and the first
+// problem is an error naming the key, the value and what was expected. The
+// node refuses to start on it. Of the other sections only CAF's own
+// ([scheduler], [middleman]) are allowed, and CAF reads them.
 #pragma once
 
 #include <string>
 #include <vector>
 
+#include "node/http_server.hpp"
 #include "node/runtime.hpp"
 
 namespace seckill {
 
 struct node_config {
+  std::string node_id = "n1";
   std::string data_dir = "./data";
   std::string log_level = "info";
-  runtime_config runtime; // db_path is set from data_dir
+  std::string admin_token; // "": generated and kept in data_dir/admin-token
+  http::server_config http;
+  std::size_t bridge_actors = 4;
+  std::string cluster_host = "127.0.0.1";
+  uint16_t cluster_port = 4242; // 0: the kernel picks
+  runtime_config runtime;       // db_path is set from data_dir
+  /// The file's CAF sections ([scheduler], [middleman]) for CAF's own
+  /// parser, comments dropped (CAF 0.17 reads only ';' comments).
+  std::string caf_ini;
 };
 
-/// The keys of [seckill], each with its default, for --help and the docs.
+/// Every key ("seckill.data-dir", "cluster.port", ...) with its default,
+/// as "NAME (default VALUE)", for --help and the docs.
 std::vector<std::string> config_keys();
 
-/// Applies the [seckill] section of `ini_text` (`origin` names it in
-/// errors). Returns "" or the error.
+/// Applies the [seckill] and [cluster] sections of `ini_text` (`origin`
+/// names it in errors). Returns "" or the error.
 std::string apply_config_text(const std::string& ini_text,
                               const std::string& origin, node_config& out);
 
-/// Applies one `--seckill.KEY=VALUE` argument (without the leading "--").
+/// Applies one `--seckill.KEY=VALUE` or `--cluster.KEY=VALUE` argument
+/// (without the leading "--").
 std::string apply_config_arg(const std::string& arg, node_config& out);
 
 /// Reads `file` (none if empty; a missing file named explicitly is an
-/// error), then every `--seckill.` argument of `args`. Arguments that are
-/// not seckill's are appended to `rest`, untouched.
+/// error), then every `--seckill.` and `--cluster.` argument of `args`.
+/// Other arguments are appended to `rest`, untouched.
 std::string load_config(const std::string& file,
                         const std::vector<std::string>& args, node_config& out,
                         std::vector<std::string>& rest);

@@ -49,12 +49,39 @@ TEST_CASE("config: the shipped cluster.conf loads and matches the defaults",
   CHECK(a.sessions.session.unpaid_max == b.sessions.session.unpaid_max);
   CHECK(a.sessions.session.idle_timeout_ms
         == b.sessions.session.idle_timeout_ms);
+  CHECK(from_file.node_id == defaults.node_id);
+  CHECK(from_file.log_level == defaults.log_level);
+  CHECK(from_file.admin_token == defaults.admin_token);
+  CHECK(from_file.bridge_actors == defaults.bridge_actors);
+  CHECK(from_file.cluster_host == defaults.cluster_host);
+  CHECK(from_file.cluster_port == defaults.cluster_port);
+  const auto& h = from_file.http;
+  const auto& d = defaults.http;
+  CHECK(h.host == d.host);
+  CHECK(h.port == d.port);
+  CHECK(h.io_threads == d.io_threads);
+  CHECK(h.connections_max == d.connections_max);
+  CHECK(h.request_line_bytes_max == d.request_line_bytes_max);
+  CHECK(h.header_bytes_max == d.header_bytes_max);
+  CHECK(h.body_bytes_max == d.body_bytes_max);
+  CHECK(h.pipeline_max == d.pipeline_max);
+  CHECK(h.idle_timeout_ms == d.idle_timeout_ms);
+  CHECK(h.request_timeout_ms == d.request_timeout_ms);
+  CHECK(h.answer_timeout_ms == d.answer_timeout_ms);
   // Every key the reader knows is documented in the file.
   std::ifstream in{SECKILL_SOURCE_DIR "/cluster.conf"};
   std::string text{std::istreambuf_iterator<char>{in}, {}};
   for (auto key : config_keys()) {
-    auto name = key.substr(8, key.find(' ') - 8); // drop "seckill."
-    CHECK(text.find("\n" + name + " = ") != std::string::npos);
+    auto full = key.substr(0, key.find(' '));
+    auto dot = full.find('.');
+    auto section = "[" + full.substr(0, dot) + "]";
+    auto name = full.substr(dot + 1);
+    INFO(full);
+    auto at = text.find("\n" + section + "\n");
+    REQUIRE(at != std::string::npos);
+    auto next = text.find("\n[", at + 1);
+    auto body = text.substr(at, next == std::string::npos ? next : next - at);
+    CHECK(body.find("\n" + name + " = ") != std::string::npos);
   }
 }
 
@@ -93,6 +120,21 @@ TEST_CASE("config: bad input is an error naming the key", "[config]") {
     {"", {"--seckill.queue-inflight-max=4096"}, "seckill.queue-inflight-max"},
     {"", {"--seckill.nope=1"}, "seckill.nope"},
     {"", {"--seckill.unpaid-max"}, "--seckill.unpaid-max"},
+    {"[seckill]\nnode-id = \"n 1\"\n", {}, "seckill.node-id"},
+    {"", {"--seckill.node-id="}, "seckill.node-id"},
+    {"", {"--seckill.admin-token=short"}, "seckill.admin-token"},
+    {"", {"--seckill.http-port=65536"}, "seckill.http-port"},
+    {"", {"--seckill.http-port=80x"}, "seckill.http-port"},
+    {"", {"--seckill.http-host=http://x"}, "seckill.http-host"},
+    {"", {"--seckill.http-body-bytes-max=99999999"},
+     "seckill.http-body-bytes-max"},
+    {"", {"--seckill.http-request-line-bytes-max=9000"},
+     "seckill.http-request-line-bytes-max"},
+    {"", {"--cluster.port=-1"}, "cluster.port"},
+    {"", {"--cluster.bogus=x"}, "cluster.bogus"},
+    {"[cluster]\nport = \"abc\"\n", {}, "cluster.port"},
+    {"[cluster]\nbogus = 1\n", {}, "cluster.bogus"},
+    {"[sekill]\nx = 1\n", {}, "[sekill]"},
   };
   for (const auto& bc : cases) {
     node_config c;
@@ -105,6 +147,23 @@ TEST_CASE("config: bad input is an error naming the key", "[config]") {
   CHECK(load_config("/nonexistent/cluster.conf", {}, c, rest).find(
           "cannot read")
         != std::string::npos);
+}
+
+TEST_CASE("config: the node's own keys, from file and command line",
+          "[config]") {
+  node_config c;
+  auto problem = load("[seckill]\nnode-id = \"edge-7\"\nhttp-port = 0\n"
+                      "admin-token = \"0123456789abcdef\"\n"
+                      "[cluster]\nhost = \"::1\"\nport = 4300\n",
+                      {"--cluster.port=0", "--seckill.http-pipeline-max=4"},
+                      c);
+  REQUIRE(problem.empty());
+  CHECK(c.node_id == "edge-7");
+  CHECK(c.http.port == 0);
+  CHECK(c.admin_token == "0123456789abcdef");
+  CHECK(c.cluster_host == "::1");
+  CHECK(c.cluster_port == 0);
+  CHECK(c.http.pipeline_max == 4);
 }
 
 TEST_CASE("config: other sections are left to CAF", "[config]") {
