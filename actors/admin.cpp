@@ -131,8 +131,8 @@ caf::result<node_status> on_status(admin_pointer self) {
                   [self, rp, status](store_stats& s) mutable {
                     status->store = s;
                     status->now_ms = self->state.env.now_ms();
-                    if (self->state.env.http)
-                      status->http = self->state.env.http();
+                    if (self->state.env.live)
+                      self->state.env.live(*status);
                     rp.deliver(*status);
                   },
                   fail);

@@ -44,8 +44,9 @@ struct admin_env {
   session_manager_actor sessions;
   store_actor store;
   clock_fn now_ms;
-  /// Reads the HTTP server's counters (thread-safe); may be empty.
-  std::function<http_stats()> http;
+  /// Fills in what only the program knows and may change (the HTTP
+  /// server's counters, the bound endpoints); thread-safe; may be empty.
+  std::function<void(node_status&)> live;
   int64_t gather_timeout_ms = 1'000;
 };
 

@@ -370,13 +370,11 @@ void on_purchase(bridge_pointer self, exchange_ptr ex, const route& rt) {
     count_purchase(self, code);
     return fail(self, ex, r, code, why);
   }
-  auto arrived_ms = self->state.env.now_ms();
   self->request(self->state.env.directory, hop(self), purchase_atom_v, p)
     .then(
-      [self, ex, arrived_ms](order& o) {
+      [self, ex](order& o) {
         count_purchase(self, errc::ok);
-        // An order made before this request arrived is a retry's.
-        bool replay = o.created_ms < arrived_ms;
+        bool replay = o.replayed; // an earlier request's order: 200
         auto& c = *self->state.env.counters;
         (replay ? c.orders_replayed : c.orders_created).fetch_add(1);
         auto resp = json_response(replay ? 200 : 201, to_proto(o));

@@ -204,9 +204,10 @@ void flush(item_pointer self) {
 // answers at once if that order is already durable.
 template <class Promise>
 void answer_when_durable(item_pointer self, const std::string& order_id,
-                         Promise rp) {
+                         Promise rp, bool replayed = false) {
   auto& st = self->state;
   auto snapshot = st.book.orders.at(order_id);
+  snapshot.replayed = replayed;
   waiter w = [rp, snapshot](errc e) mutable {
     if (e == errc::ok)
       rp.deliver(snapshot);
@@ -248,7 +249,7 @@ caf::result<order> on_purchase(item_pointer self, const purchase& p) {
   auto rp = self->make_response_promise<order>();
   if (d.is_retry()) {
     note_outcome(self, p, "retry", d.existing);
-    answer_when_durable(self, d.existing, rp);
+    answer_when_durable(self, d.existing, rp, true);
     return rp;
   }
   note_outcome(self, p, "ok", d.placed.order_id);

@@ -13,6 +13,14 @@
 
 namespace seckill {
 
+int64_t ms_until_unpaid_frees(const session_book& book, int64_t now_ms) {
+  int64_t first = 0;
+  for (const auto& [id, u] : book.unpaid)
+    if (first == 0 || u.expires_ms < first)
+      first = u.expires_ms;
+  return std::max<int64_t>(1, first - now_ms);
+}
+
 errc decide_session(session_book& book, const purchase& p,
                     int64_t per_user_limit, int64_t unpaid_max,
                     int64_t now_ms) {
@@ -123,6 +131,8 @@ caf::result<order> on_purchase(session_pointer self, const purchase& p,
   auto code = decide_session(st.book, p, limit, st.cfg.unpaid_max, now(self));
   if (code == errc::rate_limited)
     return make_error(code, ms_until_token(st.book.bucket, now(self)));
+  if (code == errc::unpaid_limit)
+    return make_error(code, ms_until_unpaid_frees(st.book, now(self)));
   if (code != errc::ok)
     return make_error(code);
   auto rp = self->make_response_promise<order>();

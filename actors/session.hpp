@@ -71,6 +71,11 @@ struct session_book {
 errc decide_session(session_book& book, const purchase& p,
                     int64_t per_user_limit, int64_t unpaid_max,
                     int64_t now_ms);
+/// The retry hint of `unpaid_limit`: milliseconds until the user's first
+/// unpaid order reaches its deadline and frees a place (at least 1). Paying
+/// or cancelling one frees a place sooner.
+int64_t ms_until_unpaid_frees(const session_book& book, int64_t now_ms);
+
 /// Learns from the item's answer.
 void learn_order(session_book& book, const order& o);
 void learn_error(session_book& book, const purchase& p, errc code,

@@ -10,6 +10,8 @@ packages=(
   libprotobuf-dev protobuf-compiler # the API's DTOs and their JSON mapping
   libspdlog-dev            # key=value event logs
   catch2                   # the tests (v2, header-only)
+  libboost-dev             # Boost.Beast/Asio for HTTP (header-only)
+  curl                     # the demo script talks to the node with it
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -117,6 +117,11 @@ struct order {
   int64_t created_ms = 0;
   int64_t expires_ms = 0; // 0 unless reserved or pending
   int64_t updated_ms = 0;
+  /// How this copy was answered, not part of the order: true when a
+  /// purchase was answered with an order placed by an earlier request with
+  /// the same request_id (HTTP 200 rather than 201). Never stored, and left
+  /// out of ==.
+  bool replayed = false;
 };
 
 inline bool operator==(const order& a, const order& b) {
@@ -131,7 +136,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, order& x) {
   return f(caf::meta::type_name("order"), x.order_id, x.item_id, x.user_id,
            x.request_id, x.quantity, x.state, x.created_ms, x.expires_ms,
-           x.updated_ms);
+           x.updated_ms, x.replayed);
 }
 
 /// A buyer's purchase attempt. `request_id` is the idempotency key.

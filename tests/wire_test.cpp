@@ -50,7 +50,8 @@ auto fields(const stock_counters& x) {
 }
 auto fields(const order& x) {
   return std::tie(x.order_id, x.item_id, x.user_id, x.request_id, x.quantity,
-                  x.state, x.created_ms, x.expires_ms, x.updated_ms);
+                  x.state, x.created_ms, x.expires_ms, x.updated_ms,
+                  x.replayed);
 }
 auto fields(const purchase& x) {
   return std::tie(x.item_id, x.user_id, x.request_id, x.quantity);
@@ -174,7 +175,7 @@ item_record sample(tag<item_record>) {
 order sample(tag<order>) {
   return {"sku-1.7", "sku-1",           "u42",
           "r-9",     3,                 order_state::expired,
-          1'700'000'000'001, 1'700'000'060'001, 1'700'000'060'002};
+          1'700'000'000'001, 1'700'000'060'001, 1'700'000'060'002, true};
 }
 purchase sample(tag<purchase>) {
   return {"sku-1", "u42", "r-9", 3};

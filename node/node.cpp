@@ -1,0 +1,364 @@
+// seckill-node (see node.hpp): start-up, the HTTP hand-over to the bridges,
+// and the orderly shutdown.
+#include "node/node.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/admin.hpp"
+#include "actors/bridge.hpp"
+#include "node/config.hpp"
+#include "node/http_server.hpp"
+
+namespace seckill {
+
+namespace {
+
+constexpr const char* version = "0.1.0";
+constexpr int64_t barrier_timeout_ms = 10'000;
+
+struct options {
+  std::string config_file;
+  node_config node;
+};
+
+void usage() {
+  std::printf("usage: seckill-node [--config-file=FILE] [--seckill.KEY=VALUE]"
+              " [--cluster.KEY=VALUE]...\n\nkeys and defaults:\n");
+  for (const auto& k : config_keys())
+    std::printf("  %s\n", k.c_str());
+}
+
+// Returns -1 to go on, else the exit code.
+int parse_args(int argc, char** argv, options& opt) {
+  std::vector<std::string> args, rest;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      usage();
+      return 0;
+    }
+    if (a == "--version") {
+      std::printf("seckill-node %s\n", version);
+      return 0;
+    }
+    if (a.rfind("--config-file=", 0) == 0)
+      opt.config_file = a.substr(14);
+    else
+      args.push_back(a);
+  }
+  auto problem = load_config(opt.config_file, args, opt.node, rest);
+  if (problem.empty() && !rest.empty())
+    problem = "unknown argument '" + rest.front()
+              + "' (see --help; keys are --seckill.KEY=VALUE or "
+                "--cluster.KEY=VALUE)";
+  if (!problem.empty()) {
+    std::fprintf(stderr, "seckill-node: refusing to start: %s\n",
+                 problem.c_str());
+    return 2;
+  }
+  return -1;
+}
+
+bool valid_token_text(const std::string& t) {
+  if (t.size() < 16 || t.size() > 128)
+    return false;
+  for (unsigned char ch : t)
+    if (ch <= ' ' || ch >= 0x7f)
+      return false;
+  return true;
+}
+
+std::string random_hex(std::size_t bytes) {
+  std::ifstream in{"/dev/urandom", std::ios::binary};
+  std::string raw(bytes, '\0');
+  in.read(raw.data(), static_cast<std::streamsize>(bytes));
+  if (!in)
+    return {};
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (unsigned char ch : raw) {
+    out += digits[ch >> 4];
+    out += digits[ch & 15];
+  }
+  return out;
+}
+
+int64_t system_now_ms() {
+  return system_clock_ms()();
+}
+
+} // namespace
+
+std::string load_or_make_token(const std::string& dir, std::string& token,
+                               bool& generated) {
+  auto path = dir + "/admin-token";
+  generated = false;
+  if (std::ifstream in{path}) {
+    std::string t;
+    std::getline(in, t);
+    if (!valid_token_text(t))
+      return path + " does not hold a valid token (16 to 128 printable "
+                    "characters); fix or delete it";
+    token = t;
+    return {};
+  }
+  auto t = random_hex(24);
+  if (t.empty())
+    return "cannot read /dev/urandom to generate an admin token";
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  if (fd < 0)
+    return "cannot create " + path + ": " + std::strerror(errno);
+  auto line = t + "\n";
+  auto n = ::write(fd, line.data(), line.size());
+  ::fsync(fd);
+  ::close(fd);
+  if (n != static_cast<ssize_t>(line.size()))
+    return "cannot write " + path;
+  token = t;
+  generated = true;
+  return {};
+}
+
+namespace {
+
+// Everything that runs, in start order; stopped in reverse.
+struct node_parts {
+  runtime rt;
+  admin_actor admin;
+  std::vector<caf::actor> bridges;
+  std::unique_ptr<http::server> server;
+  uint16_t cluster_port = 0;
+  // Read by the admin actor for `status`; set while starting and stopping.
+  std::mutex live_mtx;
+  http::server* live_server = nullptr;
+  std::string http_endpoint;
+  std::string cluster_endpoint;
+};
+
+http_stats to_http_stats(const http::server_stats& s) {
+  return http_stats{s.connections_open,  s.connections_accepted,
+                    s.connections_refused, s.requests,
+                    s.requests_inflight, s.transport_errors,
+                    s.answer_timeouts};
+}
+
+std::string prepare_data_dir(node_config& cfg) {
+  std::error_code ec;
+  std::filesystem::create_directories(cfg.data_dir, ec);
+  if (ec)
+    return "cannot create data dir " + cfg.data_dir + ": " + ec.message();
+  if (!cfg.admin_token.empty())
+    return {};
+  bool generated = false;
+  if (auto err = load_or_make_token(cfg.data_dir, cfg.admin_token, generated);
+      !err.empty())
+    return err;
+  spdlog::info("admin_token source={} path={}/admin-token",
+               generated ? "generated" : "file", cfg.data_dir);
+  return {};
+}
+
+std::string start_admin(caf::actor_system& sys, const node_config& cfg,
+                        node_parts& parts) {
+  admin_env env;
+  env.identity.node_id = cfg.node_id;
+  env.identity.version = version;
+  env.identity.data_dir = cfg.data_dir;
+  env.identity.started_ms = system_now_ms();
+  env.identity.recovered_items = parts.rt.recovered_items;
+  env.identity.recovered_orders = parts.rt.recovered_orders;
+  env.directory = parts.rt.directory;
+  env.sessions = parts.rt.sessions;
+  env.store = parts.rt.store;
+  env.now_ms = system_clock_ms();
+  auto* p = &parts;
+  env.live = [p](node_status& st) {
+    std::lock_guard<std::mutex> guard{p->live_mtx};
+    st.http_endpoint = p->http_endpoint;
+    st.cluster_endpoint = p->cluster_endpoint;
+    if (p->live_server != nullptr)
+      st.http = to_http_stats(p->live_server->stats());
+  };
+  parts.admin = sys.spawn(admin_impl, std::move(env));
+  auto port = sys.middleman().publish(parts.admin, cfg.cluster_port,
+                                      cfg.cluster_host.c_str(), true);
+  if (!port)
+    return "cannot publish the admin actor on " + cfg.cluster_host + ":"
+           + std::to_string(cfg.cluster_port) + ": "
+           + sys.render(port.error());
+  parts.cluster_port = *port;
+  std::lock_guard<std::mutex> guard{parts.live_mtx};
+  parts.cluster_endpoint = cfg.cluster_host + ":" + std::to_string(*port);
+  return {};
+}
+
+std::string start_http(caf::actor_system& sys, const node_config& cfg,
+                       node_parts& parts) {
+  auto counters = std::make_shared<bridge_counters>();
+  for (std::size_t i = 0; i < cfg.bridge_actors; ++i) {
+    bridge_env env{cfg.node_id,         cfg.admin_token,
+                   parts.rt.directory,  parts.admin,
+                   system_clock_ms(),   cfg.http.answer_timeout_ms,
+                   counters};
+    parts.bridges.push_back(sys.spawn(bridge_impl, std::move(env)));
+  }
+  auto bridges = parts.bridges; // copied into the handler: no shared state
+  auto next = std::make_shared<std::atomic<std::size_t>>(0);
+  http::handler_fn handler = [bridges, next](http::request req,
+                                             http::reply_fn reply) {
+    auto i = next->fetch_add(1, std::memory_order_relaxed) % bridges.size();
+    caf::anon_send(bridges[i], http_exchange{std::move(req), std::move(reply)});
+  };
+  std::string error;
+  parts.server = http::server::start(cfg.http, std::move(handler), error);
+  if (!parts.server)
+    return error;
+  std::lock_guard<std::mutex> guard{parts.live_mtx};
+  parts.live_server = parts.server.get();
+  parts.http_endpoint = cfg.http.host + ":"
+                        + std::to_string(parts.server->port());
+  return {};
+}
+
+// Every item's last changes durable before the process ends.
+void commit_barrier(caf::actor_system& sys, const node_parts& parts) {
+  caf::scoped_actor self{sys};
+  auto t = std::chrono::milliseconds{barrier_timeout_ms};
+  std::vector<std::string> ids;
+  self->request(parts.rt.directory, t, list_atom_v)
+    .receive([&](std::vector<std::string>& xs) { ids = std::move(xs); },
+             [&](caf::error&) {});
+  int64_t ok = 0, failed = 0;
+  for (const auto& id : ids) {
+    caf::actor item;
+    self->request(parts.rt.directory, t, lookup_atom_v, id)
+      .receive([&](caf::actor& i, caf::actor&) { item = i; },
+               [&](caf::error&) {});
+    if (!item) {
+      ++failed;
+      continue;
+    }
+    self->request(caf::actor_cast<item_actor>(item), t, commit_atom_v)
+      .receive([&](item_view&) { ++ok; },
+               [&](caf::error& err) {
+                 ++failed;
+                 spdlog::error("shutdown_commit_failed item={} error={}", id,
+                               sys.render(err));
+               });
+  }
+  spdlog::info("shutdown_committed items={} failed={}", ok, failed);
+}
+
+int wait_for_signal(const sigset_t& set) {
+  int sig = 0;
+  while (sigwait(&set, &sig) != 0) {
+  }
+  return sig;
+}
+
+int serve(caf::actor_system& sys, node_config& cfg, const sigset_t& signals) {
+  node_parts parts;
+  runtime_config rcfg = cfg.runtime;
+  if (auto err = start_runtime(sys, rcfg, parts.rt); !err.empty()) {
+    spdlog::error("start_failed reason=\"{}\"", err);
+    std::fprintf(stderr, "seckill-node: cannot start: %s\n", err.c_str());
+    return 1;
+  }
+  auto err = start_admin(sys, cfg, parts);
+  if (err.empty())
+    err = start_http(sys, cfg, parts);
+  if (!err.empty()) {
+    std::fprintf(stderr, "seckill-node: cannot start: %s\n", err.c_str());
+    for (auto& b : parts.bridges)
+      caf::anon_send_exit(b, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(parts.admin, caf::exit_reason::user_shutdown);
+    stop_runtime(sys, parts.rt);
+    return 1;
+  }
+  std::printf("node_ready node=%s http=%s:%u cluster=%s:%u data_dir=%s "
+              "items=%lld orders=%lld\n",
+              cfg.node_id.c_str(), cfg.http.host.c_str(),
+              static_cast<unsigned>(parts.server->port()),
+              cfg.cluster_host.c_str(),
+              static_cast<unsigned>(parts.cluster_port), cfg.data_dir.c_str(),
+              static_cast<long long>(parts.rt.recovered_items),
+              static_cast<long long>(parts.rt.recovered_orders));
+  std::fflush(stdout);
+  auto sig = wait_for_signal(signals);
+  spdlog::info("shutdown_started signal={}", strsignal(sig));
+  parts.server->stop_accepting();
+  bool drained = parts.server->drain(cfg.http.answer_timeout_ms + 1'000);
+  spdlog::info("shutdown_drained complete={}", drained);
+  commit_barrier(sys, parts);
+  {
+    std::lock_guard<std::mutex> guard{parts.live_mtx};
+    parts.live_server = nullptr;
+  }
+  parts.server->stop();
+  for (auto& b : parts.bridges)
+    caf::anon_send_exit(b, caf::exit_reason::user_shutdown);
+  sys.middleman().unpublish(parts.admin, parts.cluster_port);
+  caf::anon_send_exit(parts.admin, caf::exit_reason::user_shutdown);
+  stop_runtime(sys, parts.rt);
+  spdlog::info("shutdown_done node={}", cfg.node_id);
+  return 0;
+}
+
+} // namespace
+
+int run_node(int argc, char** argv) {
+  // Signals are taken by one thread (sigwait below); every thread started
+  // from here on inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+  options opt;
+  if (auto code = parse_args(argc, argv, opt); code >= 0)
+    return code;
+  auto& cfg = opt.node;
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
+  spdlog::set_level(spdlog::level::from_str(cfg.log_level));
+  spdlog::flush_on(spdlog::level::info);
+  if (auto err = prepare_data_dir(cfg); !err.empty()) {
+    std::fprintf(stderr, "seckill-node: cannot start: %s\n", err.c_str());
+    return 1;
+  }
+  caf::actor_system_config ccfg;
+  register_types(ccfg);
+  ccfg.load<caf::io::middleman>();
+  std::istringstream caf_ini{cfg.caf_ini};
+  if (auto err = ccfg.parse(std::vector<std::string>{}, caf_ini)) {
+    std::fprintf(stderr, "seckill-node: refusing to start: %s: %s\n",
+                 opt.config_file.c_str(), caf::to_string(err).c_str());
+    return 2;
+  }
+  spdlog::info("node_starting node={} version={} data_dir={} synchronous={}",
+               cfg.node_id, version, cfg.data_dir, cfg.runtime.synchronous);
+  caf::actor_system sys{ccfg};
+  return serve(sys, cfg, signals);
+}
+
+} // namespace seckill
