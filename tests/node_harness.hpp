@@ -1,0 +1,176 @@
+// Process-level test harness: starts the real seckill-node binary on
+// 127.0.0.1 with free ports and a temporary data dir, waits until it says it
+// is ready, talks to it over real HTTP (a small blocking client on raw
+// sockets, so hostile bytes can be sent too), runs seckill-cli, and stops
+// the node by its own pid (SIGTERM, or SIGKILL for crash tests).
+//
+// Every wait here is bounded; a node that does not become ready in time is
+// killed and the test fails with the tail of its log.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace seckill::test {
+
+/// A running seckill-node child process.
+class node_process {
+public:
+  /// Starts `SECKILL_NODE_BIN --config-file=<source>/cluster.conf
+  /// --seckill.data-dir=DIR --seckill.http-port=0 --cluster.port=0
+  /// --seckill.admin-token=TOKEN --seckill.synchronous=NORMAL` plus `extra`
+  /// (later arguments win), stdout and stderr to DIR/../node-P-N.log (P:
+  /// the test process's pid, N: a counter, so a restart on the same DIR
+  /// writes a new log; logs stay after the node exits). Waits (at most
+  /// 20 s) for the log line `node_ready ... http=HOST:PORT
+  /// cluster=HOST:PORT`. `data_dir` must exist or be creatable. Throws
+  /// std::runtime_error with the log's tail if the node exits or is not
+  /// ready in time (it is killed then). The child gets SIGKILL if the
+  /// thread that started it dies (PR_SET_PDEATHSIG).
+  node_process(std::string data_dir, std::vector<std::string> extra = {});
+  ~node_process(); // SIGKILL if still running, then reap
+
+  node_process(const node_process&) = delete;
+  node_process& operator=(const node_process&) = delete;
+
+  pid_t pid() const { return pid_; }
+  uint16_t http_port() const { return http_port_; }
+  uint16_t cluster_port() const { return cluster_port_; }
+  const std::string& data_dir() const { return data_dir_; }
+  const std::string& log_path() const { return log_path_; }
+  static const char* token() { return "test-admin-token"; }
+
+  /// SIGTERM, then waits (at most `timeout_ms`) and returns the exit code
+  /// (-1 if it did not exit in time: it is then SIGKILLed; 128+N if it died
+  /// of signal N).
+  int terminate(int64_t timeout_ms = 15'000);
+
+  /// SIGKILL and reap.
+  void kill9();
+
+  /// Whether the process is still running (reaps it if it exited).
+  bool alive();
+
+  /// The whole log so far.
+  std::string log() const;
+
+private:
+  std::string data_dir_;
+  std::string log_path_;
+  pid_t pid_ = -1;
+  uint16_t http_port_ = 0;
+  uint16_t cluster_port_ = 0;
+  int exit_code_ = -1;
+};
+
+/// One parsed HTTP response.
+struct http_reply {
+  int status = 0; // 0: no response (connection closed or timed out)
+  std::map<std::string, std::string> headers; // names lower-cased
+  std::string body;
+  bool closed = false; // the server closed the connection after it
+  std::string header(const std::string& lower_name) const;
+};
+
+/// A blocking HTTP/1.1 client on one keep-alive connection to 127.0.0.1.
+class http_client {
+public:
+  explicit http_client(uint16_t port, int64_t timeout_ms = 10'000);
+  ~http_client();
+
+  http_client(const http_client&) = delete;
+  http_client& operator=(const http_client&) = delete;
+
+  bool connected() const { return fd_ >= 0; }
+
+  /// The bound of every later wait (send_raw, read_reply, request).
+  void set_timeout_ms(int64_t ms) { timeout_ms_ = ms; }
+
+  /// Sends one well-formed request (Host, Content-Length and, if a body is
+  /// given, Content-Type: application/json added) and reads its response.
+  /// Reconnects first if the previous response closed the connection (or
+  /// said it would, or the server closed it while it was idle); never
+  /// resends a request. status 0 if no complete answer came in time.
+  http_reply request(const std::string& method, const std::string& target,
+                     const std::string& body = {},
+                     const std::vector<std::string>& extra_headers = {});
+
+  /// Writes raw bytes as they are (for hostile tests). False if the write
+  /// failed (the server closed the connection).
+  bool send_raw(const std::string& bytes);
+
+  /// Reads one response (Content-Length or chunked). status 0 if the
+  /// connection closed or nothing complete arrived within the timeout.
+  http_reply read_reply();
+
+  /// True if the server closed the connection (EOF) within `timeout_ms`.
+  bool wait_closed(int64_t timeout_ms);
+
+  void reconnect();
+
+private:
+  uint16_t port_;
+  int64_t timeout_ms_;
+  int fd_ = -1;
+  std::string buffered_; // bytes read past the last response
+  bool closing_ = false; // the last response said Connection: close
+};
+
+/// A JSON value's text for `key` in a flat JSON object: `"key":"v"` -> v,
+/// `"key":12` -> 12 (proto3 prints int64 as strings; both forms are read).
+/// "" if absent. Enough for seckill's flat answers; not a JSON parser.
+std::string json_field(const std::string& json, const std::string& key);
+int64_t json_int(const std::string& json, const std::string& key);
+
+/// Milliseconds since the Unix epoch (the node's time base).
+int64_t epoch_ms();
+
+/// The header line that authorizes admin calls on a node_process.
+std::string admin_header();
+
+/// An item to create through POST /api/v1/items.
+struct item_def {
+  std::string item_id;
+  int64_t total = 100;
+  int64_t per_user_limit = 1;
+  std::string mode = "order"; // order | reserve | pay
+  int64_t reserve_ttl_ms = 60'000;
+  int64_t starts_at_ms = 0;
+  int64_t ends_at_ms = 0;
+  std::string json() const;
+};
+
+/// POST /api/v1/items with the admin token.
+http_reply create_item(http_client& c, const item_def& item);
+
+/// POST /api/v1/items/{item}/purchase {user_id, quantity, request_id}.
+http_reply purchase(http_client& c, const std::string& item,
+                    const std::string& user, int64_t quantity,
+                    const std::string& request_id);
+
+/// POST /api/v1/orders/{order}/{action} {user_id} (action: pay, cancel).
+http_reply order_action(http_client& c, const std::string& order,
+                        const std::string& action, const std::string& user);
+
+/// "" if `r` is the problem+json answer `status` with code `code`, else
+/// what differs, with the whole answer (for CHECK(... == "")).
+std::string problem_mismatch(const http_reply& r, int status,
+                             const std::string& code);
+
+/// Runs `binary` with `args` (stdout and stderr to a temporary file), at
+/// most `timeout_ms` (then SIGKILL); returns the exit code (128+N for
+/// signal N, -1 on timeout) and stdout+stderr in `output`.
+int run_process(const std::string& binary,
+                const std::vector<std::string>& args, std::string& output,
+                int64_t timeout_ms = 10'000);
+
+/// Runs SECKILL_CLI_BIN with `args`, at most `timeout_ms`; returns the exit
+/// code (-1 on timeout) and stdout+stderr in `output`.
+int run_cli(const std::vector<std::string>& args, std::string& output,
+            int64_t timeout_ms = 10'000);
+
+} // namespace seckill::test
