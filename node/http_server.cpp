@@ -22,12 +22,18 @@
 // Reply functions hold the session weakly and pass a gate that stop()
 // closes, so a reply from a CAF thread after stop() touches nothing.
 //
+// Counters: a request is in flight from its hand-over until its answer is
+// written (or its connection is gone), so drain() returning true means every
+// answer reached the socket. connections_accepted counts the connections
+// served; connections_refused those answered 503 at accept or while draining.
+//
 // Closing: after a transport error (400, 408, 413, 414, 431) the problem is
 // queued behind the requests already read; once it is written the session
 // shuts down its send side and reads and discards input for a moment (at
 // most `linger_ms_max`), so the client receives the answer rather than a
-// reset, then closes. Every timer is cancelled on close, and every timer
-// expires, so no timer keeps a dead session alive.
+// reset, then closes. A write the client does not take within
+// `request_timeout_ms` closes the connection. Every timer is cancelled on
+// close, and every timer expires, so no timer keeps a dead session alive.
 #include "node/http_server.hpp"
 
 #include <algorithm>
@@ -125,8 +131,7 @@ struct reply_state {
   std::atomic<bool> claimed{false}; // set by the first reply or the timeout
 };
 
-// -- Rendering responses
-// -------------------------------------------------------
+// -- Rendering responses ------------------------------------------------------
 
 bool header_text_ok(const std::string& s) {
   if (s.size() > extra_header_bytes_max)
@@ -211,8 +216,7 @@ response problem(errc code, int status, const std::string& detail) {
   return r;
 }
 
-// -- A connection
-// ----------------------------------------------------------------
+// -- A connection -------------------------------------------------------------
 
 class session : public std::enable_shared_from_this<session> {
 public:
@@ -247,6 +251,7 @@ private:
   };
 
   void pump();
+  void skip_empty_lines();
   step parse_step();
   bool check_request_line();
   step after_put(bool header_before, std::size_t used, error_code ec);
@@ -356,8 +361,7 @@ void session::reset_parser() {
   header_bytes_ = 0;
 }
 
-// -- Reading and parsing
-// -----------------------------------------------------------
+// -- Reading and parsing ------------------------------------------------------
 
 // Parses what is buffered, request after request, until the pipeline is
 // full, the buffer runs dry (then reads), or the connection stops reading.
@@ -365,6 +369,8 @@ void session::pump() {
   while (!closed_ && !closing_ && !done_reading_) {
     if (!in_request_ && slots_.size() >= core_.cfg.pipeline_max)
       break; // backpressure: resumed when a slot is written
+    if (!in_request_)
+      skip_empty_lines();
     if (buffer_.size() > 0) {
       auto s = parse_step();
       if (s == step::progressed)
@@ -380,6 +386,17 @@ void session::pump() {
   }
   update_read_timer();
   maybe_write();
+}
+
+// RFC 9112 2.2: empty lines before a request line are ignored (some
+// clients send CRLF after a body). They do not end the idle time.
+void session::skip_empty_lines() {
+  auto data = buffer_.data();
+  const char* p = static_cast<const char*>(data.data());
+  std::size_t n = 0;
+  while (n < data.size() && (p[n] == '\r' || p[n] == '\n'))
+    ++n;
+  buffer_.consume(n);
 }
 
 session::step session::parse_step() {
@@ -494,8 +511,8 @@ void session::complete_request() {
   hand_over(std::move(msg));
 }
 
-void session::hand_over(bhttp::request<bhttp::string_body>&& msg) {
-  const auto& cfg = core_.cfg;
+request to_request(bhttp::request<bhttp::string_body>& msg,
+                   const std::string& client_ip) {
   request req;
   req.method = std::string(msg.method_string());
   req.target = std::string(msg.target());
@@ -503,9 +520,32 @@ void session::hand_over(bhttp::request<bhttp::string_body>&& msg) {
   req.authorization = std::string(msg[bhttp::field::authorization]);
   req.if_none_match = std::string(msg[bhttp::field::if_none_match]);
   req.content_type = std::string(msg[bhttp::field::content_type]);
-  req.client_ip = client_ip_;
+  req.client_ip = client_ip;
   req.received_ms = now_ms();
+  return req;
+}
 
+// Called on any thread: claims the answer, then hands it to the strand.
+reply_fn make_reply_fn(std::shared_ptr<reply_state> rs) {
+  return [rs = std::move(rs)](response r) {
+    if (rs->claimed.exchange(true))
+      return; // a second call, or the answer already timed out
+    std::shared_lock lock(rs->reply_gate->mutex);
+    if (!rs->reply_gate->open)
+      return;
+    auto self = rs->owner.lock();
+    if (!self)
+      return; // the connection is gone
+    auto strand = self->strand();
+    net::post(strand, [self = std::move(self), seq = rs->seq,
+                       r = std::move(r)]() mutable {
+      self->on_reply(seq, std::move(r));
+    });
+  };
+}
+
+void session::hand_over(bhttp::request<bhttp::string_body>&& msg) {
+  request req = to_request(msg, client_ip_);
   auto rs = std::make_shared<reply_state>();
   rs->owner = weak_from_this();
   rs->reply_gate = core_.reply_gate;
@@ -513,14 +553,14 @@ void session::hand_over(bhttp::request<bhttp::string_body>&& msg) {
   slot s;
   s.seq = rs->seq;
   s.rs = rs;
-  s.deadline_ms = req.received_ms + cfg.answer_timeout_ms;
+  s.deadline_ms = req.received_ms + core_.cfg.answer_timeout_ms;
   s.version = msg.version();
   s.keep_alive = msg.keep_alive();
   s.head = msg.method() == bhttp::verb::head;
   s.close_after = !s.keep_alive;
   s.inflight = true;
   slots_.push_back(std::move(s));
-  SECKILL_ASSERT(slots_.size() <= cfg.pipeline_max,
+  SECKILL_ASSERT(slots_.size() <= core_.cfg.pipeline_max,
                  "a request is parsed only with room in the pipeline");
   if (!msg.keep_alive())
     done_reading_ = true;
@@ -529,33 +569,19 @@ void session::hand_over(bhttp::request<bhttp::string_body>&& msg) {
   if (!answer_timer_armed_)
     schedule_answer_timer();
 
-  reply_fn reply = [rs](response r) {
-    if (rs->claimed.exchange(true))
-      return; // a second call, or the answer already timed out
-    std::shared_lock lock(rs->reply_gate->mutex);
-    if (!rs->reply_gate->open)
-      return;
-    auto self = rs->owner.lock();
-    if (!self)
-      return;
-    auto strand = self->strand();
-    net::post(strand, [self = std::move(self), seq = rs->seq,
-                       r = std::move(r)]() mutable {
-      self->on_reply(seq, std::move(r));
-    });
+  // The handler must not throw; if it does, this request gets a 503.
+  auto failed = [&](const char* what) {
+    spdlog::error("http_handler_threw what={}", what);
+    if (!rs->claimed.exchange(true))
+      on_reply(rs->seq,
+               problem(errc::shard_unavailable, 503, "handler failed"));
   };
   try {
-    core_.handler(std::move(req), std::move(reply));
+    core_.handler(std::move(req), make_reply_fn(rs));
   } catch (const std::exception& e) {
-    spdlog::error("http_handler_threw what={}", e.what());
-    if (!rs->claimed.exchange(true))
-      on_reply(rs->seq,
-               problem(errc::shard_unavailable, 503, "handler failed"));
+    failed(e.what());
   } catch (...) {
-    spdlog::error("http_handler_threw what=unknown");
-    if (!rs->claimed.exchange(true))
-      on_reply(rs->seq,
-               problem(errc::shard_unavailable, 503, "handler failed"));
+    failed("unknown");
   }
 }
 
@@ -629,8 +655,7 @@ void session::on_peer_eof() {
     close();
 }
 
-// -- Writing
-// -------------------------------------------------------------------------
+// -- Writing ------------------------------------------------------------------
 
 void session::on_reply(uint64_t seq, response r) {
   if (closed_ || slots_.empty() || seq < slots_.front().seq)
@@ -703,8 +728,7 @@ void session::on_write(error_code ec) {
   pump(); // a slot is free: parse on, and write what became ready
 }
 
-// -- Closing
-// ---------------------------------------------------------------------------
+// -- Closing ------------------------------------------------------------------
 
 void session::start_linger() {
   closing_ = true;
@@ -757,8 +781,7 @@ void session::close() {
   parser_.reset();
 }
 
-// -- Timers
-// ------------------------------------------------------------------------------
+// -- Timers -------------------------------------------------------------------
 
 void session::arm_read_timer(read_timer_kind kind, int64_t ms) {
   read_timer_kind_ = kind;
@@ -869,8 +892,7 @@ void session::disarm_write_timer() {
   write_timer_.cancel();
 }
 
-// -- The server
-// --------------------------------------------------------------------------
+// -- The server ---------------------------------------------------------------
 
 std::string validate(const server_config& cfg) {
   if (cfg.io_threads < 1 || cfg.io_threads > 256)

@@ -40,8 +40,7 @@ namespace {
 using steady = std::chrono::steady_clock;
 constexpr int wait_ms_max = 5'000; // bound on every wait for the server
 
-// -- A raw client
-// ----------------------------------------------------------------
+// -- A raw client -------------------------------------------------------------
 
 struct reply {
   int status = 0;
@@ -202,8 +201,7 @@ std::string get(const std::string& target, const std::string& extra = "") {
   return "GET " + target + " HTTP/1.1\r\nHost: t\r\n" + extra + "\r\n";
 }
 
-// -- The handler's helpers
-// ---------------------------------------------------------
+// -- The handler's helpers ----------------------------------------------------
 
 // Calls reply functions from its own thread after a delay, in the order of
 // their due times: the handler answering "from a CAF worker".
@@ -377,8 +375,7 @@ template <class Pred> bool eventually(Pred pred, int timeout_ms = wait_ms_max) {
 
 } // namespace
 
-// -- Ordinary traffic
-// ---------------------------------------------------------------
+// -- Ordinary traffic ---------------------------------------------------------
 
 TEST_CASE("http: a simple GET is answered", "[http]") {
   fixture f(test_config());
@@ -523,6 +520,17 @@ TEST_CASE("http: HTTP/1.0 closes unless keep-alive is asked for", "[http]") {
   }
 }
 
+TEST_CASE("http: empty lines between requests are ignored", "[http]") {
+  fixture f(test_config());
+  client c(f.port());
+  REQUIRE(c.send("\r\n" + get("/a") + "\r\n\r\n" + get("/b")));
+  for (const char* body : {"GET /a ", "GET /b "}) {
+    auto r = c.read_reply();
+    REQUIRE(r);
+    CHECK(r->body == body);
+  }
+}
+
 TEST_CASE("http: HEAD gets the header without the body", "[http]") {
   fixture f(test_config());
   client c(f.port());
@@ -537,8 +545,7 @@ TEST_CASE("http: HEAD gets the header without the body", "[http]") {
   CHECK(next->body == "GET /after ");
 }
 
-// -- Transport errors
-// ------------------------------------------------------------------
+// -- Transport errors ---------------------------------------------------------
 
 TEST_CASE("http: a request line over the limit is 414", "[http]") {
   fixture f(test_config()); // request line 4096, headers 8192
@@ -729,8 +736,7 @@ TEST_CASE("http: mangled requests never break the server", "[http]") {
   CHECK(eventually([&] { return f.srv().stats().connections_open <= 1; }));
 }
 
-// -- The handler's answers
-// --------------------------------------------------------------
+// -- The handler's answers ----------------------------------------------------
 
 TEST_CASE("http: no answer in time is 503 timeout; the late reply is ignored",
           "[http]") {
@@ -799,8 +805,7 @@ TEST_CASE("http: a reply after stop() touches nothing", "[http]") {
   held[0](text("after destruction"));
 }
 
-// -- Shutting down
-// ------------------------------------------------------------------------
+// -- Shutting down ------------------------------------------------------------
 
 TEST_CASE("http: stop_accepting refuses new requests; drain waits for replies",
           "[http]") {
