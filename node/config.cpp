@@ -79,15 +79,6 @@ bool valid_node_id(const std::string& v) {
   return true;
 }
 
-bool valid_token(const std::string& v) {
-  if (v.size() < 16 || v.size() > 128)
-    return false;
-  for (unsigned char ch : v)
-    if (ch <= ' ' || ch >= 0x7f)
-      return false;
-  return true;
-}
-
 // A numeric IPv4/IPv6 address or a host name: no spaces, no scheme.
 setter host_key(std::function<void(node_config&, const std::string&)> put) {
   return [=](const std::string& v, node_config& c) -> std::string {
@@ -177,7 +168,7 @@ const std::vector<key_spec>& keys() {
      })},
     {"seckill.admin-token", "\"\" (generated)",
      [](const std::string& v, node_config& c) -> std::string {
-       if (!v.empty() && !valid_token(v))
+       if (!v.empty() && !valid_admin_token(v))
          return expected("16 to 128 printable characters without spaces");
        c.admin_token = v;
        return {};
@@ -281,6 +272,15 @@ void derive(node_config& out) {
 }
 
 } // namespace
+
+bool valid_admin_token(const std::string& token) {
+  if (token.size() < 16 || token.size() > 128)
+    return false;
+  for (unsigned char ch : token)
+    if (ch <= ' ' || ch >= 0x7f)
+      return false;
+  return true;
+}
 
 std::vector<std::string> config_keys() {
   std::vector<std::string> out;

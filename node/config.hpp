@@ -32,6 +32,10 @@ struct node_config {
   std::string caf_ini;
 };
 
+/// An admin token as seckill.admin-token and DATA_DIR/admin-token take
+/// it: 16 to 128 printable ASCII characters, no spaces.
+bool valid_admin_token(const std::string& token);
+
 /// Every key ("seckill.data-dir", "cluster.port", ...) with its default,
 /// as "NAME (default VALUE)", for --help and the docs.
 std::vector<std::string> config_keys();

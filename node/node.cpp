@@ -79,15 +79,6 @@ int parse_args(int argc, char** argv, options& opt) {
   return -1;
 }
 
-bool valid_token_text(const std::string& t) {
-  if (t.size() < 16 || t.size() > 128)
-    return false;
-  for (unsigned char ch : t)
-    if (ch <= ' ' || ch >= 0x7f)
-      return false;
-  return true;
-}
-
 std::string random_hex(std::size_t bytes) {
   std::ifstream in{"/dev/urandom", std::ios::binary};
   std::string raw(bytes, '\0');
@@ -116,7 +107,7 @@ std::string load_or_make_token(const std::string& dir, std::string& token,
   if (std::ifstream in{path}) {
     std::string t;
     std::getline(in, t);
-    if (!valid_token_text(t))
+    if (!valid_admin_token(t))
       return path + " does not hold a valid token (16 to 128 printable "
                     "characters); fix or delete it";
     token = t;
