@@ -126,16 +126,21 @@ caf::result<node_status> on_status(admin_pointer self) {
           .then(
             [self, rp, status, t, fail](int64_t n) mutable {
               status->sessions = n;
+              // The store may be busy committing: answer without its
+              // counters (left at zero) rather than not at all.
+              auto finish = [self, rp, status]() mutable {
+                status->now_ms = self->state.env.now_ms();
+                if (self->state.env.live)
+                  self->state.env.live(*status);
+                rp.deliver(*status);
+              };
               self->request(self->state.env.store, t, stats_atom_v)
                 .then(
-                  [self, rp, status](store_stats& s) mutable {
+                  [status, finish](store_stats& s) mutable {
                     status->store = s;
-                    status->now_ms = self->state.env.now_ms();
-                    if (self->state.env.live)
-                      self->state.env.live(*status);
-                    rp.deliver(*status);
+                    finish();
                   },
-                  fail);
+                  [finish](caf::error&) mutable { finish(); });
             },
             fail);
       },

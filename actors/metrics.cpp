@@ -38,7 +38,13 @@ public:
   std::string text() const { return out_.str(); }
 
 private:
-  std::ostringstream out_;
+  std::ostringstream out_ = precise();
+
+  static std::ostringstream precise() {
+    std::ostringstream out;
+    out.precision(15); // no 1e+06 uptime, no rounded commit sums
+    return out;
+  }
 };
 
 std::string label(const char* key, const std::string& value) {

@@ -87,7 +87,9 @@ caf::result<user_view> on_user(session_manager_pointer self,
   auto summary
     = session_summary{user_id, i->second.requests, i->second.last_active_ms};
   auto rp = self->make_response_promise<user_view>();
-  self->request(i->second.handle, caf::infinite, view_atom_v)
+  self->request(i->second.handle,
+                std::chrono::milliseconds{self->state.cfg.session.hop_timeout_ms},
+                view_atom_v)
     .then(
       [rp, summary](user_view& v) mutable {
         v.summary = summary;

@@ -346,6 +346,13 @@ static std::string check_relations(const node_config& c) {
            + std::to_string(c.http.request_line_bytes_max)
            + ") must not exceed seckill.http-header-bytes-max ("
            + std::to_string(c.http.header_bytes_max) + ")";
+  // A buyer may wait wait-ms-max in the room; answering 503 before that
+  // would tell buyers "failed" for purchases still on their way.
+  if (c.http.answer_timeout_ms <= c.runtime.directory.queue.wait_ms_max)
+    return "seckill.http-answer-timeout-ms ("
+           + std::to_string(c.http.answer_timeout_ms)
+           + ") must exceed seckill.wait-ms-max ("
+           + std::to_string(c.runtime.directory.queue.wait_ms_max) + ")";
   return {};
 }
 

@@ -3,6 +3,7 @@
 #include "node/node.hpp"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -139,11 +140,15 @@ struct node_parts {
   std::vector<caf::actor> bridges;
   std::unique_ptr<http::server> server;
   uint16_t cluster_port = 0;
-  // Read by the admin actor for `status`; set while starting and stopping.
-  std::mutex live_mtx;
-  http::server* live_server = nullptr;
-  std::string http_endpoint;
-  std::string cluster_endpoint;
+  /// Read by the admin actor for `status`. Shared, because the admin may
+  /// still be answering after serve() has returned and `parts` is gone.
+  struct live_info {
+    std::mutex mtx;
+    http::server* server = nullptr; // null once the server stops
+    std::string http_endpoint;
+    std::string cluster_endpoint;
+  };
+  std::shared_ptr<live_info> live = std::make_shared<live_info>();
 };
 
 http_stats to_http_stats(const http::server_stats& s) {
@@ -151,6 +156,32 @@ http_stats to_http_stats(const http::server_stats& s) {
                     s.connections_refused, s.requests,
                     s.requests_inflight, s.transport_errors,
                     s.answer_timeouts};
+}
+
+// Every connection is a descriptor, and SQLite and the middleman need
+// theirs too: raise the soft limit as far as allowed; if that is still too
+// low for http-connections-max, serve fewer connections (the rest get the
+// designed 503) and say so, rather than fail later on accept or on SQLite.
+std::string fit_descriptors(node_config& cfg) {
+  constexpr rlim_t reserve = 256; // files, CAF's sockets, SQLite's WAL
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0)
+    return {};
+  lim.rlim_cur = lim.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &lim);
+  getrlimit(RLIMIT_NOFILE, &lim);
+  auto need = static_cast<rlim_t>(cfg.http.connections_max) + reserve;
+  if (lim.rlim_cur == RLIM_INFINITY || lim.rlim_cur >= need)
+    return {};
+  if (lim.rlim_cur < reserve + 16)
+    return "the open-file limit (ulimit -n) is " + std::to_string(lim.rlim_cur)
+           + ", too low to serve HTTP";
+  auto fit = static_cast<std::size_t>(lim.rlim_cur - reserve);
+  spdlog::warn("http_connections_lowered key=seckill.http-connections-max "
+               "configured={} effective={} reason=\"ulimit -n is {}\"",
+               cfg.http.connections_max, fit, lim.rlim_cur);
+  cfg.http.connections_max = fit;
+  return {};
 }
 
 std::string prepare_data_dir(node_config& cfg) {
@@ -182,13 +213,12 @@ std::string start_admin(caf::actor_system& sys, const node_config& cfg,
   env.sessions = parts.rt.sessions;
   env.store = parts.rt.store;
   env.now_ms = system_clock_ms();
-  auto* p = &parts;
-  env.live = [p](node_status& st) {
-    std::lock_guard<std::mutex> guard{p->live_mtx};
-    st.http_endpoint = p->http_endpoint;
-    st.cluster_endpoint = p->cluster_endpoint;
-    if (p->live_server != nullptr)
-      st.http = to_http_stats(p->live_server->stats());
+  env.live = [live = parts.live](node_status& st) {
+    std::lock_guard<std::mutex> guard{live->mtx};
+    st.http_endpoint = live->http_endpoint;
+    st.cluster_endpoint = live->cluster_endpoint;
+    if (live->server != nullptr)
+      st.http = to_http_stats(live->server->stats());
   };
   parts.admin = sys.spawn(admin_impl, std::move(env));
   auto port = sys.middleman().publish(parts.admin, cfg.cluster_port,
@@ -198,9 +228,15 @@ std::string start_admin(caf::actor_system& sys, const node_config& cfg,
            + std::to_string(cfg.cluster_port) + ": "
            + sys.render(port.error());
   parts.cluster_port = *port;
-  std::lock_guard<std::mutex> guard{parts.live_mtx};
-  parts.cluster_endpoint = cfg.cluster_host + ":" + std::to_string(*port);
+  std::lock_guard<std::mutex> guard{parts.live->mtx};
+  parts.live->cluster_endpoint = cfg.cluster_host + ":" + std::to_string(*port);
   return {};
+}
+
+// A bridge's hops end a little before the server's answer timeout, so the
+// bridge's own, more precise answer (shard_unavailable and why) wins.
+int64_t bridge_hop_ms(const http::server_config& h) {
+  return std::max<int64_t>(50, h.answer_timeout_ms - h.answer_timeout_ms / 10);
 }
 
 std::string start_http(caf::actor_system& sys, const node_config& cfg,
@@ -209,7 +245,7 @@ std::string start_http(caf::actor_system& sys, const node_config& cfg,
   for (std::size_t i = 0; i < cfg.bridge_actors; ++i) {
     bridge_env env{cfg.node_id,         cfg.admin_token,
                    parts.rt.directory,  parts.admin,
-                   system_clock_ms(),   cfg.http.answer_timeout_ms,
+                   system_clock_ms(),   bridge_hop_ms(cfg.http),
                    counters};
     parts.bridges.push_back(sys.spawn(bridge_impl, std::move(env)));
   }
@@ -224,9 +260,9 @@ std::string start_http(caf::actor_system& sys, const node_config& cfg,
   parts.server = http::server::start(cfg.http, std::move(handler), error);
   if (!parts.server)
     return error;
-  std::lock_guard<std::mutex> guard{parts.live_mtx};
-  parts.live_server = parts.server.get();
-  parts.http_endpoint = cfg.http.host + ":"
+  std::lock_guard<std::mutex> guard{parts.live->mtx};
+  parts.live->server = parts.server.get();
+  parts.live->http_endpoint = cfg.http.host + ":"
                         + std::to_string(parts.server->port());
   return {};
 }
@@ -240,7 +276,12 @@ void commit_barrier(caf::actor_system& sys, const node_parts& parts) {
     .receive([&](std::vector<std::string>& xs) { ids = std::move(xs); },
              [&](caf::error&) {});
   int64_t ok = 0, failed = 0;
+  auto deadline = std::chrono::steady_clock::now() + t;
   for (const auto& id : ids) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      ++failed; // out of time: its last changes may be in flight, not lost
+      continue;
+    }
     caf::actor item;
     self->request(parts.rt.directory, t, lookup_atom_v, id)
       .receive([&](caf::actor& i, caf::actor&) { item = i; },
@@ -302,8 +343,8 @@ int serve(caf::actor_system& sys, node_config& cfg, const sigset_t& signals) {
   spdlog::info("shutdown_drained complete={}", drained);
   commit_barrier(sys, parts);
   {
-    std::lock_guard<std::mutex> guard{parts.live_mtx};
-    parts.live_server = nullptr;
+    std::lock_guard<std::mutex> guard{parts.live->mtx};
+    parts.live->server = nullptr;
   }
   parts.server->stop();
   for (auto& b : parts.bridges)
@@ -333,6 +374,16 @@ int run_node(int argc, char** argv) {
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
   spdlog::set_level(spdlog::level::from_str(cfg.log_level));
   spdlog::flush_on(spdlog::level::info);
+  if (auto err = fit_descriptors(cfg); !err.empty()) {
+    std::fprintf(stderr, "seckill-node: refusing to start: %s\n", err.c_str());
+    return 2;
+  }
+  if (cfg.cluster_host != "127.0.0.1" && cfg.cluster_host != "::1"
+      && cfg.cluster_host != "localhost")
+    spdlog::warn("cluster_port_exposed host={} reason=\"the admin actor "
+                 "takes commands without a token: keep this network "
+                 "private\"",
+                 cfg.cluster_host);
   if (auto err = prepare_data_dir(cfg); !err.empty()) {
     std::fprintf(stderr, "seckill-node: cannot start: %s\n", err.c_str());
     return 1;
