@@ -43,32 +43,49 @@ void fetch_detail(admin_pointer self, const std::string& id, detail_fn done) {
       [done](caf::error&) { done(std::nullopt); });
 }
 
-// Fans out fetch_detail over `ids` and answers with what came back, in id
-// order. Items that did not answer in time are left out.
-void fetch_all(admin_pointer self, const std::vector<std::string>& ids,
+// Fans out fetch_detail over `ids`, at most `gather_window` at a time (CAF
+// searches an actor's pending replies linearly), and answers with what came
+// back, in id order. Items that did not answer in time are left out.
+constexpr std::size_t gather_window = 64;
+
+struct fan_in {
+  std::vector<std::string> ids;
+  std::vector<std::optional<item_detail>> slots;
+  std::size_t next = 0; // the next id to ask about
+  std::size_t left = 0; // answers still to come
+  std::function<void(std::vector<item_detail>)> done;
+};
+
+void fetch_next(admin_pointer self, std::shared_ptr<fan_in> acc) {
+  auto i = acc->next++;
+  fetch_detail(self, acc->ids[i], [self, acc, i](std::optional<item_detail> d) {
+    acc->slots[i] = std::move(d);
+    if (acc->next < acc->ids.size())
+      fetch_next(self, acc);
+    if (--acc->left > 0)
+      return;
+    std::vector<item_detail> out;
+    for (auto& s : acc->slots)
+      if (s)
+        out.push_back(std::move(*s));
+    acc->done(std::move(out));
+  });
+}
+
+void fetch_all(admin_pointer self, std::vector<std::string> ids,
                std::function<void(std::vector<item_detail>)> done) {
   if (ids.empty()) {
     done({});
     return;
   }
-  struct fan_in {
-    std::vector<std::optional<item_detail>> slots;
-    std::size_t left = 0;
-  };
   auto acc = std::make_shared<fan_in>();
   acc->slots.resize(ids.size());
   acc->left = ids.size();
-  for (std::size_t i = 0; i < ids.size(); ++i)
-    fetch_detail(self, ids[i], [acc, i, done](std::optional<item_detail> d) {
-      acc->slots[i] = std::move(d);
-      if (--acc->left > 0)
-        return;
-      std::vector<item_detail> out;
-      for (auto& s : acc->slots)
-        if (s)
-          out.push_back(std::move(*s));
-      done(std::move(out));
-    });
+  acc->ids = std::move(ids);
+  acc->done = std::move(done);
+  auto first = std::min(gather_window, acc->ids.size());
+  for (std::size_t k = 0; k < first; ++k)
+    fetch_next(self, acc);
 }
 
 caf::result<std::vector<item_detail>> on_list(admin_pointer self) {
@@ -76,7 +93,8 @@ caf::result<std::vector<item_detail>> on_list(admin_pointer self) {
   self->request(self->state.env.directory, gather_timeout(self), list_atom_v)
     .then(
       [self, rp](std::vector<std::string>& ids) mutable {
-        fetch_all(self, ids, [rp](std::vector<item_detail> all) mutable {
+        fetch_all(self, std::move(ids),
+                  [rp](std::vector<item_detail> all) mutable {
           rp.deliver(std::move(all));
         });
       },

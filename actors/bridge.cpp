@@ -457,6 +457,23 @@ void on_metrics(bridge_pointer self, exchange_ptr ex) {
       failer(self, ex, route_kind::metrics));
 }
 
+errc check_path_id(const route& rt) {
+  switch (rt.kind) {
+    case route_kind::item_get:
+    case route_kind::item_stock:
+    case route_kind::item_purchase:
+    case route_kind::item_pause:
+    case route_kind::item_resume:
+    case route_kind::item_end:
+      return valid_id(rt.id) ? errc::ok : errc::unknown_item;
+    case route_kind::order_get:
+    case route_kind::order_pay:
+    case route_kind::order_cancel:
+      return item_of_order(rt.id).empty() ? errc::unknown_order : errc::ok;
+    default: return errc::ok;
+  }
+}
+
 void dispatch(bridge_pointer self, exchange_ptr ex) {
   auto rt = match_route(ex->request.method, ex->request.target);
   if (rt.kind == route_kind::unmatched) {
@@ -467,6 +484,10 @@ void dispatch(bridge_pointer self, exchange_ptr ex) {
       resp.headers.emplace_back("Allow", rt.allow);
     return ex->reply(std::move(resp));
   }
+  // An id no item or order can have is answered here: hostile bytes never
+  // reach the directory or the logs.
+  if (auto code = check_path_id(rt); code != errc::ok)
+    return fail(self, ex, rt.kind, code, "no such id can exist");
   if (is_admin(rt.kind)) {
     if (auto code = check_token(ex->request.authorization,
                                 self->state.env.admin_token);
