@@ -24,6 +24,9 @@
 
 namespace seckill::cli {
 
+/// `s` for a terminal: control characters and DEL shown as \xNN.
+std::string printable(std::string_view s);
+
 enum class command {
   none, // no command given: usage, exit 2
   help,
