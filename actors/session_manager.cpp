@@ -126,6 +126,10 @@ session_manager_impl(session_manager_pointer self, session_manager_config cfg,
                  "sessions per node stay under the hard maximum");
   self->state.cfg = cfg;
   self->state.now_ms = std::move(now_ms);
+  // Sized up front: a growing table rehashes all at once, stalling every
+  // purchase routed through here (see limits::orders_reserved_max).
+  self->state.sessions.reserve(
+    std::min(cfg.sessions_max, limits::orders_reserved_max));
   self->set_down_handler([self](caf::down_msg& dm) {
     // A session that stopped on its own (or crashed) leaves the map.
     auto& sessions = self->state.sessions;

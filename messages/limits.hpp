@@ -18,6 +18,9 @@ constexpr int64_t per_user_limit_max = quantity_max;
 /// Orders one item keeps in memory (every order ever placed for it). Reaching
 /// it answers `capacity_exceeded`; it is far above any sane sale's orders.
 constexpr std::size_t orders_per_item_max = 2'000'000;
+/// Orders an item's tables are sized for at creation (by its stock, at
+/// most this): beyond it they grow, and growing rehashes all at once.
+constexpr std::size_t orders_reserved_max = 1 << 20;
 /// Mutations an item gathers while its previous batch commits. When full, new
 /// purchases are answered `busy` until the commit returns.
 constexpr std::size_t batch_orders_max = 4096;
@@ -74,6 +77,7 @@ constexpr std::size_t item_recent_outcomes_max = 32;
 constexpr std::size_t sessions_top_max = 20;
 
 static_assert(batch_orders_max <= orders_per_item_max);
+static_assert(orders_reserved_max <= orders_per_item_max);
 static_assert(store_group_batches_max <= store_pending_batches_max);
 static_assert(batch_waiters_max >= batch_orders_max);
 static_assert(queue_inflight_max <= batch_orders_max,
