@@ -196,7 +196,16 @@ queue_actor::behavior_type queue_impl(queue_pointer self, std::string item_id,
   auto item_handle = caf::actor_cast<item_actor>(st.item);
   self->request(item_handle, caf::infinite, subscribe_atom_v,
                 caf::actor_cast<caf::actor>(self))
-    .then([self](status_update& u) { on_status(self, u); },
+    .then(
+      [self](status_update& u) {
+        // Sized for what the item can still sell, at once: a growing set
+        // rehashes all at once and stalls the queue (limits.hpp).
+        auto& acked = self->state.acked_requests;
+        acked.reserve(std::min<std::size_t>(
+          acked.size() + static_cast<std::size_t>(std::max<int64_t>(0, u.available)),
+          limits::orders_reserved_max));
+        on_status(self, u);
+      },
           [self](caf::error& err) {
             spdlog::error("queue_subscribe_failed item={} error={}",
                           self->state.item_id, self->system().render(err));
