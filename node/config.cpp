@@ -79,6 +79,34 @@ bool valid_node_id(const std::string& v) {
   return true;
 }
 
+// A duration as CAF writes it, "250ms" or "2s" (or "0"): the unit is
+// required, because a bare number's unit would be a guess.
+setter ms_key(int64_t lo_ms, int64_t hi_ms,
+              std::function<void(node_config&, int64_t)> put) {
+  return [=](const std::string& v, node_config& c) -> std::string {
+    auto want = expected("a duration from " + std::to_string(lo_ms) + "ms to "
+                         + std::to_string(hi_ms) + "ms, like 250ms or 2s");
+    int64_t scale = 0;
+    std::string digits;
+    if (v == "0") {
+      digits = "0", scale = 1;
+    } else if (v.size() > 2 && v.compare(v.size() - 2, 2, "ms") == 0) {
+      digits = v.substr(0, v.size() - 2), scale = 1;
+    } else if (v.size() > 1 && v.back() == 's') {
+      digits = v.substr(0, v.size() - 1), scale = 1000;
+    }
+    if (scale == 0 || digits.empty()
+        || digits.find_first_not_of("0123456789") != std::string::npos
+        || digits.size() > 9)
+      return want;
+    auto ms = std::stoll(digits) * scale;
+    if (ms < lo_ms || ms > hi_ms)
+      return want;
+    put(c, ms);
+    return {};
+  };
+}
+
 // A numeric IPv4/IPv6 address or a host name: no spaces, no scheme.
 setter host_key(std::function<void(node_config&, const std::string&)> put) {
   return [=](const std::string& v, node_config& c) -> std::string {
@@ -218,6 +246,17 @@ const std::vector<key_spec>& keys() {
      int_key(100, 600'000, [](node_config& c, L x) {
        c.http.answer_timeout_ms = x;
      })},
+    {"scheduler.max-threads", "0", int_key(0, 256, [](node_config& c, L x) {
+       c.scheduler_max_threads = x;
+     })},
+    {"middleman.heartbeat-interval", "0ms",
+     ms_key(0, 60'000, [](node_config& c, L x) {
+       c.heartbeat_interval_ms = x;
+     })},
+    {"middleman.connection-timeout", "0ms",
+     ms_key(0, 600'000, [](node_config& c, L x) {
+       c.connection_timeout_ms = x;
+     })},
     {"cluster.host", "127.0.0.1", host_key([](node_config& c,
                                               const std::string& v) {
        c.cluster_host = v;
@@ -259,12 +298,8 @@ std::string set_key(const std::string& key, const std::string& raw,
 }
 
 bool is_ours(const std::string& section) {
-  return section == "seckill" || section == "cluster";
-}
-
-// The sections CAF reads itself (it checks them loosely; see config.hpp).
-bool is_cafs(const std::string& section) {
-  return section == "scheduler" || section == "middleman";
+  return section == "seckill" || section == "cluster"
+         || section == "scheduler" || section == "middleman";
 }
 
 void derive(node_config& out) {
@@ -292,7 +327,7 @@ std::vector<std::string> config_keys() {
 std::string apply_config_text(const std::string& ini_text,
                               const std::string& origin, node_config& out) {
   std::istringstream in{ini_text};
-  std::string line, section, last_caf_section;
+  std::string line, section;
   for (int n = 1; std::getline(in, line); ++n) {
     auto t = trim(line);
     if (t.empty() || t[0] == '#' || t[0] == ';')
@@ -302,17 +337,12 @@ std::string apply_config_text(const std::string& ini_text,
       if (t.back() != ']')
         return where + ": broken section header '" + t + "'";
       section = trim(t.substr(1, t.size() - 2));
-      if (!is_ours(section) && !is_cafs(section))
+      if (!is_ours(section))
         return where + ": unknown section [" + section + "]";
       continue;
     }
-    if (!is_ours(section)) {
-      if (out.caf_ini.empty() || last_caf_section != section)
-        out.caf_ini += "[" + section + "]\n";
-      last_caf_section = section;
-      out.caf_ini += t + "\n"; // CAF's sections are CAF's to check
-      continue;
-    }
+    if (section.empty())
+      return where + ": a key before any [section]: '" + t + "'";
     auto eq = t.find('=');
     if (eq == std::string::npos)
       return where + ": expected key=value, got '" + t + "'";
@@ -330,8 +360,8 @@ std::string apply_config_arg(const std::string& arg, node_config& out) {
   auto dot = arg.find('.');
   if (eq == std::string::npos || dot == std::string::npos || dot > eq
       || !is_ours(arg.substr(0, dot)))
-    return "command line: expected --seckill.KEY=VALUE or "
-           "--cluster.KEY=VALUE, got '--"
+    return "command line: expected --SECTION.KEY=VALUE (seckill, cluster, "
+           "scheduler, middleman), got '--"
            + arg + "'";
   auto problem = set_key(arg.substr(0, eq), arg.substr(eq + 1),
                          "command line", out);
@@ -371,7 +401,9 @@ std::string load_config(const std::string& file,
       return problem;
   }
   for (const auto& a : args) {
-    if (a.rfind("--seckill.", 0) != 0 && a.rfind("--cluster.", 0) != 0) {
+    auto dot = a.find('.');
+    if (a.rfind("--", 0) != 0 || dot == std::string::npos
+        || !is_ours(a.substr(2, dot - 2))) {
       rest.push_back(a);
       continue;
     }

@@ -1,12 +1,13 @@
-// The node's configuration: the [seckill] and [cluster] sections of
-// cluster.conf, then `--seckill.KEY=VALUE` and `--cluster.KEY=VALUE`
+// The node's configuration: the [seckill], [cluster], [scheduler] and
+// [middleman] sections of cluster.conf, then `--SECTION.KEY=VALUE`
 // arguments over them. CAF 0.17's own config parser silently drops a value
 // of the wrong type (from the file and from the command line alike,
 // measured) and keeps unknown keys, so seckill reads its sections itself:
 // every key is known, every value typed and range-checked, and the first
 // problem is an error naming the key, the value and what was expected. The
-// node refuses to start on it. Of the other sections only CAF's own
-// ([scheduler], [middleman]) are allowed, and CAF reads them.
+// node refuses to start on it. CAF's own [scheduler] and [middleman] are
+// read the same way (only the keys seckill knows), then set on CAF's
+// config, because CAF's parser would let a wrong value through silently.
 #pragma once
 
 #include <string>
@@ -27,9 +28,11 @@ struct node_config {
   std::string cluster_host = "127.0.0.1";
   uint16_t cluster_port = 4242; // 0: the kernel picks
   runtime_config runtime;       // db_path is set from data_dir
-  /// The file's CAF sections ([scheduler], [middleman]) for CAF's own
-  /// parser, comments dropped (CAF 0.17 reads only ';' comments).
-  std::string caf_ini;
+  /// CAF's own settings, read as strictly as ours and handed to CAF; 0
+  /// keeps CAF's default (threads: one per core; heartbeats: off).
+  int64_t scheduler_max_threads = 0;
+  int64_t heartbeat_interval_ms = 0;
+  int64_t connection_timeout_ms = 0;
 };
 
 /// An admin token as seckill.admin-token and DATA_DIR/admin-token take

@@ -16,7 +16,6 @@
 #include <fstream>
 #include <memory>
 #include <mutex>
-#include <sstream>
 #include <thread>
 
 #include <caf/actor_system.hpp>
@@ -391,12 +390,15 @@ int run_node(int argc, char** argv) {
   caf::actor_system_config ccfg;
   register_types(ccfg);
   ccfg.load<caf::io::middleman>();
-  std::istringstream caf_ini{cfg.caf_ini};
-  if (auto err = ccfg.parse(std::vector<std::string>{}, caf_ini)) {
-    std::fprintf(stderr, "seckill-node: refusing to start: %s: %s\n",
-                 opt.config_file.c_str(), caf::to_string(err).c_str());
-    return 2;
-  }
+  if (cfg.scheduler_max_threads > 0)
+    ccfg.set("scheduler.max-threads",
+             static_cast<size_t>(cfg.scheduler_max_threads));
+  if (cfg.heartbeat_interval_ms > 0)
+    ccfg.set("middleman.heartbeat-interval",
+             caf::timespan{std::chrono::milliseconds{cfg.heartbeat_interval_ms}});
+  if (cfg.connection_timeout_ms > 0)
+    ccfg.set("middleman.connection-timeout",
+             caf::timespan{std::chrono::milliseconds{cfg.connection_timeout_ms}});
   spdlog::info("node_starting node={} version={} data_dir={} synchronous={}",
                cfg.node_id, version, cfg.data_dir, cfg.runtime.synchronous);
   caf::actor_system sys{ccfg};

@@ -55,6 +55,9 @@ TEST_CASE("config: the shipped cluster.conf loads and matches the defaults",
   CHECK(from_file.bridge_actors == defaults.bridge_actors);
   CHECK(from_file.cluster_host == defaults.cluster_host);
   CHECK(from_file.cluster_port == defaults.cluster_port);
+  CHECK(from_file.scheduler_max_threads == defaults.scheduler_max_threads);
+  CHECK(from_file.heartbeat_interval_ms == defaults.heartbeat_interval_ms);
+  CHECK(from_file.connection_timeout_ms == defaults.connection_timeout_ms);
   const auto& h = from_file.http;
   const auto& d = defaults.http;
   CHECK(h.host == d.host);
@@ -137,6 +140,13 @@ TEST_CASE("config: bad input is an error naming the key", "[config]") {
     {"[cluster]\nport = \"abc\"\n", {}, "cluster.port"},
     {"[cluster]\nbogus = 1\n", {}, "cluster.bogus"},
     {"[sekill]\nx = 1\n", {}, "[sekill]"},
+    {"x = 1\n", {}, "before any [section]"},
+    {"[scheduler]\nmax-threads = \"abc\"\n", {}, "scheduler.max-threads"},
+    {"[scheduler]\npolicy = 'sharing'\n", {}, "scheduler.policy"},
+    {"[middleman]\nheartbeat-interval = 200\n", {},
+     "middleman.heartbeat-interval"},
+    {"", {"--middleman.connection-timeout=1h"}, "middleman.connection-timeout"},
+    {"", {"--middleman.bogus=1"}, "middleman.bogus"},
   };
   for (const auto& bc : cases) {
     node_config c;
@@ -168,11 +178,16 @@ TEST_CASE("config: the node's own keys, from file and command line",
   CHECK(c.http.pipeline_max == 4);
 }
 
-TEST_CASE("config: other sections are left to CAF", "[config]") {
+TEST_CASE("config: CAF's sections are read as strictly as ours",
+          "[config]") {
   node_config c;
   auto problem = load("[scheduler]\nmax-threads = 2\n[seckill]\n"
-                      "items-max = 5\n",
-                      {}, c);
-  CHECK(problem.empty());
+                      "items-max = 5\n[middleman]\n"
+                      "heartbeat-interval = 200ms\n",
+                      {"--middleman.connection-timeout=2s"}, c);
+  REQUIRE(problem.empty());
   CHECK(c.runtime.directory.items_max == 5);
+  CHECK(c.scheduler_max_threads == 2);
+  CHECK(c.heartbeat_interval_ms == 200);
+  CHECK(c.connection_timeout_ms == 2'000);
 }
