@@ -429,6 +429,29 @@ std::size_t dechunk(const std::string& data, std::size_t start,
 
 } // namespace
 
+http_client::read_result http_client::read_some(int64_t deadline_ms) {
+  for (;;) {
+    auto left = deadline_ms - steady_ms();
+    if (left <= 0)
+      return read_result::timeout;
+    pollfd p{fd_, POLLIN, 0};
+    int rc = ::poll(&p, 1, static_cast<int>(left));
+    if (rc < 0 && errno == EINTR)
+      continue;
+    if (rc <= 0)
+      return read_result::timeout;
+    char buf[65536];
+    auto n = ::recv(fd_, buf, sizeof(buf), 0);
+    if (n > 0) {
+      buffered_.append(buf, static_cast<std::size_t>(n));
+      return read_result::data;
+    }
+    if (n < 0 && errno == EINTR)
+      continue;
+    return read_result::eof;
+  }
+}
+
 http_reply http_client::read_reply() {
   http_reply r;
   auto deadline = steady_ms() + timeout_ms_;
@@ -437,24 +460,11 @@ http_reply http_client::read_reply() {
   auto fill = [&]() -> bool {
     if (fd_ < 0 || eof)
       return false;
-    auto left = deadline - steady_ms();
-    if (left <= 0)
-      return false;
-    pollfd p{fd_, POLLIN, 0};
-    int rc = ::poll(&p, 1, static_cast<int>(left));
-    if (rc < 0 && errno == EINTR)
-      return true;
-    if (rc <= 0)
-      return false;
-    char buf[65536];
-    auto n = ::recv(fd_, buf, sizeof(buf), 0);
-    if (n > 0) {
-      buffered_.append(buf, static_cast<std::size_t>(n));
-      return buffered_.size() < reply_bytes_max;
+    switch (read_some(deadline)) {
+      case read_result::data: return buffered_.size() < reply_bytes_max;
+      case read_result::eof: eof = true; return false;
+      case read_result::timeout: return false;
     }
-    if (n < 0 && errno == EINTR)
-      return true;
-    eof = true;
     return false;
   };
   auto finish_closed = [&] {
@@ -540,26 +550,14 @@ bool http_client::wait_closed(int64_t timeout_ms) {
     return true;
   auto deadline = steady_ms() + timeout_ms;
   for (;;) {
-    auto left = deadline - steady_ms();
-    if (left <= 0)
-      return false;
-    pollfd p{fd_, POLLIN, 0};
-    int rc = ::poll(&p, 1, static_cast<int>(left));
-    if (rc < 0 && errno == EINTR)
-      continue;
-    if (rc <= 0)
-      return false;
-    char buf[65536];
-    auto n = ::recv(fd_, buf, sizeof(buf), 0);
-    if (n > 0) {
-      buffered_.append(buf, static_cast<std::size_t>(n));
-      continue;
+    switch (read_some(deadline)) {
+      case read_result::data: continue; // the rest of an answer: read on
+      case read_result::timeout: return false;
+      case read_result::eof:
+        ::close(fd_);
+        fd_ = -1;
+        return true;
     }
-    if (n < 0 && errno == EINTR)
-      continue;
-    ::close(fd_);
-    fd_ = -1;
-    return true;
   }
 }
 

@@ -113,6 +113,10 @@ public:
   void reconnect();
 
 private:
+  enum class read_result { data, eof, timeout };
+  /// One recv into buffered_, waiting at most until `deadline_ms` (steady).
+  read_result read_some(int64_t deadline_ms);
+
   uint16_t port_;
   int64_t timeout_ms_;
   int fd_ = -1;
