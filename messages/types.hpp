@@ -279,14 +279,14 @@ typename Inspector::result_type inspect(Inspector& f, item_detail& x) {
   return f(caf::meta::type_name("item_detail"), x.item, x.queue);
 }
 
-/// The HTTP front door's counters.
+/// The HTTP front door's counters (node/http_server.hpp fills them).
 struct http_stats {
   int64_t connections_open = 0;
   int64_t connections_accepted = 0;
-  int64_t connections_refused = 0;
-  int64_t requests = 0;
-  int64_t requests_inflight = 0;
-  int64_t transport_errors = 0;
+  int64_t connections_refused = 0; // over connections_max or draining
+  int64_t requests = 0;            // complete requests handed to the handler
+  int64_t requests_inflight = 0;   // handed over, answer not yet written
+  int64_t transport_errors = 0;    // answered 400/408/413/414/431 there
   int64_t answer_timeouts = 0;
 };
 

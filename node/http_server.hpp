@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "messages/http.hpp"
+#include "messages/types.hpp"
 
 namespace seckill::http {
 
@@ -55,16 +56,9 @@ struct server_config {
   int64_t answer_timeout_ms = 10'000;
 };
 
-/// Counters, for /metrics and the CLI (read without stopping the server).
-struct server_stats {
-  int64_t connections_open = 0;
-  int64_t connections_accepted = 0;
-  int64_t connections_refused = 0; // over connections_max or draining
-  int64_t requests = 0;            // complete requests handed to the handler
-  int64_t requests_inflight = 0;   // handed over, not yet answered
-  int64_t transport_errors = 0;    // answered 400/408/413/414/431 here
-  int64_t answer_timeouts = 0;
-};
+/// Counters, for /metrics and the CLI (read without stopping the server):
+/// the http_stats the admin actor reports (messages/types.hpp), filled here.
+using server_stats = seckill::http_stats;
 
 class server {
 public:

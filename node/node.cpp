@@ -150,13 +150,6 @@ struct node_parts {
   std::shared_ptr<live_info> live = std::make_shared<live_info>();
 };
 
-http_stats to_http_stats(const http::server_stats& s) {
-  return http_stats{s.connections_open,  s.connections_accepted,
-                    s.connections_refused, s.requests,
-                    s.requests_inflight, s.transport_errors,
-                    s.answer_timeouts};
-}
-
 // Every connection is a descriptor, and SQLite and the middleman need
 // theirs too: raise the soft limit as far as allowed; if that is still too
 // low for http-connections-max, serve fewer connections (the rest get the
@@ -217,7 +210,7 @@ std::string start_admin(caf::actor_system& sys, const node_config& cfg,
     st.http_endpoint = live->http_endpoint;
     st.cluster_endpoint = live->cluster_endpoint;
     if (live->server != nullptr)
-      st.http = to_http_stats(live->server->stats());
+      st.http = live->server->stats();
   };
   parts.admin = sys.spawn(admin_impl, std::move(env));
   auto port = sys.middleman().publish(parts.admin, cfg.cluster_port,
