@@ -136,7 +136,7 @@ caf::result<node_status> on_status(admin_pointer self) {
   auto status = std::make_shared<node_status>(self->state.env.identity);
   auto t = gather_timeout(self);
   auto fail = [rp](caf::error& err) mutable { rp.deliver(std::move(err)); };
-  self->request(self->state.env.directory, t, list_atom_v)
+  self->request(self->state.env.directory, t, list_atom_v, true)
     .then(
       [self, rp, status, t, fail](std::vector<std::string>& ids) mutable {
         status->items = static_cast<int64_t>(ids.size());
@@ -161,6 +161,68 @@ caf::result<node_status> on_status(admin_pointer self) {
                   [finish](caf::error&) mutable { finish(); });
             },
             fail);
+      },
+      fail);
+  return rp;
+}
+
+// Nodes: the membership's view, then each live member's own status (this
+// node's directly, the others' through their admin actors, each bounded by
+// the gather timeout; one that does not answer keeps its counts at -1).
+caf::result<std::vector<member_view>> on_nodes(admin_pointer self) {
+  auto rp = self->make_response_promise<std::vector<member_view>>();
+  auto t = gather_timeout(self);
+  auto gather = [self, rp, t](std::vector<member_view> views,
+                              const routes& r) mutable {
+    struct acc_t {
+      std::vector<member_view> views;
+      std::size_t left = 0;
+    };
+    auto acc = std::make_shared<acc_t>();
+    acc->views = std::move(views);
+    auto finish = [acc, rp]() mutable {
+      if (--acc->left == 0)
+        rp.deliver(acc->views);
+    };
+    acc->left = 1; // released below, after every request is out
+    for (std::size_t j = 0; j < acc->views.size() && j < r.members.size(); ++j) {
+      auto admin = j == r.self ? caf::actor_cast<caf::actor>(self)
+                               : r.members[j].admin;
+      if (!admin || !r.members[j].up)
+        continue;
+      acc->left += 1;
+      self->request(caf::actor_cast<admin_actor>(admin), t, status_atom_v)
+        .then(
+          [acc, j, finish](node_status& s) mutable {
+            auto& v = acc->views[j];
+            v.items = s.items;
+            v.sessions = s.sessions;
+            v.connections = s.http.connections_open;
+            v.requests = s.http.requests;
+            finish();
+          },
+          [finish](caf::error&) mutable { finish(); });
+    }
+    finish();
+  };
+  auto& env = self->state.env;
+  if (!env.membership) {
+    member_view v;
+    v.node_id = env.identity.node_id;
+    v.endpoint = env.identity.cluster_endpoint;
+    v.state = "self";
+    routes r;
+    r.members.push_back(peer_ref{v.node_id, true, {}, {}, {}});
+    gather({v}, r);
+    return rp;
+  }
+  auto fail = [rp](caf::error& err) mutable { rp.deliver(std::move(err)); };
+  self->request(env.membership, t, nodes_atom_v)
+    .then(
+      [self, t, gather, fail](std::vector<member_view>& views) mutable {
+        self->request(self->state.env.membership, t, routes_atom_v)
+          .then([views, gather](routes& r) mutable { gather(views, r); },
+                fail);
       },
       fail);
   return rp;
@@ -192,6 +254,13 @@ admin_actor::behavior_type admin_impl(admin_pointer self, admin_env env) {
     },
     [self](end_atom, const std::string& id) {
       return on_admin(self, end_atom_v, id);
+    },
+    [self](nodes_atom) { return on_nodes(self); },
+    [self](hello_atom, peer_hello& h) -> caf::result<peer_hello> {
+      if (!self->state.env.membership)
+        return make_error(errc::forbidden); // not a cluster member
+      self->delegate(self->state.env.membership, hello_atom_v, std::move(h));
+      return caf::delegated<peer_hello>{};
     },
   };
 }

@@ -35,7 +35,12 @@ using admin_actor = caf::typed_actor<
   caf::replies_to<create_atom, item_spec>::with<item_view>,
   caf::replies_to<pause_atom, std::string>::with<item_view>,
   caf::replies_to<resume_atom, std::string>::with<item_view>,
-  caf::replies_to<end_atom, std::string>::with<item_view>>;
+  caf::replies_to<end_atom, std::string>::with<item_view>,
+  // Every member, live or not, with its items and load.
+  caf::replies_to<nodes_atom>::with<std::vector<member_view>>,
+  // A peer connecting (the admin actor is what the cluster port publishes):
+  // handed to the membership actor.
+  caf::replies_to<hello_atom, peer_hello>::with<peer_hello>>;
 
 /// What the admin actor knows of its node that no actor holds.
 struct admin_env {
@@ -43,6 +48,7 @@ struct admin_env {
   directory_actor directory;
   session_manager_actor sessions;
   store_actor store;
+  caf::actor membership; // null: a node alone, without a membership actor
   clock_fn now_ms;
   /// Fills in what only the program knows and may change (the HTTP
   /// server's counters, the bound endpoints); thread-safe; may be empty.

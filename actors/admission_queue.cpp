@@ -122,6 +122,10 @@ caf::result<order> on_purchase(queue_pointer self, purchase& p) {
     st.rejected += 1;
     return make_error(code);
   }
+  if (!st.owner_up) {
+    st.rejected += 1;
+    return make_error(errc::shard_unavailable);
+  }
   if (st.status_known && st.acked_requests.count(p.request_id) == 0) {
     if (auto code = status_refusal(st.status.status); code != errc::ok) {
       st.rejected += 1;
@@ -146,6 +150,52 @@ caf::result<order> on_purchase(queue_pointer self, purchase& p) {
   st.waiting.push_back(waiting_purchase{std::move(p), t, rp});
   drain(self);
   return rp;
+}
+
+void on_status(queue_pointer self, const status_update& u);
+
+// Learns the item's status now; later changes are pushed. A remote item is
+// reached through a relay (bounded in time); if that fails, purchases still
+// go on to the item (which decides) and the next owner_atom subscribes again.
+void subscribe(queue_pointer self) {
+  auto& st = self->state;
+  auto item = st.item;
+  hop_request(self, st.cluster, std::hash<std::string>{}(st.item_id),
+              st.owner_node, st.item, subscribe_atom_v,
+              caf::actor_cast<caf::actor>(self))
+    .then(
+      [self, item](status_update& u) {
+        if (item != self->state.item)
+          return; // an answer for a handle replaced meanwhile
+        // Sized for what the item can still sell, at once: a growing set
+        // rehashes all at once and stalls the queue (limits.hpp).
+        auto& acked = self->state.acked_requests;
+        acked.reserve(std::min<std::size_t>(
+          acked.size() + static_cast<std::size_t>(std::max<int64_t>(0, u.available)),
+          limits::orders_reserved_max));
+        on_status(self, u);
+      },
+      [self](caf::error& err) {
+        spdlog::warn("queue_subscribe_failed item={} owner={} error={}",
+                     self->state.item_id, self->state.owner_node,
+                     self->system().render(err));
+      });
+}
+
+void on_owner(queue_pointer self, bool up, caf::actor item) {
+  auto& st = self->state;
+  st.owner_up = up;
+  if (!up) {
+    reject_all(self, errc::shard_unavailable);
+    return;
+  }
+  if (item && item != st.item) {
+    st.item = std::move(item);
+    st.status_known = false; // a restarted owner: learn its status again
+  }
+  if (!st.status_known)
+    subscribe(self);
+  drain(self);
 }
 
 void on_status(queue_pointer self, const status_update& u) {
@@ -177,7 +227,8 @@ queue_view make_view(queue_pointer self) {
 queue_actor::behavior_type queue_impl(queue_pointer self, std::string item_id,
                                       queue_config cfg, clock_fn now_ms,
                                       caf::actor item, caf::actor sessions,
-                                      std::vector<std::string> known_requests) {
+                                      std::vector<std::string> known_requests,
+                                      cluster_env cluster) {
   SECKILL_ASSERT(cfg.waiting_max <= limits::waiting_room_max
                    && cfg.inflight_max <= limits::queue_inflight_max
                    && cfg.wait_ms_max <= limits::wait_ms_max,
@@ -192,27 +243,25 @@ queue_actor::behavior_type queue_impl(queue_pointer self, std::string item_id,
   SECKILL_ASSERT(known_requests.size() <= limits::orders_per_item_max,
                  "an item never has more orders than it may keep");
   st.acked_requests.insert(known_requests.begin(), known_requests.end());
-  // Learn the item's status now; later changes are pushed.
-  auto item_handle = caf::actor_cast<item_actor>(st.item);
-  self->request(item_handle, caf::infinite, subscribe_atom_v,
-                caf::actor_cast<caf::actor>(self))
-    .then(
-      [self](status_update& u) {
-        // Sized for what the item can still sell, at once: a growing set
-        // rehashes all at once and stalls the queue (limits.hpp).
-        auto& acked = self->state.acked_requests;
-        acked.reserve(std::min<std::size_t>(
-          acked.size() + static_cast<std::size_t>(std::max<int64_t>(0, u.available)),
-          limits::orders_reserved_max));
-        on_status(self, u);
-      },
-          [self](caf::error& err) {
-            spdlog::error("queue_subscribe_failed item={} error={}",
-                          self->state.item_id, self->system().render(err));
-          });
+  st.cluster = std::move(cluster);
+  st.owner_node = st.cluster.item_node(st.item_id);
+  subscribe(self);
   return {
     [self](purchase_atom, purchase& p) { return on_purchase(self, p); },
     [self](status_atom, const status_update& u) { on_status(self, u); },
+    [self](owner_atom, bool up, caf::actor& item) {
+      on_owner(self, up, std::move(item));
+    },
+    [self](rate_atom, double rate, double burst) {
+      auto& st = self->state;
+      SECKILL_ASSERT(rate > 0 && burst >= 1, "a queue always admits something");
+      st.cfg.rate_per_s = rate;
+      st.cfg.burst = burst;
+      auto tokens = std::min(st.bucket.tokens, burst);
+      st.bucket = make_bucket(rate, burst, now(self));
+      st.bucket.tokens = tokens;
+      drain(self);
+    },
     [self](tick_atom) {
       // Any tick disarms (see the item actor): drain re-arms what is due.
       self->state.timer_due_ms = 0;

@@ -6,6 +6,12 @@
 // paused or upcoming, every waiter and every newcomer is answered with that,
 // without asking the item (layered filtering).
 //
+// On a cluster every node has a queue for every item (the edge): a queue
+// for an item owned elsewhere holds a handle to the remote item, subscribes
+// to its status like a local one, meters its share of the item's admission
+// rate among the live nodes (set by the directory), and while the owner is
+// down answers shard_unavailable at once, without a hop.
+//
 // A retry of a request this queue has seen acknowledged is let through even
 // when the item is sold out or ended, so that it gets its order back from
 // the item (idempotency beats the edge's shortcut). On a cluster, a retry
@@ -28,6 +34,7 @@
 #include <caf/typed_response_promise.hpp>
 
 #include "actors/clock.hpp"
+#include "actors/hop.hpp"
 #include "actors/token_bucket.hpp"
 #include "messages/errors.hpp"
 #include "messages/type_ids.hpp"
@@ -37,6 +44,11 @@ namespace seckill {
 using queue_actor = caf::typed_actor<
   caf::replies_to<purchase_atom, purchase>::with<order>,
   caf::reacts_to<status_atom, status_update>, // pushed by the item
+  // The owner node went down (false) or came (back) up with the item's
+  // handle; the queue subscribes to that handle.
+  caf::reacts_to<owner_atom, bool, caf::actor>,
+  // Its share of the item's admission rate and burst changed.
+  caf::reacts_to<rate_atom, double, double>,
   caf::reacts_to<tick_atom>,
   caf::replies_to<view_atom>::with<queue_view>>;
 
@@ -69,6 +81,9 @@ struct queue_state {
   clock_fn now_ms;
   caf::actor item;
   caf::actor sessions;
+  cluster_env cluster;
+  uint32_t owner_node = 0;
+  bool owner_up = true;
   status_update status; // as last pushed by the item
   bool status_known = false;
   token_bucket bucket;
@@ -87,9 +102,11 @@ using queue_pointer = queue_actor::stateful_pointer<queue_state>;
 
 /// `known_requests`: request ids of the item's orders so far (after a
 /// restart, every order in the file may have been acknowledged).
+/// `cluster`: where the item lives (its owner may be another node).
 queue_actor::behavior_type queue_impl(queue_pointer self, std::string item_id,
                                       queue_config cfg, clock_fn now_ms,
                                       caf::actor item, caf::actor sessions,
-                                      std::vector<std::string> known_requests);
+                                      std::vector<std::string> known_requests,
+                                      cluster_env cluster = {});
 
 } // namespace seckill

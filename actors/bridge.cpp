@@ -449,7 +449,8 @@ void on_metrics(bridge_pointer self, exchange_ptr ex) {
             [self, ex, st](std::vector<item_detail>& items) {
               http::response resp;
               resp.content_type = "text/plain; version=0.0.4";
-              resp.body = format_metrics(*self->state.env.counters, st, items);
+              resp.body = format_metrics(*self->state.env.counters, st, items,
+                                         self->state.env.remote.get());
               answer(self, ex, route_kind::metrics, std::move(resp));
             },
             failer(self, ex, route_kind::metrics));

@@ -31,6 +31,7 @@
 
 #include "actors/admin.hpp"
 #include "actors/directory.hpp"
+#include "actors/relay.hpp"
 #include "messages/errors.hpp"
 #include "messages/http.hpp"
 
@@ -118,6 +119,8 @@ struct bridge_env {
   clock_fn now_ms;
   int64_t hop_timeout_ms = 5'000;
   std::shared_ptr<bridge_counters> counters;
+  /// The node's relay counters for /metrics; null: a node alone.
+  std::shared_ptr<relay_counters> remote;
 };
 
 struct bridge_state {

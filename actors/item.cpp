@@ -349,6 +349,14 @@ stock_view make_stock(item_pointer self) {
 
 void init(item_pointer self, bool fresh) {
   auto& st = self->state;
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& subs = self->state.subscribers;
+    subs.erase(std::remove_if(subs.begin(), subs.end(),
+                              [&](const status_listener& x) {
+                                return x.address() == dm.source;
+                              }),
+               subs.end());
+  });
   st.published = current_status(self);
   for (const auto& [id, o] : st.book.orders)
     track_expiry(self, o);
@@ -411,6 +419,9 @@ item_actor::behavior_type item_impl(item_pointer self, item_book book,
         if (subs.size() >= limits::item_subscribers_max)
           return make_error(errc::capacity_exceeded);
         subs.push_back(sub);
+        // A queue on another node dies with its node: drop it then, so a
+        // node that restarts many times does not fill the list.
+        self->monitor(sub);
       }
       return make_update(self);
     },

@@ -152,16 +152,42 @@ void write_items(writer& w, const std::vector<item_detail>& items) {
              1);
 }
 
+void write_remote(writer& w, const relay_counters& c) {
+  w.family("seckill_remote_calls_total", "counter",
+           "Requests this node sent to other nodes, by kind.");
+  for (std::size_t k = 0; k < relay_kinds; ++k)
+    w.sample("seckill_remote_calls_total",
+             label("kind", to_string(static_cast<relay_kind>(k))),
+             c.calls[k].load(std::memory_order_relaxed));
+  w.family("seckill_remote_failed_total", "counter",
+           "Requests to other nodes answered shard_unavailable here, by "
+           "reason: in flight when the node went down, not sent because it "
+           "was down, or no answer within the hop timeout.");
+  w.sample("seckill_remote_failed_total", label("reason", "node_down"),
+           c.failed_down.load(std::memory_order_relaxed));
+  w.sample("seckill_remote_failed_total", label("reason", "known_down"),
+           c.refused_down.load(std::memory_order_relaxed));
+  w.sample("seckill_remote_failed_total", label("reason", "timeout"),
+           c.failed_timeout.load(std::memory_order_relaxed));
+  w.family("seckill_remote_pending", "gauge",
+           "Requests to other nodes in flight now.");
+  w.sample("seckill_remote_pending", "",
+           c.pending.load(std::memory_order_relaxed));
+}
+
 } // namespace
 
 std::string format_metrics(const bridge_counters& counters,
                            const node_status& status,
-                           const std::vector<item_detail>& items) {
+                           const std::vector<item_detail>& items,
+                           const relay_counters* remote) {
   writer w;
   write_requests(w, counters);
   write_node(w, status);
   write_store(w, status.store);
   write_items(w, items);
+  if (remote != nullptr)
+    write_remote(w, *remote);
   return w.text();
 }
 

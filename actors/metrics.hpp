@@ -8,12 +8,15 @@
 #include <vector>
 
 #include "actors/bridge.hpp"
+#include "actors/relay.hpp"
 #include "messages/types.hpp"
 
 namespace seckill {
 
+/// `remote`: the node's relay counters (null: a node alone, none written).
 std::string format_metrics(const bridge_counters& counters,
                            const node_status& status,
-                           const std::vector<item_detail>& items);
+                           const std::vector<item_detail>& items,
+                           const relay_counters* remote = nullptr);
 
 } // namespace seckill

@@ -103,10 +103,11 @@ void finish_head(session_pointer self, const std::string& item_id) {
 }
 
 void send_next(session_pointer self, const std::string& item_id) {
-  auto& head = self->state.lines[item_id].front();
-  auto item = caf::actor_cast<item_actor>(head.item);
-  auto timeout = hop_timeout(self, item, self->state.cfg.hop_timeout_ms);
-  self->request(item, timeout, purchase_atom_v, head.p)
+  auto& st = self->state;
+  auto& head = st.lines[item_id].front();
+  const auto& cluster = st.cfg.cluster;
+  hop_request(self, cluster, std::hash<std::string>{}(st.user_id),
+              cluster.item_node(item_id), head.item, purchase_atom_v, head.p)
     .then(
       [self, item_id](order& o) {
         auto& head = self->state.lines[item_id].front();

@@ -25,6 +25,7 @@
 #include <caf/typed_response_promise.hpp>
 
 #include "actors/clock.hpp"
+#include "actors/hop.hpp"
 #include "actors/token_bucket.hpp"
 #include "messages/errors.hpp"
 #include "messages/type_ids.hpp"
@@ -47,6 +48,7 @@ struct session_config {
   int64_t unpaid_max = 3;    // unpaid orders one user may hold, all items
   int64_t idle_timeout_ms = 60'000; // retired by the manager after this
   int64_t hop_timeout_ms = 5'000; // session -> item, when it is remote
+  cluster_env cluster; // where items live; the relays to reach them
 };
 
 /// What the session knows of one item for its user.

@@ -99,6 +99,47 @@ caf::result<user_view> on_user(session_manager_pointer self,
   return rp;
 }
 
+const cluster_env& cluster(session_manager_pointer self) {
+  return self->state.cfg.session.cluster;
+}
+
+// The node whose session manager serves this user now.
+uint32_t user_node(session_manager_pointer self, const std::string& user_id) {
+  const auto& env = cluster(self);
+  if (env.single())
+    return env.self_node;
+  return user_owner(*env.nodes, self->state.live, user_id);
+}
+
+// The owner's session manager if it is another node and known, else null.
+caf::actor remote_manager(session_manager_pointer self, uint32_t node) {
+  const auto& st = self->state;
+  if (node == cluster(self).self_node || node >= st.members.members.size()
+      || cluster(self).relays.empty())
+    return {};
+  return st.members.members[node].sessions;
+}
+
+caf::result<order> serve_here(session_manager_pointer self, purchase& p,
+                              caf::actor& item, int64_t limit) {
+  auto* s = find_or_spawn(self, p.user_id);
+  if (s == nullptr)
+    return make_error(errc::busy, 1000);
+  return self->delegate(*s, purchase_atom_v, std::move(p), std::move(item),
+                        limit);
+}
+
+void on_routes(session_manager_pointer self, routes r) {
+  auto& st = self->state;
+  SECKILL_ASSERT(r.self == cluster(self).self_node
+                   && r.members.size() == cluster(self).nodes->size(),
+                 "routes describe this node's cluster");
+  st.live.assign(r.members.size(), false);
+  for (std::size_t i = 0; i < r.members.size(); ++i)
+    st.live[i] = r.members[i].up || i == r.self;
+  st.members = std::move(r);
+}
+
 } // namespace
 
 std::vector<session_summary>
@@ -126,6 +167,11 @@ session_manager_impl(session_manager_pointer self, session_manager_config cfg,
                  "sessions per node stay under the hard maximum");
   self->state.cfg = cfg;
   self->state.now_ms = std::move(now_ms);
+  const auto& env = cfg.session.cluster;
+  SECKILL_ASSERT(!env.nodes->empty() && env.self_node < env.nodes->size(),
+                 "this node is one of the cluster's members");
+  self->state.live.assign(env.nodes->size(), false);
+  self->state.live[env.self_node] = true; // until the membership says more
   // Sized up front: a growing table rehashes all at once, stalling every
   // purchase routed through here (see limits::orders_reserved_max).
   self->state.sessions.reserve(
@@ -143,24 +189,52 @@ session_manager_impl(session_manager_pointer self, session_manager_config cfg,
   return {
     [self](purchase_atom, purchase& p, caf::actor& item,
            int64_t limit) -> caf::result<order> {
-      auto* s = find_or_spawn(self, p.user_id);
-      if (s == nullptr)
-        return make_error(errc::busy, 1000);
-      return self->delegate(*s, purchase_atom_v, std::move(p), std::move(item),
-                            limit);
+      auto node = user_node(self, p.user_id);
+      if (auto peer = remote_manager(self, node)) {
+        self->state.forwarded += 1;
+        self->delegate(cluster(self).relay_for(std::hash<std::string>{}(p.user_id)),
+                       relay_atom_v, node, peer, purchase_atom_v, std::move(p),
+                       std::move(item), limit);
+        return caf::delegated<order>{};
+      }
+      return serve_here(self, p, item, limit);
     },
+    [self](purchase_atom, owner_atom, purchase& p, caf::actor& item,
+           int64_t limit) { return serve_here(self, p, item, limit); },
     [self](settled_atom, const std::string& user, const std::string& order,
            bool released) {
+      // Soft state: sent on without a receipt; the item keeps the truth.
+      if (auto peer = remote_manager(self, user_node(self, user))) {
+        self->send(caf::actor_cast<session_manager_actor>(peer), settled_atom_v,
+                   owner_atom_v, user, order, released);
+        return;
+      }
       auto& sessions = self->state.sessions;
       if (auto i = sessions.find(user); i != sessions.end())
         self->send(i->second.handle, settled_atom_v, order, released);
     },
+    [self](settled_atom, owner_atom, const std::string& user,
+           const std::string& order, bool released) {
+      auto& sessions = self->state.sessions;
+      if (auto i = sessions.find(user); i != sessions.end())
+        self->send(i->second.handle, settled_atom_v, order, released);
+    },
+    [self](routes_atom, routes& r) { on_routes(self, std::move(r)); },
     [self](tick_atom) { sweep(self); },
     [self](sessions_atom) {
       return static_cast<int64_t>(self->state.sessions.size());
     },
     [self](view_atom) { return make_sessions_view(self->state); },
-    [self](user_atom, const std::string& user_id) {
+    [self](user_atom, const std::string& user_id) -> caf::result<user_view> {
+      auto node = user_node(self, user_id);
+      if (auto peer = remote_manager(self, node)) {
+        self->delegate(cluster(self).relay_for(0), relay_atom_v, node, peer,
+                       user_atom_v, user_id);
+        return caf::delegated<user_view>{};
+      }
+      return on_user(self, user_id);
+    },
+    [self](user_atom, owner_atom, const std::string& user_id) {
       return on_user(self, user_id);
     },
   };

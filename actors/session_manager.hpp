@@ -1,5 +1,8 @@
 // The session manager: one per node, the directory of the node's live user
-// sessions. It spawns a session on a user's first purchase (at most
+// sessions. On a cluster it routes each purchase to the session manager of
+// the user's node (placement.hpp: the best-ranked live node), so one user's
+// purchases meet in one session whichever node's bridge took them; a
+// purchase routed to it by another node is served here, never sent on. It spawns a session on a user's first purchase (at most
 // `sessions_max`; beyond that it answers `busy`), delegates each purchase to
 // it (the session answers the original caller directly), forwards
 // settlement notices from items, and retires idle sessions: it knows each
@@ -21,16 +24,23 @@
 namespace seckill {
 
 using session_manager_actor = caf::typed_actor<
+  // A purchase from this node's queue: served here or by the user's owner.
   caf::replies_to<purchase_atom, purchase, caf::actor, int64_t>::with<order>,
+  // A purchase another node routed here: served here.
+  caf::replies_to<purchase_atom, owner_atom, purchase, caf::actor,
+                  int64_t>::with<order>,
   caf::reacts_to<settled_atom, std::string, std::string, bool>,
+  caf::reacts_to<settled_atom, owner_atom, std::string, std::string, bool>,
+  caf::reacts_to<routes_atom, routes>,
   caf::reacts_to<tick_atom>, // the idle sweep
   caf::replies_to<sessions_atom>::with<int64_t>,
   // Introspection: the count and the busiest users; one user's session.
   caf::replies_to<view_atom>::with<sessions_view>,
-  caf::replies_to<user_atom, std::string>::with<user_view>>;
+  caf::replies_to<user_atom, std::string>::with<user_view>,
+  caf::replies_to<user_atom, owner_atom, std::string>::with<user_view>>;
 
 struct session_manager_config {
-  session_config session;
+  session_config session; // its `cluster` is this node's place
   std::size_t sessions_max = 100'000;
 };
 
@@ -46,6 +56,9 @@ struct session_manager_state {
   std::unordered_map<std::string, live_session> sessions;
   bool sweep_armed = false;
   int64_t refused = 0; // new users answered busy: the table was full
+  routes members;        // who is up, and their session managers
+  std::vector<bool> live; // by node index, this node always
+  int64_t forwarded = 0;  // purchases sent on to another node's sessions
   static inline const char* name = "seckill.sessions";
 };
 

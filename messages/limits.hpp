@@ -34,6 +34,18 @@ constexpr int64_t reserve_ttl_ms_max = 24 * 3600 * 1000;
 // -- Items per node -----------------------------------------------------------------
 constexpr std::size_t items_per_node_max = 10'000;
 
+// -- Cluster --------------------------------------------------------------------
+/// Members of one cluster (cluster.nodes).
+constexpr std::size_t cluster_nodes_max = 32;
+/// Calls one relay keeps in flight to other nodes; beyond it a call is
+/// answered busy. CAF searches pending replies linearly, so the node runs
+/// several relays rather than one big one.
+constexpr std::size_t relay_pending_max = 16'384;
+/// Milliseconds between reconnection attempts to a down peer: doubling from
+/// the first to the last.
+constexpr int64_t reconnect_first_ms = 100;
+constexpr int64_t reconnect_last_ms = 2'000;
+
 // -- Store ----------------------------------------------------------------------
 /// Item batches grouped into one SQLite transaction.
 constexpr std::size_t store_group_batches_max = 1024;

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include <caf/actor.hpp>
 #include <caf/meta/type_name.hpp>
 
 namespace seckill {
@@ -391,6 +392,87 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, user_view& x) {
   return f(caf::meta::type_name("user_view"), x.user_id, x.live, x.summary,
            x.tokens, x.items, x.unpaid);
+}
+
+// -- The cluster ------------------------------------------------------------------
+
+/// An item its owner announces to the other nodes, which open an edge
+/// admission queue for it.
+struct item_ref {
+  std::string item_id;
+  caf::actor item;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, item_ref& x) {
+  return f(caf::meta::type_name("item_ref"), x.item_id, x.item);
+}
+
+/// What two nodes tell each other when they connect. `members` is the
+/// sender's cluster.nodes list: two nodes with different lists would place
+/// items differently, so they refuse each other.
+struct peer_hello {
+  std::string node_id;
+  std::vector<std::string> members;
+  caf::actor cluster;
+  caf::actor directory;
+  caf::actor sessions;
+  caf::actor admin;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, peer_hello& x) {
+  return f(caf::meta::type_name("peer_hello"), x.node_id, x.members,
+           x.cluster, x.directory, x.sessions, x.admin);
+}
+
+/// One member as a node's routing sees it.
+struct peer_ref {
+  std::string node_id;
+  bool up = false;
+  caf::actor directory;
+  caf::actor sessions;
+  caf::actor admin;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, peer_ref& x) {
+  return f(caf::meta::type_name("peer_ref"), x.node_id, x.up, x.directory,
+           x.sessions, x.admin);
+}
+
+/// The cluster as one node sees it, in cluster.nodes order, pushed by the
+/// membership actor to the node's directory, session manager and relays
+/// whenever a member comes up or goes down. A single node is one member.
+struct routes {
+  uint32_t self = 0;
+  std::vector<peer_ref> members;
+  uint64_t version = 0; // grows with every change
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, routes& x) {
+  return f(caf::meta::type_name("routes"), x.self, x.members, x.version);
+}
+
+/// One member in `seckill-cli nodes`. Counts are -1 when the member did not
+/// answer (down, or too slow).
+struct member_view {
+  std::string node_id;
+  std::string endpoint; // its cluster port, "host:port"
+  std::string state;    // "self", "up", "connecting", "down"
+  int64_t since_ms = 0; // when it entered that state
+  int64_t items = -1;   // items it owns
+  int64_t sessions = -1;
+  int64_t connections = -1; // open HTTP connections
+  int64_t requests = -1;    // HTTP requests served since it started
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, member_view& x) {
+  return f(caf::meta::type_name("member_view"), x.node_id, x.endpoint,
+           x.state, x.since_ms, x.items, x.sessions, x.connections,
+           x.requests);
 }
 
 } // namespace seckill

@@ -8,6 +8,7 @@
 #include <functional>
 #include <sstream>
 
+#include "actors/membership.hpp"
 #include "messages/limits.hpp"
 #include "persistence/store.hpp"
 
@@ -25,6 +26,13 @@ struct key_spec {
 
 std::string expected(const std::string& what) {
   return "expected " + what;
+}
+
+std::string trim_value(const std::string& s) {
+  auto b = s.find_first_not_of(" \t\r");
+  if (b == std::string::npos)
+    return {};
+  return s.substr(b, s.find_last_not_of(" \t\r") - b + 1);
 }
 
 setter int_key(int64_t lo, int64_t hi,
@@ -264,6 +272,47 @@ const std::vector<key_spec>& keys() {
     {"cluster.port", "4242", int_key(0, 65535, [](node_config& c, L x) {
        c.cluster_port = static_cast<uint16_t>(x);
      })},
+    {"cluster.nodes", "[] (a node alone)",
+     [](const std::string& v, node_config& c) -> std::string {
+       // ["n1@127.0.0.1:4242", "n2@..."]; on the command line the brackets
+       // and quotes may be left out: n1@127.0.0.1:4242,n2@...
+       auto body = v;
+       if (!body.empty() && body.front() == '[') {
+         if (body.back() != ']')
+           return expected("a list [\"ID@HOST:PORT\", ...]");
+         body = body.substr(1, body.size() - 2);
+       }
+       std::vector<std::string> out;
+       std::stringstream in{body};
+       std::string item;
+       while (std::getline(in, item, ',')) {
+         item = trim_value(item);
+         if (item.size() >= 2 && item.front() == '"' && item.back() == '"')
+           item = item.substr(1, item.size() - 2);
+         if (item.empty())
+           continue;
+         member_spec m;
+         std::string why;
+         if (!parse_member(item, m, why))
+           return "member '" + item + "': " + why;
+         for (const auto& prev : out) {
+           member_spec p;
+           parse_member(prev, p, why);
+           if (p.id == m.id)
+             return "member id '" + m.id + "' is listed twice";
+           if (p.host == m.host && p.port == m.port)
+             return "members '" + prev + "' and '" + item
+                    + "' share an address";
+         }
+         out.push_back(item);
+       }
+       if (out.size() > limits::cluster_nodes_max)
+         return expected("at most "
+                         + std::to_string(limits::cluster_nodes_max)
+                         + " members");
+       c.cluster_nodes = std::move(out);
+       return {};
+     }},
   };
   return specs;
 }
@@ -370,7 +419,23 @@ std::string apply_config_arg(const std::string& arg, node_config& out) {
 }
 
 // Relations between keys, checked on the effective config.
-static std::string check_relations(const node_config& c) {
+static std::string check_relations(node_config& c) {
+  if (!c.cluster_nodes.empty()) {
+    bool found = false;
+    for (const auto& text : c.cluster_nodes) {
+      member_spec m;
+      std::string why;
+      parse_member(text, m, why);
+      if (m.id != c.node_id)
+        continue;
+      found = true;
+      c.cluster_host = m.host; // this node listens where the others call
+      c.cluster_port = m.port;
+    }
+    if (!found)
+      return "seckill.node-id ('" + c.node_id
+             + "') is not one of cluster.nodes";
+  }
   if (c.http.request_line_bytes_max > c.http.header_bytes_max)
     return "seckill.http-request-line-bytes-max ("
            + std::to_string(c.http.request_line_bytes_max)

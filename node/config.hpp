@@ -27,6 +27,9 @@ struct node_config {
   std::size_t bridge_actors = 4;
   std::string cluster_host = "127.0.0.1";
   uint16_t cluster_port = 4242; // 0: the kernel picks
+  /// cluster.nodes as written ("ID@HOST:PORT"); empty: a node alone. With
+  /// members, this node's entry (by node_id) sets cluster_host and _port.
+  std::vector<std::string> cluster_nodes;
   runtime_config runtime;       // db_path is set from data_dir
   /// CAF's own settings, read as strictly as ours and handed to CAF; 0
   /// keeps CAF's default (threads: one per core; heartbeats: off).

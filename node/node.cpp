@@ -26,6 +26,7 @@
 
 #include "actors/admin.hpp"
 #include "actors/bridge.hpp"
+#include "actors/membership.hpp"
 #include "node/config.hpp"
 #include "node/http_server.hpp"
 
@@ -135,6 +136,7 @@ namespace {
 // Everything that runs, in start order; stopped in reverse.
 struct node_parts {
   runtime rt;
+  caf::actor membership; // with other members only
   admin_actor admin;
   std::vector<caf::actor> bridges;
   std::unique_ptr<http::server> server;
@@ -204,6 +206,7 @@ std::string start_admin(caf::actor_system& sys, const node_config& cfg,
   env.directory = parts.rt.directory;
   env.sessions = parts.rt.sessions;
   env.store = parts.rt.store;
+  env.membership = parts.membership;
   env.now_ms = system_clock_ms();
   env.live = [live = parts.live](node_status& st) {
     std::lock_guard<std::mutex> guard{live->mtx};
@@ -213,6 +216,11 @@ std::string start_admin(caf::actor_system& sys, const node_config& cfg,
       st.http = live->server->stats();
   };
   parts.admin = sys.spawn(admin_impl, std::move(env));
+  // The membership answers peers with the admin's handle: it learns it
+  // before the port opens, so no hello finds it without one.
+  if (parts.membership)
+    caf::anon_send(parts.membership, admin_atom_v,
+                   caf::actor_cast<caf::actor>(parts.admin));
   auto port = sys.middleman().publish(parts.admin, cfg.cluster_port,
                                       cfg.cluster_host.c_str(), true);
   if (!port)
@@ -238,7 +246,9 @@ std::string start_http(caf::actor_system& sys, const node_config& cfg,
     bridge_env env{cfg.node_id,         cfg.admin_token,
                    parts.rt.directory,  parts.admin,
                    system_clock_ms(),   bridge_hop_ms(cfg.http),
-                   counters};
+                   counters,
+                   parts.rt.cluster.relays.empty() ? nullptr
+                                                   : parts.rt.relay_stats};
     parts.bridges.push_back(sys.spawn(bridge_impl, std::move(env)));
   }
   auto bridges = parts.bridges; // copied into the handler: no shared state
@@ -264,7 +274,7 @@ void commit_barrier(caf::actor_system& sys, const node_parts& parts) {
   caf::scoped_actor self{sys};
   auto t = std::chrono::milliseconds{barrier_timeout_ms};
   std::vector<std::string> ids;
-  self->request(parts.rt.directory, t, list_atom_v)
+  self->request(parts.rt.directory, t, list_atom_v, true)
     .receive([&](std::vector<std::string>& xs) { ids = std::move(xs); },
              [&](caf::error&) {});
   int64_t ok = 0, failed = 0;
@@ -303,10 +313,39 @@ int wait_for_signal(const sigset_t& set) {
 int serve(caf::actor_system& sys, node_config& cfg, const sigset_t& signals) {
   node_parts parts;
   runtime_config rcfg = cfg.runtime;
+  std::vector<member_spec> members;
+  std::vector<std::string> member_texts = cfg.cluster_nodes;
+  if (member_texts.empty())
+    member_texts.push_back(cfg.node_id + "@" + cfg.cluster_host + ":"
+                           + std::to_string(cfg.cluster_port));
+  rcfg.nodes.clear();
+  for (std::size_t i = 0; i < member_texts.size(); ++i) {
+    member_spec m;
+    std::string why;
+    parse_member(member_texts[i], m, why); // checked by the config reader
+    if (m.id == cfg.node_id)
+      rcfg.self_node = static_cast<uint32_t>(i);
+    rcfg.nodes.push_back(m.id);
+    members.push_back(std::move(m));
+  }
   if (auto err = start_runtime(sys, rcfg, parts.rt); !err.empty()) {
     spdlog::error("start_failed reason=\"{}\"", err);
     std::fprintf(stderr, "seckill-node: cannot start: %s\n", err.c_str());
     return 1;
+  }
+  if (members.size() > 1) {
+    membership_env menv;
+    menv.members = members;
+    menv.member_texts = member_texts;
+    menv.self = rcfg.self_node;
+    menv.directory = caf::actor_cast<caf::actor>(parts.rt.directory);
+    menv.sessions = caf::actor_cast<caf::actor>(parts.rt.sessions);
+    menv.relays = parts.rt.cluster.relays;
+    menv.now_ms = system_clock_ms();
+    menv.hop_timeout_ms = cfg.runtime.directory.queue.hop_timeout_ms;
+    parts.membership = sys.spawn(membership_impl, std::move(menv));
+    spdlog::info("cluster_joining node={} members={}", cfg.node_id,
+                 members.size());
   }
   auto err = start_admin(sys, cfg, parts);
   if (err.empty())
@@ -316,6 +355,8 @@ int serve(caf::actor_system& sys, node_config& cfg, const sigset_t& signals) {
     for (auto& b : parts.bridges)
       caf::anon_send_exit(b, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(parts.admin, caf::exit_reason::user_shutdown);
+    if (parts.membership)
+      caf::anon_send_exit(parts.membership, caf::exit_reason::user_shutdown);
     stop_runtime(sys, parts.rt);
     return 1;
   }
@@ -342,6 +383,8 @@ int serve(caf::actor_system& sys, node_config& cfg, const sigset_t& signals) {
   for (auto& b : parts.bridges)
     caf::anon_send_exit(b, caf::exit_reason::user_shutdown);
   sys.middleman().unpublish(parts.admin, parts.cluster_port);
+  if (parts.membership)
+    caf::anon_send_exit(parts.membership, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(parts.admin, caf::exit_reason::user_shutdown);
   stop_runtime(sys, parts.rt);
   spdlog::info("shutdown_done node={}", cfg.node_id);

@@ -25,9 +25,21 @@ std::string start_runtime(caf::actor_system& sys, const runtime_config& cfg,
   // The store blocks on disk I/O: it gets a thread of its own.
   out.store = sys.spawn<caf::detached>(store_impl, scfg);
   auto clock = system_clock_ms();
-  out.sessions = sys.spawn(session_manager_impl, cfg.sessions, clock);
+  out.cluster.self_node = cfg.self_node;
+  out.cluster.nodes = std::make_shared<const std::vector<std::string>>(cfg.nodes);
+  if (cfg.nodes.size() > 1) {
+    relay_env renv;
+    renv.self_node = cfg.self_node;
+    renv.hop_timeout_ms = cfg.directory.queue.hop_timeout_ms;
+    renv.counters = out.relay_stats;
+    for (std::size_t i = 0; i < std::max<std::size_t>(1, cfg.relays); ++i)
+      out.cluster.relays.push_back(sys.spawn(relay_impl, renv));
+  }
+  auto mcfg = cfg.sessions;
+  mcfg.session.cluster = out.cluster;
+  out.sessions = sys.spawn(session_manager_impl, mcfg, clock);
   out.directory = sys.spawn(directory_impl, cfg.directory, clock, out.store,
-                            out.sessions, std::move(rec.items));
+                            out.sessions, std::move(rec.items), out.cluster);
   return {};
 }
 
@@ -37,6 +49,8 @@ void stop_runtime(caf::actor_system& sys, runtime& rt) {
                  caf::actor_cast<caf::actor>(rt.sessions),
                  caf::actor_cast<caf::actor>(rt.store)})
     self->send_exit(h, caf::exit_reason::user_shutdown);
+  for (const auto& r : rt.cluster.relays)
+    self->send_exit(r, caf::exit_reason::user_shutdown);
 }
 
 } // namespace seckill

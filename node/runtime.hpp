@@ -10,6 +10,7 @@
 #include <caf/actor_system.hpp>
 
 #include "actors/directory.hpp"
+#include "actors/relay.hpp"
 #include "actors/session_manager.hpp"
 #include "persistence/store.hpp"
 
@@ -20,10 +21,18 @@ struct runtime_config {
   std::string synchronous = "FULL";
   session_manager_config sessions;
   directory_config directory;
+  /// The members' ids (cluster.nodes order) and this node's index; one
+  /// member: a node alone, without relays.
+  std::vector<std::string> nodes{"local"};
+  uint32_t self_node = 0;
+  std::size_t relays = 4; // with other members
 };
 
 struct runtime {
   store_actor store;
+  cluster_env cluster; // with the relays, if there are other members
+  std::shared_ptr<relay_counters> relay_stats
+    = std::make_shared<relay_counters>();
   session_manager_actor sessions;
   directory_actor directory;
   int64_t recovered_items = 0;

@@ -715,6 +715,10 @@ admin_actor::behavior_type fake_admin(fake_pointer self) {
       [](end_atom, const std::string& id) {
         return changed(id, item_status::ended);
       },
+      [](nodes_atom) { return std::vector<member_view>{}; },
+      [](hello_atom, const peer_hello&) -> caf::result<peer_hello> {
+        return make_error(errc::forbidden);
+      },
   };
 }
 

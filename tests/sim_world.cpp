@@ -56,7 +56,7 @@ sim_world::sim_world(sim_options options)
   store = sys.spawn(store_impl, scfg);
   sessions = sys.spawn(session_manager_impl, opts.sessions, clock());
   directory = sys.spawn(directory_impl, opts.directory, clock(), store,
-                        sessions, std::move(rec.items));
+                        sessions, std::move(rec.items), cluster_env{});
   run_random();
 }
 

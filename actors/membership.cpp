@@ -1,0 +1,285 @@
+// The membership actor (see membership.hpp).
+#include "actors/membership.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+#include <caf/event_based_actor.hpp>
+#include <caf/io/middleman.hpp>
+#include <spdlog/spdlog.h>
+
+#include "messages/assert.hpp"
+#include "messages/errors.hpp"
+#include "messages/limits.hpp"
+
+namespace seckill {
+
+bool parse_member(const std::string& text, member_spec& out,
+                  std::string& error) {
+  auto at = text.find('@');
+  auto colon = text.rfind(':');
+  if (at == std::string::npos || colon == std::string::npos || colon < at) {
+    error = "expected ID@HOST:PORT";
+    return false;
+  }
+  out.id = text.substr(0, at);
+  out.host = text.substr(at + 1, colon - at - 1);
+  auto port = text.substr(colon + 1);
+  if (out.id.empty() || out.id.size() > 32
+      || !std::all_of(out.id.begin(), out.id.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) || c == '-'
+                  || c == '_';
+         })) {
+    error = "the id must be 1 to 32 letters, digits, '-' or '_'";
+    return false;
+  }
+  if (out.host.empty()) {
+    error = "the host is empty";
+    return false;
+  }
+  if (port.empty() || port.size() > 5
+      || !std::all_of(port.begin(), port.end(),
+                      [](char c) { return c >= '0' && c <= '9'; })
+      || std::stoi(port) < 1 || std::stoi(port) > 65535) {
+    error = "the port must be 1 to 65535";
+    return false;
+  }
+  out.port = static_cast<uint16_t>(std::stoi(port));
+  return true;
+}
+
+namespace {
+
+int64_t now(membership_pointer self) {
+  return self->state.env.now_ms();
+}
+
+peer_hello my_hello(membership_pointer self) {
+  const auto& env = self->state.env;
+  return peer_hello{env.members[env.self].id, env.member_texts,
+                    caf::actor_cast<caf::actor>(self), env.directory,
+                    env.sessions, env.admin};
+}
+
+void push_routes(membership_pointer self) {
+  auto& st = self->state;
+  routes r;
+  r.self = st.env.self;
+  r.version = ++st.version;
+  for (uint32_t j = 0; j < st.env.members.size(); ++j) {
+    peer_ref p;
+    p.node_id = st.env.members[j].id;
+    if (j == st.env.self) {
+      p.up = true;
+      p.directory = st.env.directory;
+      p.sessions = st.env.sessions;
+      p.admin = st.env.admin;
+    } else if (st.peers[j].phase == peer_phase::up) {
+      p.up = true;
+      p.directory = st.peers[j].hello.directory;
+      p.sessions = st.peers[j].hello.sessions;
+      p.admin = st.peers[j].hello.admin;
+    }
+    r.members.push_back(std::move(p));
+  }
+  for (const auto& dest : {st.env.directory, st.env.sessions})
+    if (dest)
+      self->send(dest, routes_atom_v, r);
+  for (const auto& relay : st.env.relays)
+    self->send(relay, routes_atom_v, r);
+}
+
+void connect(membership_pointer self, uint32_t j);
+
+// Tries again after the backoff, doubling it up to the last.
+void retry_later(membership_pointer self, uint32_t j) {
+  auto& p = self->state.peers[j];
+  p.phase = peer_phase::down;
+  p.backoff_ms = p.backoff_ms == 0
+                   ? limits::reconnect_first_ms
+                   : std::min(p.backoff_ms * 2, limits::reconnect_last_ms);
+  self->delayed_send(self, std::chrono::milliseconds{p.backoff_ms}, tick_atom_v,
+                     j);
+}
+
+int find_peer(membership_pointer self, const std::string& id) {
+  const auto& m = self->state.env.members;
+  for (std::size_t j = 0; j < m.size(); ++j)
+    if (m[j].id == id)
+      return static_cast<int>(j);
+  return -1;
+}
+
+// A hello from node j: valid if it names j and lists the same members.
+bool valid_hello(membership_pointer self, uint32_t j, const peer_hello& h) {
+  const auto& env = self->state.env;
+  if (h.members != env.member_texts) {
+    spdlog::error("peer_refused peer={} reason=\"its cluster.nodes differs "
+                  "from ours; items would be placed differently\"",
+                  env.members[j].id);
+    return false;
+  }
+  return h.node_id == env.members[j].id && h.cluster && h.directory
+         && h.sessions && h.admin;
+}
+
+void peer_up(membership_pointer self, uint32_t j, peer_hello h) {
+  auto& p = self->state.peers[j];
+  if (p.phase == peer_phase::up && p.hello.cluster == h.cluster)
+    return;
+  if (p.phase == peer_phase::up && p.hello.cluster)
+    self->demonitor(p.hello.cluster);
+  self->monitor(h.cluster);
+  spdlog::info("peer_up peer={} attempts={} node={}",
+               self->state.env.members[j].id, p.attempts,
+               caf::to_string(h.cluster->node()));
+  p.hello = std::move(h);
+  p.phase = peer_phase::up;
+  p.since_ms = now(self);
+  p.backoff_ms = 0;
+  p.attempts = 0;
+  push_routes(self);
+}
+
+void connect(membership_pointer self, uint32_t j) {
+  auto& st = self->state;
+  auto& p = st.peers[j];
+  if (p.phase != peer_phase::down)
+    return;
+  p.phase = peer_phase::connecting;
+  p.attempts += 1;
+  const auto& m = st.env.members[j];
+  auto t = std::chrono::milliseconds{st.env.hop_timeout_ms};
+  self->request(self->system().middleman().actor_handle(), t,
+                caf::connect_atom_v, m.host, m.port)
+    .then(
+      [self, j, t](caf::node_id&, caf::strong_actor_ptr& ptr,
+                   std::set<std::string>&) {
+        if (!ptr) {
+          retry_later(self, j);
+          return;
+        }
+        auto peer = caf::actor_cast<caf::actor>(ptr);
+        self->request(peer, t, hello_atom_v, my_hello(self))
+          .then(
+            [self, j](peer_hello& h) {
+              if (!valid_hello(self, j, h)) {
+                retry_later(self, j);
+                return;
+              }
+              peer_up(self, j, std::move(h));
+            },
+            [self, j](caf::error& err) {
+              spdlog::debug("peer_hello_failed peer={} error={}",
+                            self->state.env.members[j].id,
+                            self->system().render(err));
+              retry_later(self, j);
+            });
+      },
+      [self, j](caf::error& err) {
+        auto& p = self->state.peers[j];
+        if (p.attempts == 1 || p.attempts % 10 == 0)
+          spdlog::info("peer_unreachable peer={} attempts={} error={}",
+                       self->state.env.members[j].id, p.attempts,
+                       self->system().render(err));
+        retry_later(self, j);
+      });
+}
+
+void on_down(membership_pointer self, const caf::down_msg& dm) {
+  auto& st = self->state;
+  for (uint32_t j = 0; j < st.peers.size(); ++j) {
+    auto& p = st.peers[j];
+    if (p.phase != peer_phase::up || p.hello.cluster.address() != dm.source)
+      continue;
+    spdlog::warn("peer_down peer={} reason={}", st.env.members[j].id,
+                 self->system().render(dm.reason));
+    p.phase = peer_phase::down;
+    p.hello = peer_hello{};
+    p.since_ms = now(self);
+    push_routes(self);
+    if (st.env.self < j)
+      retry_later(self, j);
+  }
+}
+
+std::vector<member_view> make_views(membership_pointer self) {
+  const auto& st = self->state;
+  std::vector<member_view> out;
+  for (uint32_t j = 0; j < st.env.members.size(); ++j) {
+    const auto& m = st.env.members[j];
+    member_view v;
+    v.node_id = m.id;
+    v.endpoint = m.host + ":" + std::to_string(m.port);
+    if (j == st.env.self) {
+      v.state = "self";
+    } else {
+      const auto& p = st.peers[j];
+      v.state = p.phase == peer_phase::up           ? "up"
+                : p.phase == peer_phase::connecting ? "connecting"
+                                                    : "down";
+      v.since_ms = p.since_ms;
+    }
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+} // namespace
+
+caf::behavior membership_impl(membership_pointer self, membership_env env) {
+  SECKILL_ASSERT(!env.members.empty() && env.self < env.members.size()
+                   && env.members.size() <= limits::cluster_nodes_max,
+                 "this node is one of at most cluster_nodes_max members");
+  auto& st = self->state;
+  st.env = std::move(env);
+  st.peers.resize(st.env.members.size());
+  for (auto& p : st.peers)
+    p.since_ms = now(self);
+  self->set_down_handler([self](caf::down_msg& dm) { on_down(self, dm); });
+  // Of two members, the one listed first connects; it starts once it knows
+  // the node's admin actor (the actor a peer's hello is answered with).
+  auto start = [self] {
+    auto& st = self->state;
+    for (uint32_t j = st.env.self + 1; j < st.env.members.size(); ++j)
+      connect(self, j);
+    push_routes(self);
+  };
+  if (st.env.admin)
+    start();
+  return {
+    [self, start](admin_atom, caf::actor& admin) {
+      if (self->state.env.admin)
+        return;
+      self->state.env.admin = std::move(admin);
+      start();
+    },
+    [self](hello_atom, peer_hello& h) -> caf::result<peer_hello> {
+      auto j = find_peer(self, h.node_id);
+      if (j < 0 || static_cast<uint32_t>(j) == self->state.env.self
+          || !valid_hello(self, static_cast<uint32_t>(j), h))
+        return make_error(errc::forbidden);
+      peer_up(self, static_cast<uint32_t>(j), std::move(h));
+      return my_hello(self);
+    },
+    [self](tick_atom, uint32_t j) { connect(self, j); },
+    [self](nodes_atom) { return make_views(self); },
+    [self](routes_atom) {
+      // The same view the other actors were pushed last.
+      const auto& st = self->state;
+      routes r;
+      r.self = st.env.self;
+      r.version = st.version;
+      for (uint32_t j = 0; j < st.env.members.size(); ++j) {
+        peer_ref p;
+        p.node_id = st.env.members[j].id;
+        p.up = j == st.env.self || st.peers[j].phase == peer_phase::up;
+        p.admin = j == st.env.self ? st.env.admin : st.peers[j].hello.admin;
+        r.members.push_back(std::move(p));
+      }
+      return r;
+    },
+  };
+}
+
+} // namespace seckill
