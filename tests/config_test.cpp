@@ -147,6 +147,16 @@ TEST_CASE("config: bad input is an error naming the key", "[config]") {
      "middleman.heartbeat-interval"},
     {"", {"--middleman.connection-timeout=1h"}, "middleman.connection-timeout"},
     {"", {"--middleman.bogus=1"}, "middleman.bogus"},
+    {"[cluster]\nnodes = [\"n1@127.0.0.1\"]\n", {}, "cluster.nodes"},
+    {"[cluster]\nnodes = [\"n1@127.0.0.1:0\"]\n", {}, "cluster.nodes"},
+    {"[cluster]\nnodes = [\"n1@127.0.0.1:70000\"]\n", {}, "cluster.nodes"},
+    {"[cluster]\nnodes = [\"@127.0.0.1:1\"]\n", {}, "cluster.nodes"},
+    {"[cluster]\nnodes = [\"n 1@127.0.0.1:1\"]\n", {}, "cluster.nodes"},
+    {"[cluster]\nnodes = [\"n1@:1\"]\n", {}, "cluster.nodes"},
+    {"[cluster]\nnodes = [\"n1@h:1\", \"n1@h:2\"]\n", {}, "listed twice"},
+    {"[cluster]\nnodes = [\"n1@h:1\", \"n2@h:1\"]\n", {}, "share an address"},
+    {"[cluster]\nnodes = [\"n1@h:1\"\n", {}, "cluster.nodes"},
+    {"", {"--cluster.nodes=n2@h:1,n3@h:2"}, "not one of cluster.nodes"},
   };
   for (const auto& bc : cases) {
     node_config c;
@@ -190,4 +200,28 @@ TEST_CASE("config: CAF's sections are read as strictly as ours",
   CHECK(c.scheduler_max_threads == 2);
   CHECK(c.heartbeat_interval_ms == 200);
   CHECK(c.connection_timeout_ms == 2'000);
+}
+
+TEST_CASE("config: cluster.nodes lists the members; this node's entry sets "
+          "its cluster address",
+          "[config]") {
+  for (const auto& arg :
+       {std::string{"--cluster.nodes=[\"n1@127.0.0.1:5001\", "
+                    "\"n2@10.0.0.2:5002\"]"},
+        std::string{"--cluster.nodes=n1@127.0.0.1:5001,n2@10.0.0.2:5002"}}) {
+    node_config c;
+    std::vector<std::string> rest;
+    auto problem = load_config({}, {arg, "--seckill.node-id=n2"}, c, rest);
+    INFO(arg << ": " << problem);
+    REQUIRE(problem.empty());
+    CHECK(c.cluster_nodes
+          == std::vector<std::string>{"n1@127.0.0.1:5001", "n2@10.0.0.2:5002"});
+    CHECK(c.cluster_host == "10.0.0.2");
+    CHECK(c.cluster_port == 5002);
+  }
+  node_config alone;
+  std::vector<std::string> rest;
+  REQUIRE(load_config({}, {"--cluster.port=7000"}, alone, rest).empty());
+  CHECK(alone.cluster_nodes.empty());
+  CHECK(alone.cluster_port == 7000);
 }
