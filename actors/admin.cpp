@@ -209,7 +209,10 @@ caf::result<std::vector<member_view>> on_nodes(admin_pointer self) {
   if (!env.membership) {
     member_view v;
     v.node_id = env.identity.node_id;
-    v.endpoint = env.identity.cluster_endpoint;
+    node_status bound = env.identity; // the endpoints are known once bound
+    if (env.live)
+      env.live(bound);
+    v.endpoint = bound.cluster_endpoint;
     v.state = "self";
     routes r;
     r.members.push_back(peer_ref{v.node_id, true, {}, {}, {}});

@@ -56,6 +56,8 @@ const char* to_string(command x) {
     return "resume";
   case command::end:
     return "end";
+  case command::nodes:
+    return "nodes";
   }
   return "";
 }
@@ -73,6 +75,12 @@ commands:
   item ID                one item's whole state, its queue, recent outcomes
   sessions               live user sessions and the busiest users
   user ID                one user's session: items held, unpaid orders
+  nodes                  every member of the cluster (cluster.nodes, in
+                         order): endpoint, state (self, up, connecting,
+                         down) and for how long, items, sessions, open
+                         HTTP connections, HTTP requests served; a count
+                         the member did not report (down, or too slow)
+                         shows as '-' (as -1 with --json)
   create-item --id ID --total N [--name S] [--per-user-limit N]
               [--starts-at-ms MS | --starts-in-s S]
               [--ends-at-ms MS | --ends-in-s S]
@@ -85,7 +93,8 @@ commands:
 
 flags:
   --node HOST:PORT       the node's cluster endpoint (required)
-  --json                 one JSON object instead of text
+  --json                 JSON instead of text: one object, or for nodes
+                         an array of one object per member
 
 exit codes: 0 ok, 1 the node refused (e.g. unknown_item), 2 bad usage,
 3 node unreachable or no answer within 2 s.
@@ -167,9 +176,10 @@ std::string split_args(const std::vector<std::string>& args, raw_args& out) {
 }
 
 bool parse_command(const std::string& name, command& out) {
-  for (auto c : {command::help, command::status, command::items, command::item,
-                 command::sessions, command::user, command::create_item,
-                 command::pause, command::resume, command::end}) {
+  for (auto c :
+       {command::help, command::status, command::items, command::item,
+        command::sessions, command::user, command::create_item, command::pause,
+        command::resume, command::end, command::nodes}) {
     if (name == to_string(c)) {
       out = c;
       return true;
@@ -372,6 +382,20 @@ cli_result ask(caf::scoped_actor& self, const admin_actor& dest,
   return r;
 }
 
+/// Epoch milliseconds on this machine's clock.
+int64_t system_now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
+      .count();
+}
+
+/// format_nodes at the moment the answer arrived. since_ms is the node's
+/// clock and now is ours: a skew between the two machines shifts FOR (a
+/// member "in the future" shows 0s), which is good enough for a glance.
+std::string format_nodes_now(const std::vector<member_view>& xs, bool json) {
+  return format_nodes(xs, system_now_ms(), json);
+}
+
 } // namespace
 
 std::string no_answer_message(const cli_options& opts,
@@ -417,6 +441,9 @@ cli_result run_command(caf::actor_system& sys, const cli_options& o,
   case command::end:
     return ask<item_view>(self, d, o, timeout, format_item_status, end_atom_v,
                           o.id);
+  case command::nodes:
+    return ask<std::vector<member_view>>(self, d, o, timeout, format_nodes_now,
+                                         nodes_atom_v);
   case command::none:
   case command::help:
     break;

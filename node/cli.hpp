@@ -1,6 +1,6 @@
 // seckill-cli's logic, apart from the process around it: parsing the
 // command line into `cli_options`, formatting each answer of the admin actor
-// (human-readable aligned text, or one JSON object), and running one command
+// (human-readable aligned text, or one JSON value), and running one command
 // against a node's admin actor over CAF remoting (`run_command`).
 //
 // Everything but `run_command` is a pure function of its arguments (no
@@ -39,6 +39,7 @@ enum class command {
   pause,
   resume,
   end,
+  nodes,
 };
 
 /// What the command line asks for.
@@ -95,6 +96,12 @@ std::string format_created(const item_view& x, bool json);
 std::string format_item_status(const item_view& x, bool json);
 std::string format_sessions(const sessions_view& x, bool json);
 std::string format_user(const user_view& x, bool json);
+/// The cluster's members as the node sees them. `now_ms` (the caller's
+/// clock) turns each member's since_ms into the FOR column; the JSON form
+/// does not use it (it carries since_ms itself). Counts of -1 (the member
+/// did not answer) print as "-" and stay -1 in JSON.
+std::string format_nodes(const std::vector<member_view>& xs, int64_t now_ms,
+                         bool json);
 
 // -- Running a command --------------------------------------------------------
 

@@ -1,12 +1,13 @@
 // seckill-cli's output (see cli.hpp): each admin answer as aligned text or
-// one JSON object.
+// one JSON value.
 //
 // The JSON output is written by a small writer of its own: compact, one
-// object per command, field names the struct members' names, enums as their
-// names, int64 as JSON numbers, strings escaped (quotes, backslashes and
-// every control character; other bytes, UTF-8 included, pass through). The
-// human form strips nothing but shows control characters as \xNN, so a
-// hostile id cannot move the terminal's cursor.
+// object per command (an array of objects for nodes, one per member), field
+// names the struct members' names, enums as their names, int64 as JSON numbers,
+// strings escaped (quotes, backslashes and every control character; other
+// bytes, UTF-8 included, pass through). The human form strips nothing but shows
+// control characters as \xNN, so a hostile id cannot move the terminal's
+// cursor.
 #include "node/cli.hpp"
 
 #include <algorithm>
@@ -296,17 +297,22 @@ private:
 using table_rows = std::vector<std::vector<std::string>>;
 
 /// An aligned table: numeric columns right-aligned, others left-aligned,
-/// two spaces between columns, no trailing blanks.
+/// two spaces between columns, no trailing blanks. A "-" (no value) does
+/// not make a column of numbers textual, but a column needs one number to
+/// be numeric.
 std::string table(const std::vector<std::string>& header,
                   const table_rows& rows) {
   std::vector<std::size_t> width(header.size());
-  std::vector<bool> right(header.size(), !rows.empty());
+  std::vector<bool> right(header.size());
   for (std::size_t c = 0; c < header.size(); ++c) {
     width[c] = header[c].size();
+    bool numbers = true, some_number = false;
     for (const auto& row : rows) {
       width[c] = std::max(width[c], row[c].size());
-      right[c] = right[c] && numeric(row[c]);
+      some_number = some_number || numeric(row[c]);
+      numbers = numbers && (numeric(row[c]) || row[c] == "-");
     }
+    right[c] = numbers && some_number;
   }
   auto line = [&](const std::vector<std::string>& cells) {
     std::string out;
@@ -653,6 +659,78 @@ std::string format_user(const user_view& x, bool json) {
              : "\nunpaid orders\n" +
                    table({"order id", "item", "qty", "expires at"}, unpaid);
   return out;
+}
+
+// -- nodes --------------------------------------------------------------------
+
+namespace {
+
+/// A count, or "-" for -1 (the member did not report it).
+std::string count_text(int64_t v) {
+  return v < 0 ? "-" : std::to_string(v);
+}
+
+/// "3 members: 2 up, 1 down": self counts as up; states in a fixed order,
+/// then any state this CLI does not know, in order of first appearance.
+std::string members_summary(const std::vector<member_view>& xs) {
+  std::vector<std::pair<std::string, int64_t>> tally{
+      {"up", 0}, {"connecting", 0}, {"down", 0}};
+  for (const auto& x : xs) {
+    std::string state = x.state == "self" ? "up" : printable(x.state);
+    auto i = std::find_if(tally.begin(), tally.end(),
+                          [&](const auto& t) { return t.first == state; });
+    if (i == tally.end())
+      tally.emplace_back(state, 1);
+    else
+      ++i->second;
+  }
+  std::string out =
+      std::to_string(xs.size()) + (xs.size() == 1 ? " member:" : " members:");
+  const char* sep = " ";
+  for (const auto& [state, n] : tally) {
+    if (n == 0)
+      continue;
+    out += sep + std::to_string(n) + " " + state;
+    sep = ", ";
+  }
+  return out + "\n";
+}
+
+std::string nodes_json(const std::vector<member_view>& xs) {
+  json_writer w;
+  w.open('[');
+  for (const auto& x : xs) {
+    w.open('{').key("node_id").str(x.node_id).key("endpoint").str(x.endpoint);
+    w.key("state").str(x.state).key("since_ms").num(x.since_ms);
+    w.key("items").num(x.items).key("sessions").num(x.sessions);
+    w.key("connections").num(x.connections).key("requests").num(x.requests);
+    w.close('}');
+  }
+  w.close(']');
+  return w.text();
+}
+
+} // namespace
+
+std::string format_nodes(const std::vector<member_view>& xs, int64_t now_ms,
+                         bool json) {
+  if (json)
+    return nodes_json(xs);
+  if (xs.empty())
+    return "no members\n";
+  table_rows rows;
+  for (const auto& x : xs) {
+    // Self has no "since"; 0 elsewhere would mean "unknown", not 1970.
+    bool no_since = x.state == "self" || x.since_ms <= 0;
+    rows.push_back({printable(x.node_id), shown(x.endpoint), printable(x.state),
+                    no_since ? "-" : format_duration_ms(now_ms - x.since_ms),
+                    count_text(x.items), count_text(x.sessions),
+                    count_text(x.connections), count_text(x.requests)});
+  }
+  return table({"NODE", "ENDPOINT", "STATE", "FOR", "ITEMS", "SESSIONS",
+                "CONNS", "REQUESTS"},
+               rows) +
+         members_summary(xs);
 }
 
 } // namespace seckill::cli

@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <limits>
@@ -332,6 +333,40 @@ user_view sample_user() {
   return x;
 }
 
+/// Three members as a node sees them at `now_ms`: itself, a peer up for
+/// 2m05s, and a peer down for 1h02m03s that reported nothing.
+std::vector<member_view> sample_members(int64_t now_ms) {
+  return {
+      {"n1", "127.0.0.1:4242", "self", 0, 3, 42, 5, 1000},
+      {"n2", "127.0.0.1:4243", "up", now_ms - 125'000, 12, 7, 1, 250},
+      {"n3", "127.0.0.1:4244", "down", now_ms - 3'723'000, -1, -1, -1, -1},
+  };
+}
+
+/// The lines of `text` (which ends with a newline), each split into cells
+/// at runs of blanks (the sample cells hold no blanks).
+std::vector<std::vector<std::string>> cells_of(const std::string& text) {
+  std::vector<std::vector<std::string>> out;
+  std::size_t b = 0;
+  for (std::size_t e; (e = text.find('\n', b)) != std::string::npos;
+       b = e + 1) {
+    std::vector<std::string> row;
+    std::string line = text.substr(b, e - b);
+    for (std::size_t i = 0, j; i < line.size(); i = j) {
+      i = line.find_first_not_of(' ', i);
+      if (i == std::string::npos)
+        break;
+      j = std::min(line.find(' ', i), line.size());
+      row.push_back(line.substr(i, j - i));
+    }
+    out.push_back(std::move(row));
+  }
+  CHECK(b == text.size()); // nothing after the last newline
+  return out;
+}
+
+using row_t = std::vector<std::string>;
+
 parse_result parse(std::vector<std::string> args) {
   return parse_args(args, t0_ms);
 }
@@ -367,6 +402,25 @@ TEST_CASE("cli: parse_args reads commands, flags in any order", "[cli]") {
   r = parse({"--node", "h:1", "--", "item", "--odd-id"});
   REQUIRE(r.error.empty());
   CHECK(r.options.id == "--odd-id");
+  r = parse({"nodes", "--json", "--node", "h:5"});
+  REQUIRE(r.error.empty());
+  CHECK(r.options.cmd == command::nodes);
+  CHECK(r.options.json);
+  CHECK(r.options.id.empty());
+  CHECK(std::string{to_string(command::nodes)} == "nodes");
+}
+
+TEST_CASE("cli: nodes takes no argument", "[cli]") {
+  auto r = parse({"nodes", "extra", "--node", "h:1"});
+  CHECK(r.error == "unexpected argument 'extra' after nodes");
+  r = parse({"--node", "h:1", "nodes", "a\x01z"});
+  CHECK(r.error == "unexpected argument 'a\\x01z' after nodes");
+  r = parse({"nodes", "--node", "h:1", "--total", "3"});
+  CHECK(contains(r.error, "--total"));
+  CHECK(contains(r.error, "not to nodes"));
+  CHECK(contains(parse({"nodes"}).error, "--node"));
+  CHECK(contains(usage(), "\n  nodes "));
+  CHECK(contains(usage(), "-1 with --json"));
 }
 
 TEST_CASE("cli: parse_args builds the item spec of create-item", "[cli]") {
@@ -653,6 +707,104 @@ TEST_CASE("cli: item status and created item", "[cli]") {
   CHECK(j["record"]["spec"]["price_cents"].i() == 19'999);
 }
 
+TEST_CASE("cli: nodes as a table", "[cli]") {
+  auto text = format_nodes(sample_members(t0_ms), t0_ms, false);
+  INFO(text);
+  auto lines = cells_of(text);
+  REQUIRE(lines.size() == 5);
+  CHECK(lines[0] == row_t{"NODE", "ENDPOINT", "STATE", "FOR", "ITEMS",
+                          "SESSIONS", "CONNS", "REQUESTS"});
+  CHECK(lines[1] ==
+        row_t{"n1", "127.0.0.1:4242", "self", "-", "3", "42", "5", "1000"});
+  CHECK(lines[2] ==
+        row_t{"n2", "127.0.0.1:4243", "up", "2m05s", "12", "7", "1", "250"});
+  CHECK(lines[3] ==
+        row_t{"n3", "127.0.0.1:4244", "down", "1h02m03s", "-", "-", "-", "-"});
+  CHECK(lines[4] == row_t{"3", "members:", "2", "up,", "1", "down"});
+  CHECK(contains(text, "\n3 members: 2 up, 1 down\n"));
+  // Counts are right-aligned ("-" among them too), so the table's lines all
+  // end at the REQUESTS column.
+  std::size_t width = text.find('\n');
+  for (std::size_t b = 0, n = 0; n < 4; ++n) {
+    auto e = text.find('\n', b);
+    CHECK(e - b == width);
+    b = e + 1;
+  }
+  CHECK(contains(text, "      -\n")); // n3's requests under "REQUESTS"
+
+  auto ms = sample_members(t0_ms);
+  ms[2].state = "connecting";
+  ms.push_back({"n4", "h:4", "down", t0_ms - 90'061'000, -1, 0, 0, 0});
+  text = format_nodes(ms, t0_ms, false);
+  INFO(text);
+  lines = cells_of(text);
+  REQUIRE(lines.size() == 6);
+  CHECK(lines[4] ==
+        row_t{"n4", "h:4", "down", "1d01h01m01s", "-", "0", "0", "0"});
+  CHECK(contains(text, "\n4 members: 2 up, 1 connecting, 1 down\n"));
+  text = format_nodes({ms[0]}, t0_ms, false);
+  CHECK(cells_of(text).back() == row_t{"1", "member:", "1", "up"});
+  CHECK(format_nodes({}, t0_ms, false) == "no members\n");
+}
+
+TEST_CASE("cli: nodes as JSON", "[cli]") {
+  auto j = parse_json_or_fail(format_nodes(sample_members(t0_ms), t0_ms, true));
+  REQUIRE(j.kind == jvalue::array);
+  REQUIRE(j.items.size() == 3);
+  const auto& self = j.items[0];
+  CHECK(self.members.size() == 8);
+  CHECK(self["node_id"].s() == "n1");
+  CHECK(self["endpoint"].s() == "127.0.0.1:4242");
+  CHECK(self["state"].s() == "self");
+  CHECK(self["since_ms"].i() == 0);
+  CHECK(self["items"].i() == 3);
+  CHECK(self["sessions"].i() == 42);
+  CHECK(self["connections"].i() == 5);
+  CHECK(self["requests"].i() == 1000);
+  CHECK(j.items[1]["state"].s() == "up");
+  CHECK(j.items[1]["since_ms"].i() == t0_ms - 125'000);
+  CHECK(j.items[1]["items"].i() == 12);
+  const auto& down = j.items[2];
+  CHECK(down["state"].s() == "down");
+  CHECK(down["since_ms"].i() == t0_ms - 3'723'000);
+  for (const char* k : {"items", "sessions", "connections", "requests"}) {
+    INFO(k);
+    CHECK(down[k].kind == jvalue::number);
+    CHECK(down[k].i() == -1); // documented: -1 stays -1
+  }
+  auto empty = parse_json_or_fail(format_nodes({}, t0_ms, true));
+  CHECK(empty.kind == jvalue::array);
+  CHECK(empty.items.empty());
+}
+
+TEST_CASE("cli: hostile member ids and endpoints in nodes", "[cli]") {
+  std::string id = std::string{"n\"1\\x\ny\x01"} + "\xc3\xa9";
+  std::string ep = std::string{"h\"o\tst\x1f:1"};
+  auto ms = sample_members(t0_ms);
+  ms[1].node_id = id;
+  ms[1].endpoint = ep;
+  ms[2].state = "we\x1b[2Jird";
+  auto json = format_nodes(ms, t0_ms, true);
+  CHECK(contains(json, R"("n\"1\\x\ny\u0001)"));
+  CHECK(contains(json, R"("h\"o\tst\u001f:1")"));
+  auto j = parse_json_or_fail(json);
+  REQUIRE(j.items.size() == 3);
+  CHECK(j.items[1]["node_id"].s() == id);
+  CHECK(j.items[1]["endpoint"].s() == ep);
+  CHECK(j.items[2]["state"].s() == "we\x1b[2Jird");
+
+  auto text = format_nodes(ms, t0_ms, false);
+  INFO(text);
+  for (const char* raw : {"\x01", "\x1f", "\x1b", "\t"})
+    CHECK_FALSE(contains(text, raw));
+  CHECK(contains(text, "n\"1\\x\\x0ay\\x01\xc3\xa9"));
+  CHECK(contains(text, "h\"o\\x09st\\x1f:1"));
+  auto lines = cells_of(text);
+  REQUIRE(lines.size() == 5); // the newline in the id did not split a row
+  // An unknown state is counted under its own (printable) name.
+  CHECK(lines[4] == row_t{"3", "members:", "2", "up,", "1", "we\\x1b[2Jird"});
+}
+
 // -- 2. run_command against a fake admin actor --------------------------------
 
 namespace {
@@ -715,7 +867,8 @@ admin_actor::behavior_type fake_admin(fake_pointer self) {
       [](end_atom, const std::string& id) {
         return changed(id, item_status::ended);
       },
-      [](nodes_atom) { return std::vector<member_view>{}; },
+      // Members relative to the real clock: run_command reads it for FOR.
+      [](nodes_atom) { return sample_members(test::epoch_ms()); },
       [](hello_atom, const peer_hello&) -> caf::result<peer_hello> {
         return make_error(errc::forbidden);
       },
@@ -762,6 +915,43 @@ TEST_CASE("cli: run_command over CAF remoting against a fake admin", "[cli]") {
   r = run({"end", "sku-1", "--json"});
   CHECK(parse_json_or_fail(r.out)["status"].s() == "ended");
 
+  SECTION("nodes: the table and the JSON array") {
+    auto before_ms = test::epoch_ms();
+    r = run({"nodes"});
+    auto after_ms = test::epoch_ms();
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == exit_ok);
+    CHECK(r.err.empty());
+    auto lines = cells_of(r.out);
+    REQUIRE(lines.size() == 5);
+    CHECK(lines[0][0] == "NODE");
+    CHECK(lines[1] ==
+          row_t{"n1", "127.0.0.1:4242", "self", "-", "3", "42", "5", "1000"});
+    REQUIRE(lines[2].size() == 8);
+    CHECK(lines[2][0] == "n2");
+    CHECK(lines[2][2] == "up");
+    // since_ms was now - 125 s on the fake's side, a moment before the
+    // answer was formatted: FOR is 2m05s plus the time the exchange took.
+    std::vector<std::string> allowed;
+    for (auto t = before_ms; t < after_ms + 1000; t += 1000)
+      allowed.push_back(format_duration_ms(t - before_ms + 125'000));
+    INFO("FOR " << lines[2][3]);
+    CHECK(std::find(allowed.begin(), allowed.end(), lines[2][3]) !=
+          allowed.end());
+    CHECK(row_t(lines[2].begin() + 4, lines[2].end()) ==
+          row_t{"12", "7", "1", "250"});
+    CHECK(row_t(lines[3].begin() + 4, lines[3].end()) ==
+          row_t{"-", "-", "-", "-"});
+    CHECK(lines[4] == row_t{"3", "members:", "2", "up,", "1", "down"});
+
+    r = run({"nodes", "--json"});
+    REQUIRE(r.exit_code == exit_ok);
+    auto j = parse_json_or_fail(r.out);
+    REQUIRE(j.items.size() == 3);
+    CHECK(j.items[0]["state"].s() == "self");
+    CHECK(j.items[2]["node_id"].s() == "n3");
+    CHECK(j.items[2]["requests"].i() == -1);
+  }
   SECTION("create-item sends the spec as parsed") {
     r = run({"create-item", "--id", "new-1", "--total", "5", "--name",
              "Tab\tName", "--mode", "reserve", "--json"});
@@ -926,6 +1116,42 @@ TEST_CASE("cli: a purchase shows in item, sessions and user", "[cli]") {
   REQUIRE(j["items"].items.size() == 1);
   CHECK(j["items"].items[0]["item_id"].s() == "cli-1");
   CHECK(j["items"].items[0]["held"].i() == 1);
+}
+
+TEST_CASE("cli: nodes on a real node alone", "[cli]") {
+  test::temp_dir tmp;
+  test::node_process node((tmp.path / "data").string());
+  const auto port = node.cluster_port();
+  std::string out;
+  create_through_cli(port, "cli-1");
+  REQUIRE(node_cli(port, {"nodes"}, out) == 0);
+  auto lines = cells_of(out);
+  REQUIRE(lines.size() == 3);
+  CHECK(lines[0] == row_t{"NODE", "ENDPOINT", "STATE", "FOR", "ITEMS",
+                          "SESSIONS", "CONNS", "REQUESTS"});
+  REQUIRE(lines[1].size() == 8);
+  CHECK(lines[1][0] == "n1");
+  CHECK(lines[1][1] == "127.0.0.1:" + std::to_string(port));
+  CHECK(lines[1][2] == "self");
+  CHECK(lines[1][3] == "-");
+  CHECK(lines[1][4] == "1");
+  CHECK(lines[1][5] == "0");
+  CHECK(lines[2] == row_t{"1", "member:", "1", "up"});
+
+  auto j = cli_json(port, {"nodes"});
+  REQUIRE(j.kind == jvalue::array);
+  REQUIRE(j.items.size() == 1);
+  const auto& self = j.items[0];
+  CHECK(self["node_id"].s() == "n1");
+  CHECK(self["state"].s() == "self");
+  CHECK(self["since_ms"].i() == 0);
+  CHECK(self["items"].i() == 1);
+  CHECK(self["sessions"].i() == 0);
+  CHECK(self["connections"].i() >= 0);
+  CHECK(self["requests"].i() >= 0);
+
+  CHECK(node_cli(port, {"nodes", "extra"}, out) == 2);
+  CHECK(contains(out, "unexpected argument 'extra' after nodes"));
 }
 
 TEST_CASE("cli: pause, resume and end change an item's status", "[cli]") {
