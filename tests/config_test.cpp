@@ -202,7 +202,7 @@ TEST_CASE("config: CAF's sections are read as strictly as ours",
   CHECK(c.connection_timeout_ms == 2'000);
 }
 
-TEST_CASE("config: cluster.nodes lists the members; this node's entry sets "
+TEST_CASE("config: cluster.nodes lists the members, and this node's entry sets "
           "its cluster address",
           "[config]") {
   for (const auto& arg :

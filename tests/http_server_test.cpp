@@ -738,7 +738,7 @@ TEST_CASE("http: mangled requests never break the server", "[http]") {
 
 // -- The handler's answers ----------------------------------------------------
 
-TEST_CASE("http: no answer in time is 503 timeout; the late reply is ignored",
+TEST_CASE("http: no answer in time is 503 timeout, and the late reply is ignored",
           "[http]") {
   auto cfg = test_config();
   cfg.answer_timeout_ms = 300;
@@ -807,7 +807,7 @@ TEST_CASE("http: a reply after stop() touches nothing", "[http]") {
 
 // -- Shutting down ------------------------------------------------------------
 
-TEST_CASE("http: stop_accepting refuses new requests; drain waits for replies",
+TEST_CASE("http: stop_accepting refuses new requests, and drain waits for replies",
           "[http]") {
   fixture f(test_config());
   client busy(f.port());

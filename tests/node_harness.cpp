@@ -1,7 +1,8 @@
 // The process-level test harness (see node_harness.hpp): child processes by
 // fork+exec with their output in a file (never a pipe: a full pipe would
 // block the child), a small blocking HTTP/1.1 client on raw POSIX sockets
-// with poll() deadlines, and a flat JSON field reader.
+// with poll() deadlines, a flat JSON field reader, and a three-node
+// cluster fixture on reserved ports.
 //
 // Every wait is bounded by a deadline; every process it starts is stopped
 // by its own pid; it never signals anything else.
@@ -31,6 +32,8 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+
+#include "actors/placement.hpp"
 
 namespace seckill::test {
 
@@ -695,6 +698,204 @@ int run_process(const std::string& binary,
 int run_cli(const std::vector<std::string>& args, std::string& output,
             int64_t timeout_ms) {
   return run_process(SECKILL_CLI_BIN, args, output, timeout_ms);
+}
+
+
+// -- clusters --------------------------------------------------------------
+
+std::vector<uint16_t> reserve_ports(std::size_t n) {
+  std::vector<int> fds;
+  std::vector<uint16_t> ports;
+  auto close_all = [&] {
+    for (int fd : fds)
+      ::close(fd);
+  };
+  for (std::size_t k = 0; k < n; ++k) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      close_all();
+      throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+    }
+    fds.push_back(fd);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = 0;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0
+        || ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) < 0) {
+      close_all();
+      throw std::runtime_error(std::string("bind: ") + std::strerror(errno));
+    }
+    ports.push_back(ntohs(addr.sin_port));
+  }
+  close_all();
+  return ports;
+}
+
+std::size_t count_of(const std::string& text, const std::string& needle) {
+  if (needle.empty())
+    return 0;
+  std::size_t n = 0;
+  for (auto at = text.find(needle); at != std::string::npos;
+       at = text.find(needle, at + needle.size()))
+    ++n;
+  return n;
+}
+
+bool wait_for_log(const node_process& node, const std::string& needle,
+                  std::size_t times, int64_t timeout_ms) {
+  auto deadline = steady_ms() + timeout_ms;
+  for (;;) {
+    if (count_of(node.log(), needle) >= times)
+      return true;
+    if (steady_ms() >= deadline)
+      return false;
+    sleep_ms(poll_step_ms);
+  }
+}
+
+namespace {
+
+constexpr int64_t cluster_join_ms_max = 15'000;
+constexpr int64_t items_listed_ms_max = 10'000;
+
+std::string peer_up_of(const std::string& id) {
+  return "peer_up peer=" + id + " ";
+}
+
+std::string adopted_from(const std::string& id) {
+  return "items_adopted from=" + id + " ";
+}
+
+} // namespace
+
+cluster_of_three::cluster_of_three(const std::string& base_dir,
+                                   std::vector<std::string> extra)
+  : base_(base_dir),
+    extra_(std::move(extra)),
+    owns_items_(size, false),
+    up_before_(size, std::vector<std::size_t>(size, 0)),
+    adopted_before_(size, std::vector<std::size_t>(size, 0)) {
+  auto ports = reserve_ports(size);
+  for (std::size_t i = 0; i < size; ++i) {
+    ids_.push_back("n" + std::to_string(i + 1));
+    members_.push_back(ids_[i] + "@127.0.0.1:" + std::to_string(ports[i]));
+  }
+  for (std::size_t i = 0; i < size; ++i)
+    nodes_.push_back(std::make_unique<node_process>(data_dir(i), node_args(i)));
+  auto deadline = steady_ms() + cluster_join_ms_max;
+  for (std::size_t i = 0; i < size; ++i) {
+    auto why = wait_joined(i, std::max<int64_t>(1, deadline - steady_ms()));
+    if (!why.empty())
+      throw std::runtime_error("the cluster did not form: " + why);
+  }
+}
+
+cluster_of_three::~cluster_of_three() = default;
+
+std::string cluster_of_three::data_dir(std::size_t i) const {
+  return (std::filesystem::path(base_) / ids_.at(i)).string();
+}
+
+std::vector<std::string> cluster_of_three::node_args(std::size_t i) const {
+  std::string list = "[";
+  for (std::size_t k = 0; k < members_.size(); ++k)
+    list += (k == 0 ? "\"" : ",\"") + members_[k] + "\"";
+  list += "]";
+  auto args = extra_;
+  args.push_back("--cluster.nodes=" + list);
+  args.push_back("--seckill.node-id=" + ids_.at(i));
+  args.push_back("--middleman.heartbeat-interval=200ms");
+  args.push_back("--middleman.connection-timeout=1s");
+  return args;
+}
+
+std::size_t cluster_of_three::owner_of(const std::string& item_id) const {
+  return seckill::item_owner(ids_, item_id);
+}
+
+std::string cluster_of_three::create_items(const std::vector<item_def>& items,
+                                           std::size_t via) {
+  http_client c(http_port(via));
+  for (const auto& item : items) {
+    auto r = create_item(c, item);
+    if (r.status != 201)
+      return "creating " + item.item_id + " through " + ids_.at(via)
+             + " answered " + std::to_string(r.status) + " " + r.body;
+    owns_items_[owner_of(item.item_id)] = true;
+  }
+  // Every node lists an item once its owner's announcement has arrived.
+  auto deadline = steady_ms() + items_listed_ms_max;
+  for (std::size_t i = 0; i < size; ++i) {
+    http_client ci(http_port(i));
+    for (;;) {
+      auto list = ci.request("GET", "/api/v1/items").body;
+      std::string missing;
+      for (const auto& item : items)
+        if (list.find("\"item_id\":\"" + item.item_id + "\"")
+            == std::string::npos)
+          missing += " " + item.item_id;
+      if (missing.empty())
+        break;
+      if (steady_ms() >= deadline)
+        return ids_[i] + " does not list" + missing + " after 10 s";
+      sleep_ms(poll_step_ms);
+    }
+  }
+  return {};
+}
+
+void cluster_of_three::restart(std::size_t i) {
+  if (node(i).alive())
+    throw std::runtime_error("restart: " + ids_.at(i) + " still runs");
+  for (std::size_t j = 0; j < size; ++j) {
+    if (j == i)
+      continue;
+    auto text = node(j).log();
+    up_before_[i][j] = count_of(text, peer_up_of(ids_[i]));
+    adopted_before_[i][j] = count_of(text, adopted_from(ids_[i]));
+  }
+  nodes_[i] = std::make_unique<node_process>(data_dir(i), node_args(i));
+}
+
+std::string cluster_of_three::wait_joined(std::size_t i, int64_t timeout_ms) {
+  auto deadline = steady_ms() + timeout_ms;
+  for (;;) {
+    std::string missing;
+    auto mine = node(i).log();
+    for (std::size_t j = 0; j < size; ++j) {
+      if (j == i)
+        continue;
+      auto theirs = node(j).log();
+      if (count_of(mine, peer_up_of(ids_[j])) == 0)
+        missing += " " + ids_[i] + " has no peer_up for " + ids_[j] + ";";
+      if (count_of(theirs, peer_up_of(ids_[i])) <= up_before_[i][j])
+        missing += " " + ids_[j] + " has no new peer_up for " + ids_[i] + ";";
+      if (owns_items_[i]
+          && count_of(theirs, adopted_from(ids_[i])) <= adopted_before_[i][j])
+        missing += " " + ids_[j] + " has not adopted " + ids_[i] + "'s items;";
+      if (owns_items_[j] && count_of(mine, adopted_from(ids_[j])) == 0)
+        missing += " " + ids_[i] + " has not adopted " + ids_[j] + "'s items;";
+    }
+    if (missing.empty())
+      return {};
+    for (std::size_t j = 0; j < size; ++j)
+      if (!node(j).alive())
+        return ids_[j] + " exited;" + missing + "\n" + tails();
+    if (steady_ms() >= deadline)
+      return "after " + std::to_string(timeout_ms) + " ms:" + missing + "\n"
+             + tails();
+    sleep_ms(poll_step_ms);
+  }
+}
+
+std::string cluster_of_three::tails() const {
+  std::string out;
+  for (std::size_t j = 0; j < size; ++j)
+    out += "--- " + ids_[j] + " (" + nodes_[j]->log_path() + "):\n"
+           + tail_of(nodes_[j]->log()) + "\n";
+  return out;
 }
 
 } // namespace seckill::test

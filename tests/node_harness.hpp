@@ -2,7 +2,9 @@
 // 127.0.0.1 with free ports and a temporary data dir, waits until it says it
 // is ready, talks to it over real HTTP (a small blocking client on raw
 // sockets, so hostile bytes can be sent too), runs seckill-cli, and stops
-// the node by its own pid (SIGTERM, or SIGKILL for crash tests).
+// the node by its own pid (SIGTERM, or SIGKILL for crash tests). Three
+// nodes form a cluster (cluster_of_three) on ports reserved before they
+// start, since every member needs the whole list.
 //
 // Every wait here is bounded; a node that does not become ready in time is
 // killed and the test fails with the tail of its log.
@@ -12,6 +14,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -176,5 +179,92 @@ int run_process(const std::string& binary,
 /// code (-1 on timeout) and stdout+stderr in `output`.
 int run_cli(const std::vector<std::string>& args, std::string& output,
             int64_t timeout_ms = 10'000);
+
+// -- clusters --------------------------------------------------------------
+
+/// `n` distinct free TCP ports on 127.0.0.1: each found by binding port 0
+/// and reading the port the kernel chose; all `n` sockets are held until
+/// every port is known (so they differ), then closed. Another program may
+/// take one before it is used (rare on a test machine; the node then fails
+/// to start and says so). Throws std::runtime_error if a socket fails.
+std::vector<uint16_t> reserve_ports(std::size_t n);
+
+/// How many times `needle` occurs in `text` (non-overlapping).
+std::size_t count_of(const std::string& text, const std::string& needle);
+
+/// Waits until `node`'s log holds `needle` at least `times` times, polling
+/// every 10 ms for at most `timeout_ms`. False on timeout.
+bool wait_for_log(const node_process& node, const std::string& needle,
+                  std::size_t times, int64_t timeout_ms);
+
+/// Three seckill-node processes n1, n2, n3 forming one cluster on
+/// 127.0.0.1: cluster ports reserved before the start (every node needs the
+/// whole member list), data dirs BASE/n1..n3, the middleman's heartbeats on
+/// (200ms / 1s) so that a lost peer is noticed. The constructor waits (at
+/// most 15 s) until every node has logged `peer_up` for both peers; it
+/// throws std::runtime_error with the logs' tails otherwise. Node i (0, 1,
+/// 2) is the member with id ids()[i]. Items created through create_items()
+/// are remembered, so that wait_joined() knows which nodes must exchange
+/// items after a restart. Every process is stopped by its own pid
+/// (node_process); the destructor SIGKILLs whatever still runs.
+class cluster_of_three {
+public:
+  static constexpr std::size_t size = 3;
+
+  /// `extra` goes on every node's command line (and again on restarts),
+  /// before the cluster's own arguments.
+  explicit cluster_of_three(const std::string& base_dir,
+                            std::vector<std::string> extra = {});
+  ~cluster_of_three();
+
+  cluster_of_three(const cluster_of_three&) = delete;
+  cluster_of_three& operator=(const cluster_of_three&) = delete;
+
+  node_process& node(std::size_t i) { return *nodes_.at(i); }
+  uint16_t http_port(std::size_t i) const { return nodes_.at(i)->http_port(); }
+  const std::vector<std::string>& ids() const { return ids_; }
+
+  /// The index of the node that owns `item_id` (seckill::item_owner).
+  std::size_t owner_of(const std::string& item_id) const;
+
+  /// Creates `items` through node `via` (with the admin token), then waits
+  /// (at most 10 s) until every node lists every one of them in GET
+  /// /api/v1/items (the owner has announced it). "" on success, else what
+  /// failed.
+  std::string create_items(const std::vector<item_def>& items,
+                           std::size_t via = 0);
+
+  /// Starts node i again with the same arguments on the same data dir and
+  /// cluster port (a new log file). The old process must have exited
+  /// (node(i).kill9() or terminate() first): throws std::runtime_error if
+  /// it still runs, or if the new one does not become ready. Does not wait
+  /// for the cluster: see wait_joined().
+  void restart(std::size_t i);
+
+  /// Waits (at most `timeout_ms`) until node i and each other node j have
+  /// seen each other up since node i was last (re)started: i's log has
+  /// `peer_up peer=<j>` and j's log one more `peer_up peer=<i>` than before
+  /// the start; and, where they own items created through create_items(),
+  /// each has adopted the other's (`items_adopted from=...`), so that
+  /// every node's edge queues route to the new process. "" on success,
+  /// else what is missing, with the logs' tails.
+  std::string wait_joined(std::size_t i, int64_t timeout_ms = 15'000);
+
+private:
+  std::vector<std::string> node_args(std::size_t i) const;
+  std::string data_dir(std::size_t i) const;
+  std::string tails() const;
+
+  std::string base_;
+  std::vector<std::string> extra_;
+  std::vector<std::string> ids_;     // n1, n2, n3
+  std::vector<std::string> members_; // ID@127.0.0.1:PORT
+  std::vector<std::unique_ptr<node_process>> nodes_;
+  std::vector<bool> owns_items_; // by node: owns an item made here
+  // By restarted node i, by other node j: j's counts of `peer_up peer=<i>`
+  // and `items_adopted from=<i>` just before i was (re)started.
+  std::vector<std::vector<std::size_t>> up_before_;
+  std::vector<std::vector<std::size_t>> adopted_before_;
+};
 
 } // namespace seckill::test

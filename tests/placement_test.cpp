@@ -66,7 +66,7 @@ TEST_CASE("placement: adding a node moves only the keys it wins",
   CHECK(moved < 700);
 }
 
-TEST_CASE("placement: a user whose node is down goes to the next; no other "
+TEST_CASE("placement: a user whose node is down goes to the next, and no other "
           "user moves",
           "[placement]") {
   std::vector<bool> all{true, true, true};
