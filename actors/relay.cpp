@@ -51,36 +51,51 @@ void after_link(relay_pointer self, uint32_t from, uint32_t to,
   self->delayed_send(self, std::chrono::milliseconds{d}, tick_atom_v, id);
 }
 
-// Answers call `id` once: takes it out of the table, then (after the link
-// back) delivers. An answer to a call already failed finds nothing.
+// Answers call `id` once: takes it out of the table and delivers. An answer
+// from the other node (`crosses`) first travels the link back, and until it
+// lands the call is still in flight: its node going down fails it at once,
+// and a lost answer fails it after the hop timeout. A failure this relay
+// decides itself (the hop timed out, the node went down) never travels: it
+// is delivered at once. An answer to a call already failed finds nothing.
 using answer_fn = std::function<void(caf::response_promise&)>;
 
-void finish(relay_pointer self, uint64_t id, answer_fn answer) {
+void finish(relay_pointer self, uint64_t id, answer_fn answer,
+            bool crosses = true) {
   auto& st = self->state;
   auto i = st.pending.find(id);
   if (i == st.pending.end())
     return;
+  if (crosses) {
+    auto land = [self, id, answer] { finish(self, id, answer, false); };
+    auto lost = [self, id] {
+      finish(
+        self, id,
+        [](caf::response_promise& rp) {
+          rp.deliver(make_error(errc::shard_unavailable));
+        },
+        false);
+    };
+    after_link(self, i->second.node, st.env.self_node, std::move(land),
+               std::move(lost));
+    return;
+  }
   auto call = std::move(i->second);
   st.pending.erase(i);
   st.env.counters->pending -= 1;
-  auto rp = call.rp;
-  auto deliver = [rp, answer]() mutable { answer(rp); };
-  auto lost = [rp]() mutable {
-    rp.deliver(make_error(errc::shard_unavailable));
-  };
-  after_link(self, call.node, st.env.self_node, std::move(deliver),
-             std::move(lost));
+  answer(call.rp);
 }
 
 void fail(relay_pointer self, uint64_t id, caf::error err) {
   auto& st = self->state;
-  if (err == caf::sec::request_timeout) {
+  bool timed_out = err == caf::sec::request_timeout; // decided here
+  if (timed_out) {
     st.env.counters->failed_timeout += 1;
     err = make_error(errc::shard_unavailable);
   } else if (err.category() != errc_category) {
     err = make_error(errc::shard_unavailable); // a dead receiver, a lost link
   }
-  finish(self, id, [err](caf::response_promise& rp) { rp.deliver(err); });
+  finish(self, id, [err](caf::response_promise& rp) { rp.deliver(err); },
+         !timed_out);
 }
 
 // Sends `xs...` to `dest` on node `node` as call `id`, expecting an `R`.
@@ -132,9 +147,12 @@ void on_routes(relay_pointer self, const routes& r) {
       doomed.push_back(kvp.first);
   for (auto id : doomed) {
     st.env.counters->failed_down += 1;
-    finish(self, id, [](caf::response_promise& rp) {
-      rp.deliver(make_error(errc::shard_unavailable));
-    });
+    finish(
+      self, id,
+      [](caf::response_promise& rp) {
+        rp.deliver(make_error(errc::shard_unavailable));
+      },
+      false);
   }
   if (!doomed.empty())
     spdlog::info("relay_failed_in_flight calls={} reason=node_down",
