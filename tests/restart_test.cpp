@@ -126,7 +126,10 @@ void sell(caf::actor_system& sys, const caf::actor& queue, int first,
     for (int i = first; i < first + count; ++i) {
       auto req = "r" + std::to_string(i);
       purchase p{"k", "u" + std::to_string(i), req, 1};
-      self->request(q, std::chrono::seconds(60), purchase_atom_v, p)
+      // Bounded well below the test's own waits: the actor system's
+      // destructor waits for this actor, and a purchase still in a session
+      // when the runtime stops is never answered.
+      self->request(q, std::chrono::seconds(10), purchase_atom_v, p)
         .then(
           [=](order& o) {
             auto line = o.order_id + " " + req + "\n";
@@ -135,6 +138,45 @@ void sell(caf::actor_system& sys, const caf::actor& queue, int first,
           },
           [](caf::error&) {});
     }
+  });
+}
+
+// The child's crowd: waves of `wave` purchases, the next one 2 ms after the
+// previous one is answered, and none started once `stop_at` purchases were
+// sent. So the parent's kill lands in the middle of the sale however the two
+// processes are scheduled (a busy machine once let a flood sell everything
+// before the parent read its 500th acknowledgement).
+void sell_paced(caf::actor_system& sys, const caf::actor& queue, int stop_at,
+                int fd) {
+  constexpr int wave = 100;
+  sys.spawn([=](caf::event_based_actor* self) -> caf::behavior {
+    auto q = caf::actor_cast<queue_actor>(queue);
+    auto next = std::make_shared<int>(0);
+    auto left = std::make_shared<int>(0);
+    auto launch = [=]() {
+      for (int k = 0; k < wave && *next < stop_at; ++k, ++*next) {
+        auto req = "r" + std::to_string(*next);
+        purchase p{"k", "u" + std::to_string(*next), req, 1};
+        *left += 1;
+        self->request(q, std::chrono::seconds(60), purchase_atom_v, p)
+          .then(
+            [=](order& o) {
+              auto line = o.order_id + " " + req + "\n";
+              if (fd >= 0 && ::write(fd, line.data(), line.size()) < 0)
+                std::_Exit(4);
+              if (--*left == 0)
+                self->delayed_send(self, std::chrono::milliseconds(2),
+                                   tick_atom_v);
+            },
+            [=](caf::error&) {
+              if (--*left == 0)
+                self->delayed_send(self, std::chrono::milliseconds(2),
+                                   tick_atom_v);
+            });
+      }
+    };
+    launch();
+    return {[=](tick_atom) { launch(); }};
   });
 }
 
@@ -176,7 +218,7 @@ caf::actor start(caf::actor_system& sys, const std::string& db, runtime& rt) {
     std::_Exit(5);
   runtime rt2; // the same file, as a node would use it
   auto queue = start(sys, db, rt2);
-  sell(sys, queue, 0, static_cast<int>(crowd_stock) + 5'000, fd);
+  sell_paced(sys, queue, static_cast<int>(crowd_stock) * 3 / 4, fd);
   for (;;)
     ::pause(); // until SIGKILL
 }
