@@ -9,7 +9,9 @@ local item = os.getenv("SECKILL_ITEM") or "wrk-item"
 -- setup runs in the main Lua state, once per thread: number the threads,
 -- and put the start time in the ids so a second run makes new users.
 local threads = 0
-local run = tostring(os.time())
+-- SECKILL_RUN tells apart wrk processes started in the same second (one per
+-- node of a cluster): without it they would send the same users.
+local run = (os.getenv("SECKILL_RUN") or "") .. tostring(os.time())
 function setup(thread)
   threads = threads + 1
   thread:set("prefix", "w" .. run .. "t" .. threads .. "u")
