@@ -87,23 +87,11 @@ int64_t sim_cluster::now_ms() const {
 }
 
 clock_fn sim_cluster::clock() const {
-  auto* s = &sched;
-  return [s] {
-    using namespace std::chrono;
-    return static_cast<int64_t>(
-      duration_cast<milliseconds>(s->clock().now().time_since_epoch())
-        .count());
-  };
+  return clock_of(sched);
 }
 
 bool sim_cluster::step_random() {
-  auto& jobs = sched.jobs;
-  if (jobs.empty())
-    return false;
-  std::uniform_int_distribution<std::size_t> pick{0, jobs.size() - 1};
-  std::swap(jobs.front(), jobs[pick(rng)]);
-  sched.run_once();
-  return true;
+  return seckill::test::step_random(sched, rng);
 }
 
 void sim_cluster::run_random(std::size_t max_steps) {

@@ -1,7 +1,12 @@
 // The deterministic test world (see sim_world.hpp).
 #include "tests/sim_world.hpp"
 
+#include "actors/item_book.hpp"
+#include "messages/assert.hpp"
+
 #include <atomic>
+#include <cstdlib>
+#include <sstream>
 #include <unistd.h>
 
 namespace seckill::test {
@@ -75,7 +80,51 @@ int64_t sim_world::now_ms() const {
     .count();
 }
 
-clock_fn sim_world::clock() const {
+std::string describe(uint64_t seed, const audit_report& r) {
+  std::ostringstream out;
+  out << "seed " << seed << " (replay: SECKILL_SIM_SEED=" << seed << "):";
+  std::size_t shown = 0;
+  for (const auto& v : r.violations)
+    if (++shown <= 20)
+      out << "\n  - " << v;
+  if (r.violations.size() > 20)
+    out << "\n  ... and " << (r.violations.size() - 20) << " more";
+  return out.str();
+}
+
+uint64_t env_or(const char* name, uint64_t fallback) {
+  const char* v = std::getenv(name);
+  return v == nullptr ? fallback : std::strtoull(v, nullptr, 10);
+}
+
+int assertion_failures = 0;
+
+void count_assertion(const char*) {
+  ++assertion_failures;
+}
+
+int planted_bug_caught(uint64_t seeds,
+                       const std::function<audit_report(uint64_t)>& run_seed) {
+  testing::set_assertion_hook(count_assertion);
+  testing::planted_skip_stock_check = true;
+  int caught = 0;
+  for (uint64_t seed = 1; seed <= seeds; ++seed) {
+    assertion_failures = 0;
+    auto r = run_seed(seed);
+    // Only the auditor's own findings count here, not the assertions'.
+    for (const auto& v : r.violations)
+      if (v.find("assertions failed") == std::string::npos) {
+        ++caught;
+        break;
+      }
+  }
+  testing::planted_skip_stock_check = false;
+  testing::set_assertion_hook(nullptr);
+  assertion_failures = 0;
+  return caught;
+}
+
+clock_fn clock_of(caf::scheduler::test_coordinator& sched) {
   auto* s = &sched;
   return [s] {
     using namespace std::chrono;
@@ -85,7 +134,7 @@ clock_fn sim_world::clock() const {
   };
 }
 
-bool sim_world::step_random() {
+bool step_random(caf::scheduler::test_coordinator& sched, std::mt19937_64& rng) {
   auto& jobs = sched.jobs;
   if (jobs.empty())
     return false;
@@ -93,6 +142,14 @@ bool sim_world::step_random() {
   std::swap(jobs.front(), jobs[pick(rng)]);
   sched.run_once();
   return true;
+}
+
+clock_fn sim_world::clock() const {
+  return clock_of(sched);
+}
+
+bool sim_world::step_random() {
+  return seckill::test::step_random(sched, rng);
 }
 
 void sim_world::run_random(std::size_t max_steps) {

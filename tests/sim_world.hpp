@@ -46,6 +46,37 @@ inline item_spec test_spec(const std::string& id, int64_t total,
   return s;
 }
 
+/// The simulated wall clock of a test coordinator, in epoch milliseconds.
+clock_fn clock_of(caf::scheduler::test_coordinator& sched);
+
+/// Runs one job of `sched` picked by `rng`; false if there was none.
+bool step_random(caf::scheduler::test_coordinator& sched, std::mt19937_64& rng);
+
+// -- What the simulations share: their reports and their seeds -----------------
+
+/// An auditor's findings for one seeded run; empty: every invariant held.
+struct audit_report {
+  std::vector<std::string> violations;
+  void fail(const std::string& what) { violations.push_back(what); }
+};
+
+/// "seed S (replay: SECKILL_SIM_SEED=S):" and at most 20 violations.
+std::string describe(uint64_t seed, const audit_report& r);
+
+/// The environment variable `name` as a number, or `fallback`.
+uint64_t env_or(const char* name, uint64_t fallback);
+
+/// Always-on assertions that fired during a run (counted instead of
+/// aborting while count_assertions() is installed as the hook).
+extern int assertion_failures;
+void count_assertion(const char* what);
+
+/// In how many of the seeds 1..`seeds` the auditor (not merely an
+/// assertion) reported a violation, with the item's stock check planted
+/// out: the proof that the auditor can fail.
+int planted_bug_caught(uint64_t seeds,
+                       const std::function<audit_report(uint64_t)>& run_seed);
+
 struct sim_config_holder : caf::actor_system_config {
   sim_config_holder();
 };
