@@ -179,6 +179,11 @@ void subscribe(queue_pointer self) {
         spdlog::warn("queue_subscribe_failed item={} owner={} error={}",
                      self->state.item_id, self->state.owner_node,
                      self->system().render(err));
+        // Purchases still go on to the item, which decides; the sold-out
+        // shortcut waits for the next attempt.
+        if (self->state.owner_up)
+          self->delayed_send(self, std::chrono::seconds(1), owner_atom_v, true,
+                             caf::actor{});
       });
 }
 
@@ -186,13 +191,16 @@ void on_owner(queue_pointer self, bool up, caf::actor item) {
   auto& st = self->state;
   st.owner_up = up;
   if (!up) {
+    // Whatever the owner said is stale now: its connection (and with it our
+    // subscription) may be gone even if the process comes back.
+    st.status_known = false;
     reject_all(self, errc::shard_unavailable);
     return;
   }
-  if (item && item != st.item) {
+  // Always take the handle the owner sent: after a connection flap CAF's
+  // new proxy compares equal to the dead one, which drops every message.
+  if (item)
     st.item = std::move(item);
-    st.status_known = false; // a restarted owner: learn its status again
-  }
   if (!st.status_known)
     subscribe(self);
   drain(self);

@@ -277,12 +277,8 @@ directory_impl(directory_pointer self, directory_config cfg, clock_fn now_ms,
     for (const auto& kvp : book.by_request)
       requests.push_back(kvp.first);
     auto id = book.rec.spec.item_id;
-    auto owner = st.cluster.item_node(id);
-    if (owner != st.cluster.self_node)
-      spdlog::warn("item_not_owned item={} owner={} reason=\"the file holds "
-                   "an item cluster.nodes places elsewhere; it is served "
-                   "here\"",
-                   id, (*st.cluster.nodes)[owner]);
+    SECKILL_ASSERT(st.cluster.item_node(id) == st.cluster.self_node,
+                   "a node recovers only items it owns (start_runtime checks)");
     open_item(self, id, spawn_item(self, std::move(book), false),
               std::move(requests), st.cluster.self_node);
   }

@@ -351,9 +351,11 @@ void init(item_pointer self, bool fresh) {
   auto& st = self->state;
   self->set_down_handler([self](caf::down_msg& dm) {
     auto& subs = self->state.subscribers;
+    auto* dead = caf::actor_cast<caf::actor_control_block*>(dm.source);
     subs.erase(std::remove_if(subs.begin(), subs.end(),
                               [&](const status_listener& x) {
-                                return x.address() == dm.source;
+                                return caf::actor_cast<caf::actor_control_block*>(x)
+                                       == dead;
                               }),
                subs.end());
   });
@@ -415,12 +417,18 @@ item_actor::behavior_type item_impl(item_pointer self, item_book book,
     [self](subscribe_atom, caf::actor& dyn) -> caf::result<status_update> {
       auto sub = caf::actor_cast<status_listener>(dyn);
       auto& subs = self->state.subscribers;
-      if (std::find(subs.begin(), subs.end(), sub) == subs.end()) {
+      // By object, not by ==: after a connection flap CAF's new proxy of a
+      // queue compares equal to the dead one, which swallows messages.
+      auto same = [&](const status_listener& x) {
+        return caf::actor_cast<caf::actor_control_block*>(x)
+               == caf::actor_cast<caf::actor_control_block*>(sub);
+      };
+      if (std::find_if(subs.begin(), subs.end(), same) == subs.end()) {
         if (subs.size() >= limits::item_subscribers_max)
           return make_error(errc::capacity_exceeded);
         subs.push_back(sub);
-        // A queue on another node dies with its node: drop it then, so a
-        // node that restarts many times does not fill the list.
+        // A queue on another node dies with its node or its connection:
+        // drop it then, so restarts and flaps do not fill the list.
         self->monitor(sub);
       }
       return make_update(self);

@@ -1,7 +1,14 @@
 // The membership actor (see membership.hpp).
 #include "actors/membership.hpp"
 
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 
 #include <caf/event_based_actor.hpp>
@@ -48,7 +55,53 @@ bool parse_member(const std::string& text, member_spec& out,
   return true;
 }
 
+bool tcp_reachable(const std::string& host, uint16_t port, int timeout_ms) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints,
+                    &found)
+      != 0)
+    return false;
+  bool ok = false;
+  for (auto* a = found; a != nullptr && !ok; a = a->ai_next) {
+    int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK,
+                      a->ai_protocol);
+    if (fd < 0)
+      continue;
+    if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
+      ok = true;
+    } else if (errno == EINPROGRESS) {
+      pollfd p{fd, POLLOUT, 0};
+      if (::poll(&p, 1, timeout_ms) == 1) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        ok = ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0
+             && err == 0;
+      }
+    }
+    ::close(fd);
+  }
+  ::freeaddrinfo(found);
+  return ok;
+}
+
 namespace {
+
+// Milliseconds a probe may take: a live peer on a LAN answers in well
+// under that, and a lost one costs this much per attempt, on its own thread.
+constexpr int probe_timeout_ms = 1'000;
+
+// Probes one peer's cluster port on a thread of its own (detached): it
+// blocks, by design, for at most probe_timeout_ms per request.
+caf::behavior prober(caf::event_based_actor*) {
+  return {
+    [](caf::connect_atom, const std::string& host, uint16_t port) {
+      return tcp_reachable(host, port, probe_timeout_ms);
+    },
+  };
+}
 
 int64_t now(membership_pointer self) {
   return self->state.env.now_ms();
@@ -123,12 +176,27 @@ bool valid_hello(membership_pointer self, uint32_t j, const peer_hello& h) {
          && h.sessions && h.admin;
 }
 
+// Handles by object: after a connection flap CAF's new proxy of an actor
+// compares equal (==) to the dead one.
+bool same_object(const caf::actor& a, const caf::actor& b) {
+  return caf::actor_cast<caf::actor_control_block*>(a)
+         == caf::actor_cast<caf::actor_control_block*>(b);
+}
+
 void peer_up(membership_pointer self, uint32_t j, peer_hello h) {
   auto& p = self->state.peers[j];
-  if (p.phase == peer_phase::up && p.hello.cluster == h.cluster)
+  if (p.phase == peer_phase::up && same_object(p.hello.cluster, h.cluster))
     return;
-  if (p.phase == peer_phase::up && p.hello.cluster)
-    self->demonitor(p.hello.cluster);
+  if (p.phase == peer_phase::up) {
+    // New handles before the old ones were reported down (a restart or a
+    // flap faster than CAF's down message): down first, so the relays fail
+    // calls to the old ones and the directories announce items again.
+    spdlog::info("peer_replaced peer={}", self->state.env.members[j].id);
+    if (p.hello.cluster)
+      self->demonitor(p.hello.cluster);
+    p.phase = peer_phase::down;
+    push_routes(self);
+  }
   self->monitor(h.cluster);
   spdlog::info("peer_up peer={} attempts={} node={}",
                self->state.env.members[j].id, p.attempts,
@@ -141,13 +209,12 @@ void peer_up(membership_pointer self, uint32_t j, peer_hello h) {
   push_routes(self);
 }
 
-void connect(membership_pointer self, uint32_t j) {
+// Asks the middleman to connect and then says hello. The middleman
+// connects synchronously, so it is asked only right after a probe reached
+// the peer: a peer that drops packets would otherwise block it, and every
+// connect, publish and unpublish queued behind it, for minutes.
+void handshake(membership_pointer self, uint32_t j) {
   auto& st = self->state;
-  auto& p = st.peers[j];
-  if (p.phase != peer_phase::down)
-    return;
-  p.phase = peer_phase::connecting;
-  p.attempts += 1;
   const auto& m = st.env.members[j];
   auto t = std::chrono::milliseconds{st.env.hop_timeout_ms};
   self->request(self->system().middleman().actor_handle(), t,
@@ -186,11 +253,40 @@ void connect(membership_pointer self, uint32_t j) {
       });
 }
 
+void connect(membership_pointer self, uint32_t j) {
+  auto& st = self->state;
+  auto& p = st.peers[j];
+  if (p.phase != peer_phase::down)
+    return;
+  p.phase = peer_phase::connecting;
+  p.attempts += 1;
+  if (!st.probers[j])
+    st.probers[j] = self->spawn<caf::detached + caf::linked>(prober);
+  const auto& m = st.env.members[j];
+  self->request(st.probers[j], std::chrono::milliseconds{2 * probe_timeout_ms},
+                caf::connect_atom_v, m.host, m.port)
+    .then(
+      [self, j](bool reachable) {
+        if (reachable) {
+          handshake(self, j);
+          return;
+        }
+        auto& p = self->state.peers[j];
+        if (p.attempts == 1 || p.attempts % 10 == 0)
+          spdlog::info("peer_unreachable peer={} attempts={}",
+                       self->state.env.members[j].id, p.attempts);
+        retry_later(self, j);
+      },
+      [self, j](caf::error&) { retry_later(self, j); });
+}
+
 void on_down(membership_pointer self, const caf::down_msg& dm) {
   auto& st = self->state;
   for (uint32_t j = 0; j < st.peers.size(); ++j) {
     auto& p = st.peers[j];
-    if (p.phase != peer_phase::up || p.hello.cluster.address() != dm.source)
+    if (p.phase != peer_phase::up
+        || caf::actor_cast<caf::actor_control_block*>(p.hello.cluster)
+             != caf::actor_cast<caf::actor_control_block*>(dm.source))
       continue;
     spdlog::warn("peer_down peer={} reason={}", st.env.members[j].id,
                  self->system().render(dm.reason));
@@ -234,6 +330,7 @@ caf::behavior membership_impl(membership_pointer self, membership_env env) {
   auto& st = self->state;
   st.env = std::move(env);
   st.peers.resize(st.env.members.size());
+  st.probers.resize(st.env.members.size());
   for (auto& p : st.peers)
     p.since_ms = now(self);
   self->set_down_handler([self](caf::down_msg& dm) { on_down(self, dm); });

@@ -14,7 +14,10 @@
 // hung one after the middleman's heartbeat timeout). A peer that restarts
 // is a new process with new actors: the next hello replaces the handles.
 // CAF 0.17 may hand back a cached proxy of the dead process for a while; the
-// hello to it fails and the backoff tries again (CAF-0.17.md).
+// hello to it fails and the backoff tries again (CAF-0.17.md). The
+// middleman connects synchronously: it is asked only after a probe (a
+// non-blocking connect with a deadline, on a thread of its own) reached the
+// peer, so one lost peer cannot block the middleman for everyone.
 // It must never: block, or report a peer up before its hello arrived.
 #pragma once
 
@@ -35,6 +38,10 @@ struct member_spec {
   std::string host;
   uint16_t port = 0;
 };
+
+/// Whether a TCP connection to HOST:PORT opens within `timeout_ms`
+/// (blocking; the membership runs it on a thread of its own).
+bool tcp_reachable(const std::string& host, uint16_t port, int timeout_ms);
 
 /// Parses "ID@HOST:PORT"; false (and `error` says why) if it is not one.
 bool parse_member(const std::string& text, member_spec& out,
@@ -65,6 +72,7 @@ struct peer_link {
 struct membership_state {
   membership_env env;
   std::vector<peer_link> peers; // by node index; self's entry unused
+  std::vector<caf::actor> probers; // by node index, spawned when needed
   uint64_t version = 0;
   static inline const char* name = "seckill.membership";
 };

@@ -435,6 +435,15 @@ static std::string check_relations(node_config& c) {
     if (!found)
       return "seckill.node-id ('" + c.node_id
              + "') is not one of cluster.nodes";
+    // Without heartbeats a member whose host vanishes without closing its
+    // connections stays "up" forever, and every call to it waits out the
+    // hop timeout.
+    if (c.cluster_nodes.size() > 1
+        && (c.heartbeat_interval_ms == 0
+            || c.connection_timeout_ms <= c.heartbeat_interval_ms))
+      return "with cluster.nodes, middleman.heartbeat-interval must be set "
+             "and middleman.connection-timeout must exceed it (e.g. 200ms "
+             "and 1s): a hung member is noticed only so";
   }
   if (c.http.request_line_bytes_max > c.http.header_bytes_max)
     return "seckill.http-request-line-bytes-max ("

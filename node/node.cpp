@@ -216,17 +216,19 @@ std::string start_admin(caf::actor_system& sys, const node_config& cfg,
       st.http = live->server->stats();
   };
   parts.admin = sys.spawn(admin_impl, std::move(env));
-  // The membership answers peers with the admin's handle: it learns it
-  // before the port opens, so no hello finds it without one.
-  if (parts.membership)
-    caf::anon_send(parts.membership, admin_atom_v,
-                   caf::actor_cast<caf::actor>(parts.admin));
   auto port = sys.middleman().publish(parts.admin, cfg.cluster_port,
                                       cfg.cluster_host.c_str(), true);
   if (!port)
     return "cannot publish the admin actor on " + cfg.cluster_host + ":"
            + std::to_string(cfg.cluster_port) + ": "
            + sys.render(port.error());
+  // Only now does the membership start connecting (it needs the admin's
+  // handle for its hello): a publish queued behind a connect would wait on
+  // CAF's synchronous connect. A hello that arrives first is refused and
+  // retried by the peer.
+  if (parts.membership)
+    caf::anon_send(parts.membership, admin_atom_v,
+                   caf::actor_cast<caf::actor>(parts.admin));
   parts.cluster_port = *port;
   std::lock_guard<std::mutex> guard{parts.live->mtx};
   parts.live->cluster_endpoint = cfg.cluster_host + ":" + std::to_string(*port);
@@ -382,9 +384,9 @@ int serve(caf::actor_system& sys, node_config& cfg, const sigset_t& signals) {
   parts.server->stop();
   for (auto& b : parts.bridges)
     caf::anon_send_exit(b, caf::exit_reason::user_shutdown);
-  sys.middleman().unpublish(parts.admin, parts.cluster_port);
-  if (parts.membership)
+  if (parts.membership) // no new connects queued before the unpublish
     caf::anon_send_exit(parts.membership, caf::exit_reason::user_shutdown);
+  sys.middleman().unpublish(parts.admin, parts.cluster_port);
   caf::anon_send_exit(parts.admin, caf::exit_reason::user_shutdown);
   stop_runtime(sys, parts.rt);
   spdlog::info("shutdown_done node={}", cfg.node_id);

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/clock.hpp"
+#include "actors/placement.hpp"
 
 namespace seckill {
 
@@ -15,6 +16,18 @@ std::string start_runtime(caf::actor_system& sys, const runtime_config& cfg,
   auto rec = recover(cfg.db_path);
   if (!rec.ok())
     return rec.error;
+  // Items never move: a file holding an item that cluster.nodes places on
+  // another node would be served here while every other node routes it
+  // there (its orders unreachable, its id free to create twice).
+  for (const auto& r : rec.items) {
+    const auto& id = r.record.spec.item_id;
+    auto owner = item_owner(cfg.nodes, id);
+    if (owner != cfg.self_node)
+      return cfg.db_path + " holds item '" + id + "', which cluster.nodes "
+             + "places on " + cfg.nodes[owner]
+             + "; items never move between nodes: start this node with the "
+               "member list its data was written under";
+  }
   out.recovered_items = static_cast<int64_t>(rec.items.size());
   out.recovered_orders = rec.orders;
   spdlog::info("store_recovered path={} items={} orders={}", cfg.db_path,

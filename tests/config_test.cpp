@@ -157,6 +157,11 @@ TEST_CASE("config: bad input is an error naming the key", "[config]") {
     {"[cluster]\nnodes = [\"n1@h:1\", \"n2@h:1\"]\n", {}, "share an address"},
     {"[cluster]\nnodes = [\"n1@h:1\"\n", {}, "cluster.nodes"},
     {"", {"--cluster.nodes=n2@h:1,n3@h:2"}, "not one of cluster.nodes"},
+    {"", {"--cluster.nodes=n1@h:1,n2@h:2"}, "heartbeat-interval"},
+    {"",
+     {"--cluster.nodes=n1@h:1,n2@h:2", "--middleman.heartbeat-interval=1s",
+      "--middleman.connection-timeout=1s"},
+     "connection-timeout must exceed"},
   };
   for (const auto& bc : cases) {
     node_config c;
@@ -211,7 +216,11 @@ TEST_CASE("config: cluster.nodes lists the members, and this node's entry sets "
         std::string{"--cluster.nodes=n1@127.0.0.1:5001,n2@10.0.0.2:5002"}}) {
     node_config c;
     std::vector<std::string> rest;
-    auto problem = load_config({}, {arg, "--seckill.node-id=n2"}, c, rest);
+    auto problem
+      = load_config({}, {arg, "--seckill.node-id=n2",
+                         "--middleman.heartbeat-interval=200ms",
+                         "--middleman.connection-timeout=1s"},
+                    c, rest);
     INFO(arg << ": " << problem);
     REQUIRE(problem.empty());
     CHECK(c.cluster_nodes
