@@ -11,6 +11,7 @@
 #include "actors/hop.hpp"
 #include "actors/item.hpp"
 #include "actors/item_book.hpp"
+#include "actors/request_filter.hpp"
 #include "actors/session_manager.hpp"
 #include "messages/assert.hpp"
 #include "messages/limits.hpp"
@@ -71,12 +72,22 @@ void dispatch(queue_pointer self, purchase p,
       });
 }
 
-void reject_all(queue_pointer self, errc code) {
+// Answers every waiter with `code`; with `keep_orders`, except those whose
+// request id may have an order (they wait on, to get it back).
+void reject_all(queue_pointer self, errc code, bool keep_orders = false) {
   auto& st = self->state;
-  for (auto& w : st.waiting)
+  std::deque<waiting_purchase> kept;
+  for (auto& w : st.waiting) {
+    if (keep_orders
+        && (st.acked_requests.count(w.p.request_id) != 0
+            || filter_may_hold(st.status.ordered_requests, w.p.request_id))) {
+      kept.push_back(std::move(w));
+      continue;
+    }
     w.rp.deliver(make_error(code));
-  st.rejected += static_cast<int64_t>(st.waiting.size());
-  st.waiting.clear();
+    st.rejected += 1;
+  }
+  st.waiting = std::move(kept);
 }
 
 void arm_timer(queue_pointer self, int64_t due_ms) {
@@ -127,7 +138,9 @@ caf::result<order> on_purchase(queue_pointer self, purchase& p) {
     return make_error(errc::shard_unavailable);
   }
   if (st.status_known && st.acked_requests.count(p.request_id) == 0) {
-    if (auto code = status_refusal(st.status.status); code != errc::ok) {
+    if (auto code = status_refusal(st.status.status);
+        code != errc::ok
+        && !filter_may_hold(st.status.ordered_requests, p.request_id)) {
       st.rejected += 1;
       return make_error(code);
     }
@@ -211,9 +224,8 @@ void on_status(queue_pointer self, const status_update& u) {
   st.status = u;
   st.status_known = true;
   if (auto code = status_refusal(u.status); code != errc::ok)
-    reject_all(self, code);
-  else
-    drain(self);
+    reject_all(self, code, true);
+  drain(self);
 }
 
 queue_view make_view(queue_pointer self) {

@@ -14,8 +14,10 @@
 //
 // A retry of a request this queue has seen acknowledged is let through even
 // when the item is sold out or ended, so that it gets its order back from
-// the item (idempotency beats the edge's shortcut). On a cluster, a retry
-// through another node's queue has no such memory: see the README.
+// the item (idempotency beats the edge's shortcut). So is a request the
+// item's refusing status says may have an order (its filter of ordered
+// request ids, request_filter.hpp): the order may have been placed through
+// another node's queue.
 // Order of arrival is order of service: a newcomer never overtakes a waiter.
 // At most `inflight_max` purchases are on their way downstream at once.
 // It must never: hold a request without a bound in time, or grow a queue past

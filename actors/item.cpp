@@ -1,5 +1,6 @@
 // The item actor (see item.hpp): behavior, batch pipeline and status pushes.
 #include "actors/item.hpp"
+#include "actors/request_filter.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -31,10 +32,21 @@ item_status current_status(item_pointer self) {
 }
 
 status_update make_update(item_pointer self) {
-  const auto& spec = self->state.book.rec.spec;
-  return status_update{spec.item_id, current_status(self),
-                       self->state.book.rec.counters.available,
-                       spec.per_user_limit, spec.starts_at_ms};
+  const auto& book = self->state.book;
+  const auto& spec = book.rec.spec;
+  status_update u{spec.item_id, current_status(self), book.rec.counters.available,
+                  spec.per_user_limit, spec.starts_at_ms, {}};
+  // A queue that refuses by the status lets through what may be a retry of
+  // an order (placed through any node's queue): see request_filter.hpp.
+  if (u.status == item_status::sold_out || u.status == item_status::ended
+      || u.status == item_status::paused) {
+    std::vector<std::string> ids;
+    ids.reserve(book.by_request.size());
+    for (const auto& kvp : book.by_request)
+      ids.push_back(kvp.first);
+    u.ordered_requests = make_request_filter(ids, ids.size());
+  }
+  return u;
 }
 
 void publish_status(item_pointer self) {

@@ -176,12 +176,15 @@ struct status_update {
   int64_t available = 0;
   int64_t per_user_limit = 1;
   int64_t starts_at_ms = 0;
+  /// With a refusing status: a Bloom filter of the request ids of the
+  /// item's orders (actors/request_filter.hpp); empty otherwise.
+  std::vector<uint64_t> ordered_requests;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, status_update& x) {
   return f(caf::meta::type_name("status_update"), x.item_id, x.status,
-           x.available, x.per_user_limit, x.starts_at_ms);
+           x.available, x.per_user_limit, x.starts_at_ms, x.ordered_requests);
 }
 
 /// One of an item's recent decisions, for the CLI (`seckill-cli item ID`).

@@ -58,7 +58,7 @@ auto fields(const purchase& x) {
 }
 auto fields(const status_update& x) {
   return std::tie(x.item_id, x.status, x.available, x.per_user_limit,
-                  x.starts_at_ms);
+                  x.starts_at_ms, x.ordered_requests);
 }
 auto fields(const queue_view& x) {
   return std::tie(x.item_id, x.status, x.waiting, x.inflight,
@@ -207,7 +207,8 @@ stock_view sample(tag<stock_view>) {
           1'700'000'000'123};
 }
 status_update sample(tag<status_update>) {
-  return {"sku-1", item_status::ended, 7, 2, 1'700'000'000'000};
+  return {"sku-1", item_status::ended, 7, 2, 1'700'000'000'000,
+          {0x8000000000000001ULL, 42}};
 }
 outcome_event sample(tag<outcome_event>) {
   return {1'700'000'000'777, "u42", "sold_out", 2, "sku-1.7"};
