@@ -259,6 +259,17 @@ admin_actor::behavior_type admin_impl(admin_pointer self, admin_env env) {
       return on_admin(self, end_atom_v, id);
     },
     [self](nodes_atom) { return on_nodes(self); },
+    [self](nodes_atom, bool) -> caf::result<std::vector<member_view>> {
+      auto& env = self->state.env;
+      if (!env.membership) {
+        member_view v;
+        v.node_id = env.identity.node_id;
+        v.state = "self";
+        return std::vector<member_view>{v};
+      }
+      self->delegate(env.membership, nodes_atom_v);
+      return caf::delegated<std::vector<member_view>>{};
+    },
     [self](hello_atom, peer_hello& h) -> caf::result<peer_hello> {
       if (!self->state.env.membership)
         return make_error(errc::forbidden); // not a cluster member

@@ -38,6 +38,9 @@ using admin_actor = caf::typed_actor<
   caf::replies_to<end_atom, std::string>::with<item_view>,
   // Every member, live or not, with its items and load.
   caf::replies_to<nodes_atom>::with<std::vector<member_view>>,
+  // The same members with their states only, without asking them (for
+  // /metrics: cheap, answered by this node alone).
+  caf::replies_to<nodes_atom, bool>::with<std::vector<member_view>>,
   // A peer connecting (the admin actor is what the cluster port publishes):
   // handed to the membership actor.
   caf::replies_to<hello_atom, peer_hello>::with<peer_hello>>;

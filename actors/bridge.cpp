@@ -441,21 +441,29 @@ void on_healthz(bridge_pointer self, exchange_ptr ex) {
 
 void on_metrics(bridge_pointer self, exchange_ptr ex) {
   auto admin = self->state.env.admin;
+  auto fail = failer(self, ex, route_kind::metrics);
   self->request(admin, hop(self), status_atom_v)
     .then(
-      [self, ex, admin](node_status& st) {
+      [self, ex, admin, fail](node_status& st) {
         self->request(admin, hop(self), list_atom_v)
           .then(
-            [self, ex, st](std::vector<item_detail>& items) {
-              http::response resp;
-              resp.content_type = "text/plain; version=0.0.4";
-              resp.body = format_metrics(*self->state.env.counters, st, items,
-                                         self->state.env.remote.get());
-              answer(self, ex, route_kind::metrics, std::move(resp));
+            [self, ex, admin, st, fail](std::vector<item_detail>& items) {
+              self->request(admin, hop(self), nodes_atom_v, false)
+                .then(
+                  [self, ex, st, items](std::vector<member_view>& members) {
+                    http::response resp;
+                    resp.content_type = "text/plain; version=0.0.4";
+                    resp.body = format_metrics(*self->state.env.counters, st,
+                                               items,
+                                               self->state.env.remote.get(),
+                                               members);
+                    answer(self, ex, route_kind::metrics, std::move(resp));
+                  },
+                  fail);
             },
-            failer(self, ex, route_kind::metrics));
+            fail);
       },
-      failer(self, ex, route_kind::metrics));
+      fail);
 }
 
 errc check_path_id(const route& rt) {

@@ -177,10 +177,19 @@ void write_remote(writer& w, const relay_counters& c) {
 
 } // namespace
 
+void write_members(writer& w, const std::vector<member_view>& members) {
+  w.family("seckill_cluster_member_up", "gauge",
+           "1 if this node sees the member up (itself included), else 0.");
+  for (const auto& m : members)
+    w.sample("seckill_cluster_member_up", label("member", m.node_id),
+             m.state == "self" || m.state == "up" ? 1 : 0);
+}
+
 std::string format_metrics(const bridge_counters& counters,
                            const node_status& status,
                            const std::vector<item_detail>& items,
-                           const relay_counters* remote) {
+                           const relay_counters* remote,
+                           const std::vector<member_view>& members) {
   writer w;
   write_requests(w, counters);
   write_node(w, status);
@@ -188,6 +197,8 @@ std::string format_metrics(const bridge_counters& counters,
   write_items(w, items);
   if (remote != nullptr)
     write_remote(w, *remote);
+  if (!members.empty())
+    write_members(w, members);
   return w.text();
 }
 

@@ -13,10 +13,12 @@
 
 namespace seckill {
 
-/// `remote`: the node's relay counters (null: a node alone, none written).
+/// `remote`: the node's relay counters (null: a node alone, none written);
+/// `members`: the cluster as this node sees it (one entry: a node alone).
 std::string format_metrics(const bridge_counters& counters,
                            const node_status& status,
                            const std::vector<item_detail>& items,
-                           const relay_counters* remote = nullptr);
+                           const relay_counters* remote = nullptr,
+                           const std::vector<member_view>& members = {});
 
 } // namespace seckill

@@ -132,7 +132,17 @@ TEST_CASE("bridge: /metrics text", "[bridge]") {
   d.item.record.counters = {5, 1, 94};
   d.item.status = item_status::on_sale;
   d.queue.waiting = 12;
-  auto text = format_metrics(c, st, {d});
+  relay_counters remote;
+  remote.calls[static_cast<std::size_t>(relay_kind::purchase_item)] = 6;
+  remote.failed_down = 2;
+  std::vector<member_view> members(3);
+  members[0].node_id = "n1";
+  members[0].state = "self";
+  members[1].node_id = "n2";
+  members[1].state = "up";
+  members[2].node_id = "n3";
+  members[2].state = "down";
+  auto text = format_metrics(c, st, {d}, &remote, members);
   auto has = [&](const std::string& line) {
     INFO(line);
     CHECK(text.find(line + "\n") != std::string::npos);
@@ -150,6 +160,12 @@ TEST_CASE("bridge: /metrics text", "[bridge]") {
   has("seckill_queue_waiting{item=\"sku-1\"} 12");
   has("seckill_item_status{item=\"sku-1\",status=\"on_sale\"} 1");
   has("# TYPE seckill_purchases_total counter");
+  has("seckill_remote_calls_total{kind=\"purchase_item\"} 6");
+  has("seckill_remote_calls_total{kind=\"purchase_session\"} 0");
+  has("seckill_remote_failed_total{reason=\"node_down\"} 2");
+  has("seckill_cluster_member_up{member=\"n1\"} 1");
+  has("seckill_cluster_member_up{member=\"n2\"} 1");
+  has("seckill_cluster_member_up{member=\"n3\"} 0");
   // Every sample line belongs to a family declared before it.
   std::istringstream lines{text};
   std::string line, family;

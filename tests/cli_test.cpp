@@ -869,6 +869,7 @@ admin_actor::behavior_type fake_admin(fake_pointer self) {
       },
       // Members relative to the real clock: run_command reads it for FOR.
       [](nodes_atom) { return sample_members(test::epoch_ms()); },
+      [](nodes_atom, bool) { return sample_members(test::epoch_ms()); },
       [](hello_atom, const peer_hello&) -> caf::result<peer_hello> {
         return make_error(errc::forbidden);
       },

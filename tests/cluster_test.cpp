@@ -1034,6 +1034,12 @@ TEST_CASE("cluster: a hung node (SIGSTOP) is noticed by the heartbeat, its "
   for (std::size_t t = 0; t < 2; ++t)
     REQUIRE(wait_for_log(cluster.node(t), "peer_down peer=n3",
                          downs_before[t] + 1, answer_ms_max));
+  const std::string n3_up = "seckill_cluster_member_up{member=\"n3\"}";
+  for (std::size_t t = 0; t < 2; ++t) {
+    auto m = metrics_of(cluster, t);
+    CHECK(metric(m, n3_up) == 0);
+    CHECK(metric(m, "seckill_cluster_member_up{member=\"n1\"}") == 1);
+  }
   for (std::size_t t = 0; t < 2; ++t) {
     http_client c(cluster.http_port(t), answer_ms_max);
     for (int k = 0; k < 10; ++k)
@@ -1050,6 +1056,8 @@ TEST_CASE("cluster: a hung node (SIGSTOP) is noticed by the heartbeat, its "
   REQUIRE(::kill(cluster.node(victim).pid(), SIGCONT) == 0);
   for (std::size_t t = 0; t < 2; ++t)
     REQUIRE(wait_for_log(cluster.node(t), "peer_up peer=n3", 2, 15'000));
+  for (std::size_t t = 0; t < 2; ++t)
+    CHECK(metric(metrics_of(cluster, t), n3_up) == 1);
   for (std::size_t t = 0; t < nodes; ++t) {
     http_client c(cluster.http_port(t), answer_ms_max);
     std::string got;
