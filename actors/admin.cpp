@@ -166,6 +166,18 @@ caf::result<node_status> on_status(admin_pointer self) {
   return rp;
 }
 
+// The one member of a node alone: itself, at its bound cluster endpoint.
+member_view alone_view(const admin_env& env) {
+  member_view v;
+  v.node_id = env.identity.node_id;
+  node_status bound = env.identity; // the endpoints are known once bound
+  if (env.live)
+    env.live(bound);
+  v.endpoint = bound.cluster_endpoint;
+  v.state = "self";
+  return v;
+}
+
 // Nodes: the membership's view, then each live member's own status (this
 // node's directly, the others' through their admin actors, each bounded by
 // the gather timeout; one that does not answer keeps its counts at -1).
@@ -207,13 +219,7 @@ caf::result<std::vector<member_view>> on_nodes(admin_pointer self) {
   };
   auto& env = self->state.env;
   if (!env.membership) {
-    member_view v;
-    v.node_id = env.identity.node_id;
-    node_status bound = env.identity; // the endpoints are known once bound
-    if (env.live)
-      env.live(bound);
-    v.endpoint = bound.cluster_endpoint;
-    v.state = "self";
+    auto v = alone_view(env);
     routes r;
     r.members.push_back(peer_ref{v.node_id, true, {}, {}, {}});
     gather({v}, r);
@@ -261,12 +267,8 @@ admin_actor::behavior_type admin_impl(admin_pointer self, admin_env env) {
     [self](nodes_atom) { return on_nodes(self); },
     [self](nodes_atom, bool) -> caf::result<std::vector<member_view>> {
       auto& env = self->state.env;
-      if (!env.membership) {
-        member_view v;
-        v.node_id = env.identity.node_id;
-        v.state = "self";
-        return std::vector<member_view>{v};
-      }
+      if (!env.membership)
+        return std::vector<member_view>{alone_view(env)};
       self->delegate(env.membership, nodes_atom_v);
       return caf::delegated<std::vector<member_view>>{};
     },

@@ -48,13 +48,14 @@ void dispatch(queue_pointer self, purchase p,
   auto& st = self->state;
   st.inflight += 1;
   st.admitted += 1;
+  // The session manager is this node's: a local hop, bounded by the
+  // caller's timeout (it sends a remote user's purchase on through a relay).
   auto sessions = caf::actor_cast<session_manager_actor>(st.sessions);
-  auto timeout = hop_timeout(self, sessions, st.cfg.hop_timeout_ms);
   // Until the item's status is known the session must not judge the limit.
   auto limit = st.status_known ? st.status.per_user_limit
                                : limits::per_user_limit_max;
   auto request_id = p.request_id;
-  self->request(sessions, timeout, purchase_atom_v, std::move(p), st.item,
+  self->request(sessions, caf::infinite, purchase_atom_v, std::move(p), st.item,
                 limit)
     .then(
       [self, rp, request_id](order& o) mutable {
@@ -72,15 +73,21 @@ void dispatch(queue_pointer self, purchase p,
       });
 }
 
+// Whether `request_id` may already have an order: acknowledged through this
+// queue, or in the item's filter of ordered ids (placed through any queue).
+// Such a request goes on to the item even when the status refuses.
+bool may_have_order(const queue_state& st, const std::string& request_id) {
+  return st.acked_requests.count(request_id) != 0
+         || filter_may_hold(st.status.ordered_requests, request_id);
+}
+
 // Answers every waiter with `code`; with `keep_orders`, except those whose
 // request id may have an order (they wait on, to get it back).
 void reject_all(queue_pointer self, errc code, bool keep_orders = false) {
   auto& st = self->state;
   std::deque<waiting_purchase> kept;
   for (auto& w : st.waiting) {
-    if (keep_orders
-        && (st.acked_requests.count(w.p.request_id) != 0
-            || filter_may_hold(st.status.ordered_requests, w.p.request_id))) {
+    if (keep_orders && may_have_order(st, w.p.request_id)) {
       kept.push_back(std::move(w));
       continue;
     }
@@ -137,10 +144,9 @@ caf::result<order> on_purchase(queue_pointer self, purchase& p) {
     st.rejected += 1;
     return make_error(errc::shard_unavailable);
   }
-  if (st.status_known && st.acked_requests.count(p.request_id) == 0) {
+  if (st.status_known) {
     if (auto code = status_refusal(st.status.status);
-        code != errc::ok
-        && !filter_may_hold(st.status.ordered_requests, p.request_id)) {
+        code != errc::ok && !may_have_order(st, p.request_id)) {
       st.rejected += 1;
       return make_error(code);
     }

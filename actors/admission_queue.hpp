@@ -60,7 +60,6 @@ struct queue_config {
   std::size_t waiting_max = 10'000;
   int64_t wait_ms_max = 2'000;
   std::size_t inflight_max = 1024;
-  int64_t hop_timeout_ms = 5'000; // queue -> session, when it is remote
 };
 
 /// The answer a queue gives at once for a status, `ok` to let requests on.

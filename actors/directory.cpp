@@ -214,9 +214,7 @@ void on_routes(directory_pointer self, routes r) {
   auto before = st.up;
   auto live_before = live_nodes(self);
   st.members = std::move(r);
-  st.up.assign(st.members.members.size(), false);
-  for (std::size_t i = 0; i < st.members.members.size(); ++i)
-    st.up[i] = st.members.members[i].up || i == self_node(self);
+  st.up = live_members(st.members);
   std::vector<uint32_t> came_up;
   for (uint32_t j = 0; j < st.up.size(); ++j) {
     bool was = j < before.size() && before[j];

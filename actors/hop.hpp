@@ -10,7 +10,6 @@
 // can run several seckill nodes in one actor system.
 #pragma once
 
-#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -18,20 +17,11 @@
 #include <vector>
 
 #include <caf/actor.hpp>
-#include <caf/duration.hpp>
-#include <caf/node_id.hpp>
 
 #include "actors/placement.hpp"
 #include "messages/type_ids.hpp"
 
 namespace seckill {
-
-template <class Self, class Handle>
-caf::duration hop_timeout(Self* self, const Handle& dest, int64_t ms) {
-  if (dest && dest->node() != self->node())
-    return caf::duration{std::chrono::milliseconds(ms)};
-  return caf::duration{caf::infinite};
-}
 
 /// This node's place in the cluster, shared by its actors (immutable after
 /// start-up). A single node is a cluster of one, without relays.
@@ -53,6 +43,15 @@ struct cluster_env {
     return relays[key % relays.size()];
   }
 };
+
+/// Who is live in `r`, by node index: the members it says are up, and
+/// always this node.
+inline std::vector<bool> live_members(const routes& r) {
+  std::vector<bool> live(r.members.size(), false);
+  for (std::size_t i = 0; i < r.members.size(); ++i)
+    live[i] = r.members[i].up || i == r.self;
+  return live;
+}
 
 /// A request to `dest` on node `node`: direct when it is this node, else
 /// through a relay chosen by `key`. Either way the answer is guaranteed

@@ -40,11 +40,9 @@ status_update make_update(item_pointer self) {
   // an order (placed through any node's queue): see request_filter.hpp.
   if (u.status == item_status::sold_out || u.status == item_status::ended
       || u.status == item_status::paused) {
-    std::vector<std::string> ids;
-    ids.reserve(book.by_request.size());
+    u.ordered_requests.assign(filter_words(book.by_request.size()), 0);
     for (const auto& kvp : book.by_request)
-      ids.push_back(kvp.first);
-    u.ordered_requests = make_request_filter(ids, ids.size());
+      add_to_filter(u.ordered_requests, kvp.first);
   }
   return u;
 }

@@ -114,11 +114,12 @@ peer_hello my_hello(membership_pointer self) {
                     env.sessions, env.admin};
 }
 
-void push_routes(membership_pointer self) {
-  auto& st = self->state;
+// The cluster as this node sees it now, with the current version.
+routes make_routes(membership_pointer self) {
+  const auto& st = self->state;
   routes r;
   r.self = st.env.self;
-  r.version = ++st.version;
+  r.version = st.version;
   for (uint32_t j = 0; j < st.env.members.size(); ++j) {
     peer_ref p;
     p.node_id = st.env.members[j].id;
@@ -135,6 +136,13 @@ void push_routes(membership_pointer self) {
     }
     r.members.push_back(std::move(p));
   }
+  return r;
+}
+
+void push_routes(membership_pointer self) {
+  auto& st = self->state;
+  ++st.version;
+  auto r = make_routes(self);
   for (const auto& dest : {st.env.directory, st.env.sessions})
     if (dest)
       self->send(dest, routes_atom_v, r);
@@ -361,21 +369,8 @@ caf::behavior membership_impl(membership_pointer self, membership_env env) {
     },
     [self](tick_atom, uint32_t j) { connect(self, j); },
     [self](nodes_atom) { return make_views(self); },
-    [self](routes_atom) {
-      // The same view the other actors were pushed last.
-      const auto& st = self->state;
-      routes r;
-      r.self = st.env.self;
-      r.version = st.version;
-      for (uint32_t j = 0; j < st.env.members.size(); ++j) {
-        peer_ref p;
-        p.node_id = st.env.members[j].id;
-        p.up = j == st.env.self || st.peers[j].phase == peer_phase::up;
-        p.admin = j == st.env.self ? st.env.admin : st.peers[j].hello.admin;
-        r.members.push_back(std::move(p));
-      }
-      return r;
-    },
+    // The same view the other actors were pushed last.
+    [self](routes_atom) { return make_routes(self); },
   };
 }
 

@@ -8,6 +8,7 @@
 #include <caf/sec.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/hop.hpp"
 #include "actors/item.hpp"
 #include "messages/assert.hpp"
 #include "messages/errors.hpp"
@@ -138,9 +139,7 @@ caf::result<caf::message> forward(relay_pointer self, relay_kind kind,
 void on_routes(relay_pointer self, const routes& r) {
   auto& st = self->state;
   SECKILL_ASSERT(r.self == st.env.self_node, "routes are for this node");
-  st.up.assign(r.members.size(), false);
-  for (std::size_t i = 0; i < r.members.size(); ++i)
-    st.up[i] = r.members[i].up || i == r.self;
+  st.up = live_members(r);
   std::vector<uint64_t> doomed;
   for (const auto& kvp : st.pending)
     if (!is_up(self, kvp.second.node))

@@ -27,6 +27,14 @@ std::size_t filter_words(std::size_t count) {
   return (count * bits_per_id + 63) / 64;
 }
 
+std::vector<uint64_t>
+make_request_filter(const std::vector<std::string>& request_ids) {
+  std::vector<uint64_t> bits(filter_words(request_ids.size()), 0);
+  for (const auto& id : request_ids)
+    add_to_filter(bits, id);
+  return bits;
+}
+
 void add_to_filter(std::vector<uint64_t>& bits, const std::string& id) {
   if (bits.empty())
     return;

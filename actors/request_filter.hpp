@@ -18,30 +18,18 @@
 
 namespace seckill {
 
-/// The filter's bits for `request_ids` (empty if there are none).
-template <class Range>
-std::vector<uint64_t> make_request_filter(const Range& request_ids,
-                                          std::size_t count);
+/// Words of a filter for `count` ids (0 for none).
+std::size_t filter_words(std::size_t count);
 
-/// Adds one id to `bits` (sized by make_request_filter).
+/// Adds one id to `bits` (filter_words(count) words, for `count` ids).
 void add_to_filter(std::vector<uint64_t>& bits, const std::string& request_id);
 
 /// Whether `request_id` may be in the filter (false: it certainly is not).
 bool filter_may_hold(const std::vector<uint64_t>& bits,
                      const std::string& request_id);
 
-/// Words of a filter for `count` ids.
-std::size_t filter_words(std::size_t count);
-
-template <class Range>
-std::vector<uint64_t> make_request_filter(const Range& request_ids,
-                                          std::size_t count) {
-  std::vector<uint64_t> bits(filter_words(count), 0);
-  if (bits.empty())
-    return bits;
-  for (const auto& id : request_ids)
-    add_to_filter(bits, id);
-  return bits;
-}
+/// The filter of `request_ids` (empty if there are none).
+std::vector<uint64_t>
+make_request_filter(const std::vector<std::string>& request_ids);
 
 } // namespace seckill

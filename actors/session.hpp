@@ -47,7 +47,7 @@ struct session_config {
   double burst = 10;
   int64_t unpaid_max = 3;    // unpaid orders one user may hold, all items
   int64_t idle_timeout_ms = 60'000; // retired by the manager after this
-  int64_t hop_timeout_ms = 5'000; // session -> item, when it is remote
+  int64_t hop_timeout_ms = 5'000; // the manager's view request to it
   cluster_env cluster; // where items live; the relays to reach them
 };
 

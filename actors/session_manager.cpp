@@ -134,9 +134,7 @@ void on_routes(session_manager_pointer self, routes r) {
   SECKILL_ASSERT(r.self == cluster(self).self_node
                    && r.members.size() == cluster(self).nodes->size(),
                  "routes describe this node's cluster");
-  st.live.assign(r.members.size(), false);
-  for (std::size_t i = 0; i < r.members.size(); ++i)
-    st.live[i] = r.members[i].up || i == r.self;
+  st.live = live_members(r);
   st.members = std::move(r);
 }
 

@@ -28,11 +28,12 @@ std::string expected(const std::string& what) {
   return "expected " + what;
 }
 
-std::string trim_value(const std::string& s) {
+std::string trim(const std::string& s) {
   auto b = s.find_first_not_of(" \t\r");
   if (b == std::string::npos)
     return {};
-  return s.substr(b, s.find_last_not_of(" \t\r") - b + 1);
+  auto e = s.find_last_not_of(" \t\r");
+  return s.substr(b, e - b + 1);
 }
 
 setter int_key(int64_t lo, int64_t hi,
@@ -179,7 +180,7 @@ const std::vector<key_spec>& keys() {
      })},
     {"seckill.hop-timeout-ms", "5000",
      int_key(10, 60'000, [](node_config& c, L x) {
-       c.runtime.directory.queue.hop_timeout_ms = x;
+       c.runtime.hop_timeout_ms = x;
        c.runtime.sessions.session.hop_timeout_ms = x;
      })},
     {"seckill.sessions-max", "100000",
@@ -283,10 +284,11 @@ const std::vector<key_spec>& keys() {
          body = body.substr(1, body.size() - 2);
        }
        std::vector<std::string> out;
+       std::vector<member_spec> parsed;
        std::stringstream in{body};
        std::string item;
        while (std::getline(in, item, ',')) {
-         item = trim_value(item);
+         item = trim(item);
          if (item.size() >= 2 && item.front() == '"' && item.back() == '"')
            item = item.substr(1, item.size() - 2);
          if (item.empty())
@@ -295,34 +297,26 @@ const std::vector<key_spec>& keys() {
          std::string why;
          if (!parse_member(item, m, why))
            return "member '" + item + "': " + why;
-         for (const auto& prev : out) {
-           member_spec p;
-           parse_member(prev, p, why);
-           if (p.id == m.id)
+         for (std::size_t i = 0; i < parsed.size(); ++i) {
+           if (parsed[i].id == m.id)
              return "member id '" + m.id + "' is listed twice";
-           if (p.host == m.host && p.port == m.port)
-             return "members '" + prev + "' and '" + item
+           if (parsed[i].host == m.host && parsed[i].port == m.port)
+             return "members '" + out[i] + "' and '" + item
                     + "' share an address";
          }
          out.push_back(item);
+         parsed.push_back(std::move(m));
        }
        if (out.size() > limits::cluster_nodes_max)
          return expected("at most "
                          + std::to_string(limits::cluster_nodes_max)
                          + " members");
        c.cluster_nodes = std::move(out);
+       c.cluster_members = std::move(parsed);
        return {};
      }},
   };
   return specs;
-}
-
-std::string trim(const std::string& s) {
-  auto b = s.find_first_not_of(" \t\r");
-  if (b == std::string::npos)
-    return {};
-  auto e = s.find_last_not_of(" \t\r");
-  return s.substr(b, e - b + 1);
 }
 
 // A value may be quoted ("...") as CAF writes strings; quotes are removed.
@@ -422,10 +416,7 @@ std::string apply_config_arg(const std::string& arg, node_config& out) {
 static std::string check_relations(node_config& c) {
   if (!c.cluster_nodes.empty()) {
     bool found = false;
-    for (const auto& text : c.cluster_nodes) {
-      member_spec m;
-      std::string why;
-      parse_member(text, m, why);
+    for (const auto& m : c.cluster_members) {
       if (m.id != c.node_id)
         continue;
       found = true;

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/membership.hpp"
 #include "node/http_server.hpp"
 #include "node/runtime.hpp"
 
@@ -30,6 +31,7 @@ struct node_config {
   /// cluster.nodes as written ("ID@HOST:PORT"); empty: a node alone. With
   /// members, this node's entry (by node_id) sets cluster_host and _port.
   std::vector<std::string> cluster_nodes;
+  std::vector<member_spec> cluster_members; // the same, parsed
   runtime_config runtime;       // db_path is set from data_dir
   /// CAF's own settings, read as strictly as ours and handed to CAF; 0
   /// keeps CAF's default (threads: one per core; heartbeats: off).

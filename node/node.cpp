@@ -315,20 +315,14 @@ int wait_for_signal(const sigset_t& set) {
 int serve(caf::actor_system& sys, node_config& cfg, const sigset_t& signals) {
   node_parts parts;
   runtime_config rcfg = cfg.runtime;
-  std::vector<member_spec> members;
-  std::vector<std::string> member_texts = cfg.cluster_nodes;
-  if (member_texts.empty())
-    member_texts.push_back(cfg.node_id + "@" + cfg.cluster_host + ":"
-                           + std::to_string(cfg.cluster_port));
+  auto members = cfg.cluster_members;
+  if (members.empty()) // a node alone is a cluster of one
+    members.push_back(member_spec{cfg.node_id, cfg.cluster_host, cfg.cluster_port});
   rcfg.nodes.clear();
-  for (std::size_t i = 0; i < member_texts.size(); ++i) {
-    member_spec m;
-    std::string why;
-    parse_member(member_texts[i], m, why); // checked by the config reader
-    if (m.id == cfg.node_id)
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    if (members[i].id == cfg.node_id)
       rcfg.self_node = static_cast<uint32_t>(i);
-    rcfg.nodes.push_back(m.id);
-    members.push_back(std::move(m));
+    rcfg.nodes.push_back(members[i].id);
   }
   if (auto err = start_runtime(sys, rcfg, parts.rt); !err.empty()) {
     spdlog::error("start_failed reason=\"{}\"", err);
@@ -338,13 +332,13 @@ int serve(caf::actor_system& sys, node_config& cfg, const sigset_t& signals) {
   if (members.size() > 1) {
     membership_env menv;
     menv.members = members;
-    menv.member_texts = member_texts;
+    menv.member_texts = cfg.cluster_nodes;
     menv.self = rcfg.self_node;
     menv.directory = caf::actor_cast<caf::actor>(parts.rt.directory);
     menv.sessions = caf::actor_cast<caf::actor>(parts.rt.sessions);
     menv.relays = parts.rt.cluster.relays;
     menv.now_ms = system_clock_ms();
-    menv.hop_timeout_ms = cfg.runtime.directory.queue.hop_timeout_ms;
+    menv.hop_timeout_ms = cfg.runtime.hop_timeout_ms;
     parts.membership = sys.spawn(membership_impl, std::move(menv));
     spdlog::info("cluster_joining node={} members={}", cfg.node_id,
                  members.size());

@@ -43,7 +43,7 @@ std::string start_runtime(caf::actor_system& sys, const runtime_config& cfg,
   if (cfg.nodes.size() > 1) {
     relay_env renv;
     renv.self_node = cfg.self_node;
-    renv.hop_timeout_ms = cfg.directory.queue.hop_timeout_ms;
+    renv.hop_timeout_ms = cfg.hop_timeout_ms;
     renv.counters = out.relay_stats;
     for (std::size_t i = 0; i < std::max<std::size_t>(1, cfg.relays); ++i)
       out.cluster.relays.push_back(sys.spawn(relay_impl, renv));

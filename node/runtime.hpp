@@ -26,6 +26,9 @@ struct runtime_config {
   std::vector<std::string> nodes{"local"};
   uint32_t self_node = 0;
   std::size_t relays = 4; // with other members
+  /// Milliseconds a hop to another node may take (the relays', and the
+  /// membership's connect and hello).
+  int64_t hop_timeout_ms = 5'000;
 };
 
 struct runtime {

@@ -864,7 +864,7 @@ TEST_CASE("cluster: a sell-out is pushed to every node, which then answers "
   std::vector<std::string> ordered;
   for (const auto& kvp : orders)
     ordered.push_back(kvp.first);
-  auto filter = seckill::make_request_filter(ordered, ordered.size());
+  auto filter = seckill::make_request_filter(ordered);
   const std::vector<bool> all_live(nodes, true);
   for (std::size_t t = 0; t < nodes; ++t) {
     INFO("through " << cluster.ids()[t]);

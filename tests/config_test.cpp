@@ -42,7 +42,7 @@ TEST_CASE("config: the shipped cluster.conf loads and matches the defaults",
   CHECK(a.directory.queue.waiting_max == b.directory.queue.waiting_max);
   CHECK(a.directory.queue.wait_ms_max == b.directory.queue.wait_ms_max);
   CHECK(a.directory.queue.inflight_max == b.directory.queue.inflight_max);
-  CHECK(a.directory.queue.hop_timeout_ms == b.directory.queue.hop_timeout_ms);
+  CHECK(a.hop_timeout_ms == b.hop_timeout_ms);
   CHECK(a.sessions.sessions_max == b.sessions.sessions_max);
   CHECK(a.sessions.session.rate_per_s == b.sessions.session.rate_per_s);
   CHECK(a.sessions.session.burst == b.sessions.session.burst);

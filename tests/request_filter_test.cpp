@@ -15,7 +15,7 @@ TEST_CASE("request filter: every ordered id is held, few others",
   std::vector<std::string> ordered;
   for (int i = 0; i < 10'000; ++i)
     ordered.push_back("req-" + std::to_string(i));
-  auto bits = make_request_filter(ordered, ordered.size());
+  auto bits = make_request_filter(ordered);
   CHECK(bits.size() == filter_words(ordered.size()));
   for (const auto& id : ordered)
     REQUIRE(filter_may_hold(bits, id));
@@ -29,11 +29,11 @@ TEST_CASE("request filter: every ordered id is held, few others",
 
 TEST_CASE("request filter: no orders, no filter, nothing held", "[filter]") {
   std::vector<std::string> none;
-  auto bits = make_request_filter(none, 0);
+  auto bits = make_request_filter(none);
   CHECK(bits.empty());
   CHECK_FALSE(filter_may_hold(bits, "anything"));
   std::vector<std::string> one{"r1"};
-  auto small = make_request_filter(one, 1);
+  auto small = make_request_filter(one);
   CHECK(small.size() == 1);
   CHECK(filter_may_hold(small, "r1"));
 }

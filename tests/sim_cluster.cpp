@@ -144,7 +144,6 @@ void sim_cluster::start(uint32_t k) {
   mcfg.session.hop_timeout_ms = opts.hop_timeout_ms;
   n.sessions = sys.spawn(session_manager_impl, mcfg, clock());
   auto dcfg = opts.directory;
-  dcfg.queue.hop_timeout_ms = opts.hop_timeout_ms;
   n.directory = sys.spawn(directory_impl, dcfg, clock(), n.store, n.sessions,
                           std::move(rec.items), env);
   n.relays = env.relays;
