@@ -8,6 +8,7 @@
 #include <optional>
 
 #include <caf/typed_event_based_actor.hpp>
+#include <spdlog/spdlog.h>
 
 #include "actors/admission_queue.hpp"
 #include "actors/item.hpp"
@@ -271,6 +272,28 @@ admin_actor::behavior_type admin_impl(admin_pointer self, admin_env env) {
         return std::vector<member_view>{alone_view(env)};
       self->delegate(env.membership, nodes_atom_v);
       return caf::delegated<std::vector<member_view>>{};
+    },
+    [self](switch_atom) -> caf::result<switches_view> {
+      auto& env = self->state.env;
+      if (!env.switches || !env.gate_stats)
+        return make_error(errc::not_found); // a node without a front gate
+      return view_of(*env.switches, *env.gate_stats, steady_clock_us()());
+    },
+    [self](switch_atom, const std::string& name,
+           const std::string& value) -> caf::result<switches_view> {
+      auto& env = self->state.env;
+      if (!env.switches || !env.gate_stats)
+        return make_error(errc::not_found);
+      std::string why;
+      if (auto code = check_switch(name, value, why); code != errc::ok) {
+        spdlog::warn("switch_refused name=\"{}\" reason=\"{}\"", name, why);
+        return make_error(code);
+      }
+      auto before = switch_value(*env.switches, name);
+      set_switch(*env.switches, name, value);
+      spdlog::warn("switch_changed name={} from={} to={}", name, before,
+                   switch_value(*env.switches, name));
+      return view_of(*env.switches, *env.gate_stats, steady_clock_us()());
     },
     [self](hello_atom, peer_hello& h) -> caf::result<peer_hello> {
       if (!self->state.env.membership)

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include <caf/typed_actor.hpp>
@@ -20,6 +21,7 @@
 #include <caf/stateful_actor.hpp>
 
 #include "actors/directory.hpp"
+#include "actors/front_gate.hpp"
 #include "actors/session_manager.hpp"
 #include "messages/types.hpp"
 #include "persistence/store.hpp"
@@ -41,6 +43,10 @@ using admin_actor = caf::typed_actor<
   // The same members with their states only, without asking them (for
   // /metrics: cheap, answered by this node alone).
   caf::replies_to<nodes_atom, bool>::with<std::vector<member_view>>,
+  // The front gate's limits and the degrade switches (actors/front_gate.hpp):
+  // read them, or set one by name (the value as check_switch reads it).
+  caf::replies_to<switch_atom>::with<switches_view>,
+  caf::replies_to<switch_atom, std::string, std::string>::with<switches_view>,
   // A peer connecting (the admin actor is what the cluster port publishes):
   // handed to the membership actor.
   caf::replies_to<hello_atom, peer_hello>::with<peer_hello>>;
@@ -53,6 +59,10 @@ struct admin_env {
   store_actor store;
   caf::actor membership; // null: a node alone, without a membership actor
   clock_fn now_ms;
+  /// The node's limits and switches, and its gate's counters; null: a node
+  /// without a front gate (tests), whose switch calls answer not_found.
+  std::shared_ptr<node_switches> switches;
+  std::shared_ptr<gate_counters> gate_stats;
   /// Fills in what only the program knows and may change (the HTTP
   /// server's counters, the bound endpoints); thread-safe; may be empty.
   std::function<void(node_status&)> live;

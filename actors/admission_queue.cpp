@@ -227,10 +227,22 @@ void on_owner(queue_pointer self, bool up, caf::actor item) {
 
 void on_status(queue_pointer self, const status_update& u) {
   auto& st = self->state;
+  bool sold_out_now = st.status_known && u.status == item_status::sold_out
+                      && st.status.status != item_status::sold_out;
+  auto waiting_before = st.waiting.size();
   st.status = u;
   st.status_known = true;
   if (auto code = status_refusal(u.status); code != errc::ok)
     reject_all(self, code, true);
+  if (sold_out_now) {
+    // How late this queue's waiters learned of the last unit: the item's
+    // decision to here (one push; on another node, over the network).
+    st.sold_out_notice_ms = std::max<int64_t>(0, now(self) - u.changed_ms);
+    st.sold_out_waiters
+      = static_cast<int64_t>(waiting_before - st.waiting.size());
+    spdlog::info("sold_out_known item={} notice_ms={} waiters_answered={}",
+                 st.item_id, st.sold_out_notice_ms, st.sold_out_waiters);
+  }
   drain(self);
 }
 
@@ -245,6 +257,8 @@ queue_view make_view(queue_pointer self) {
     v.oldest_wait_ms = now(self) - st.waiting.front().arrived_ms;
   v.admitted = st.admitted;
   v.rejected = st.rejected;
+  v.sold_out_notice_ms = st.sold_out_notice_ms;
+  v.sold_out_waiters = st.sold_out_waiters;
   return v;
 }
 

@@ -96,6 +96,8 @@ struct queue_state {
   int64_t timer_due_ms = 0;
   int64_t admitted = 0;
   int64_t rejected = 0;
+  int64_t sold_out_notice_ms = -1; // see queue_view
+  int64_t sold_out_waiters = 0;
   static inline const char* name = "seckill.queue";
 };
 

@@ -11,6 +11,7 @@
 #include "actors/metrics.hpp"
 #include "messages/assert.hpp"
 #include "messages/dto.hpp"
+#include "messages/limits.hpp"
 
 namespace seckill {
 
@@ -292,18 +293,55 @@ void on_item_get(bridge_pointer self, exchange_ptr ex, const route& rt) {
       failer(self, ex, route_kind::item_get));
 }
 
+http::response stock_response(const stock_view& v) {
+  auto resp = json_response(200, to_proto(v));
+  resp.headers.emplace_back("Cache-Control", "no-store");
+  return resp;
+}
+
 void on_item_stock(bridge_pointer self, exchange_ptr ex, const route& rt) {
-  self->request(self->state.env.directory, hop(self), stock_atom_v, rt.id)
+  auto& st = self->state;
+  auto edge_ms = st.env.switches ? st.env.switches->edge_reads_ms.load() : 0;
+  auto now = st.env.now_ms();
+  if (edge_ms > 0) {
+    auto i = st.edge_stocks.find(rt.id);
+    if (i != st.edge_stocks.end()) {
+      auto age = now - i->second.asked_ms;
+      if (age >= 0 && age <= edge_ms) {
+        auto resp = stock_response(i->second.view);
+        resp.headers.emplace_back("X-Stock-Age-Ms", std::to_string(age));
+        return answer(self, ex, route_kind::item_stock, std::move(resp));
+      }
+    }
+  }
+  self->request(st.env.directory, hop(self), stock_atom_v, rt.id)
     .then(
-      [self, ex](stock_view& v) {
-        auto resp = json_response(200, to_proto(v));
-        resp.headers.emplace_back("Cache-Control", "no-store");
-        answer(self, ex, route_kind::item_stock, std::move(resp));
+      [self, ex, id = rt.id, now, edge_ms](stock_view& v) {
+        auto& cache = self->state.edge_stocks;
+        if (edge_ms > 0) {
+          if (cache.size() >= limits::items_per_node_max
+              && cache.count(id) == 0)
+            cache.clear();
+          cache[id] = edge_stock{v, now};
+        } else if (!cache.empty()) {
+          cache.clear(); // switched off: nothing stale may come back
+        }
+        answer(self, ex, route_kind::item_stock, stock_response(v));
       },
       failer(self, ex, route_kind::item_stock));
 }
 
+bool essential_only(bridge_pointer self) {
+  auto& sw = self->state.env.switches;
+  return sw && sw->essential_only.load();
+}
+
 void on_items_list(bridge_pointer self, exchange_ptr ex) {
+  if (essential_only(self))
+    return fail(self, ex, route_kind::items_list, errc::overloaded,
+                "non-essential work is off on this node (essential-only): "
+                "the item list is not served",
+                5'000);
   self->request(self->state.env.admin, hop(self), list_atom_v)
     .then(
       [self, ex](std::vector<item_detail>& all) {
@@ -439,29 +477,39 @@ void on_healthz(bridge_pointer self, exchange_ptr ex) {
   answer(self, ex, route_kind::healthz, std::move(resp));
 }
 
+// /metrics: the node's status, its items (left out with essential-only on:
+// gathering them asks every item and queue), and the members.
 void on_metrics(bridge_pointer self, exchange_ptr ex) {
   auto admin = self->state.env.admin;
   auto fail = failer(self, ex, route_kind::metrics);
+  auto write = [self, ex, admin, fail](const node_status& st,
+                                       const std::vector<item_detail>& items) {
+    self->request(admin, hop(self), nodes_atom_v, false)
+      .then(
+        [self, ex, st, items](std::vector<member_view>& members) {
+          auto& env = self->state.env;
+          switches_view sw;
+          if (env.switches && env.gate_stats)
+            sw = view_of(*env.switches, *env.gate_stats, steady_clock_us()());
+          http::response resp;
+          resp.content_type = "text/plain; version=0.0.4";
+          resp.body = format_metrics(*env.counters, st, items,
+                                     env.remote.get(), members,
+                                     env.gate_stats.get(), sw);
+          answer(self, ex, route_kind::metrics, std::move(resp));
+        },
+        fail);
+  };
   self->request(admin, hop(self), status_atom_v)
     .then(
-      [self, ex, admin, fail](node_status& st) {
+      [self, admin, write, fail](node_status& st) {
+        if (essential_only(self))
+          return write(st, {});
         self->request(admin, hop(self), list_atom_v)
-          .then(
-            [self, ex, admin, st, fail](std::vector<item_detail>& items) {
-              self->request(admin, hop(self), nodes_atom_v, false)
-                .then(
-                  [self, ex, st, items](std::vector<member_view>& members) {
-                    http::response resp;
-                    resp.content_type = "text/plain; version=0.0.4";
-                    resp.body = format_metrics(*self->state.env.counters, st,
-                                               items,
-                                               self->state.env.remote.get(),
-                                               members);
-                    answer(self, ex, route_kind::metrics, std::move(resp));
-                  },
-                  fail);
-            },
-            fail);
+          .then([st, write](std::vector<item_detail>& items) {
+                  write(st, items);
+                },
+                fail);
       },
       fail);
 }

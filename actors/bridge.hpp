@@ -15,6 +15,13 @@
 // is sequential, so the user_id (query for GET, body for POST) must match,
 // and another user's order is 404, as if it did not exist.
 //
+// Degrade switches (actors/front_gate.hpp, set by seckill-cli): with
+// edge-reads-ms set, a stock read is answered from this bridge's last read
+// of that item when it is at most that old (header X-Stock-Age-Ms), so a
+// crowd refreshing the stock costs the owner one read per bridge per period;
+// with essential-only on, the item list answers 503 and /metrics leaves out
+// the per-item series.
+//
 // It must never: block, trust a byte of the request, answer a request twice,
 // or hold a request without a bound in time.
 #pragma once
@@ -24,6 +31,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/stateful_actor.hpp>
@@ -31,6 +39,7 @@
 
 #include "actors/admin.hpp"
 #include "actors/directory.hpp"
+#include "actors/front_gate.hpp"
 #include "actors/relay.hpp"
 #include "messages/errors.hpp"
 #include "messages/http.hpp"
@@ -121,10 +130,25 @@ struct bridge_env {
   std::shared_ptr<bridge_counters> counters;
   /// The node's relay counters for /metrics; null: a node alone.
   std::shared_ptr<relay_counters> remote;
+  /// The degrade switches (edge reads, essential-only) and the front
+  /// gate's counters for /metrics; null in tests without a gate.
+  std::shared_ptr<node_switches> switches;
+  std::shared_ptr<gate_counters> gate_stats;
+};
+
+/// A stock read kept for edge reads: what the owner answered, and when the
+/// question was sent (so its age is never under-counted).
+struct edge_stock {
+  stock_view view;
+  int64_t asked_ms = 0;
 };
 
 struct bridge_state {
   bridge_env env;
+  /// Edge reads (switch edge-reads-ms): the last stock read of each item.
+  /// At most items_per_node_max entries; when full it is dropped and
+  /// filled again (only reads hop more often).
+  std::unordered_map<std::string, edge_stock> edge_stocks;
   static inline const char* name = "seckill.bridge";
 };
 

@@ -14,4 +14,13 @@ clock_fn system_clock_ms() {
   };
 }
 
+steady_us_fn steady_clock_us() {
+  return [] {
+    using namespace std::chrono;
+    return static_cast<int64_t>(
+      duration_cast<microseconds>(steady_clock::now().time_since_epoch())
+        .count());
+  };
+}
+
 } // namespace seckill

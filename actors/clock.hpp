@@ -13,4 +13,11 @@ using clock_fn = std::function<int64_t()>; // Unix epoch milliseconds
 /// The system clock in milliseconds since the epoch.
 clock_fn system_clock_ms();
 
+/// A monotonic clock in microseconds, for durations measured on one node
+/// (server time, scheduler lag); its epoch means nothing.
+using steady_us_fn = std::function<int64_t()>;
+
+/// The steady clock in microseconds.
+steady_us_fn steady_clock_us();
+
 } // namespace seckill

@@ -35,7 +35,7 @@ status_update make_update(item_pointer self) {
   const auto& book = self->state.book;
   const auto& spec = book.rec.spec;
   status_update u{spec.item_id, current_status(self), book.rec.counters.available,
-                  spec.per_user_limit, spec.starts_at_ms, {}};
+                  spec.per_user_limit, spec.starts_at_ms, {}, now(self)};
   // A queue that refuses by the status lets through what may be a retry of
   // an order (placed through any node's queue): see request_filter.hpp.
   if (u.status == item_status::sold_out || u.status == item_status::ended

@@ -137,6 +137,10 @@ void write_items(writer& w, const std::vector<item_detail>& items) {
      [](const item_detail& d) { return d.queue.admitted; }},
     {"seckill_queue_rejected_total", "Purchases the queue answered itself.",
      [](const item_detail& d) { return d.queue.rejected; }},
+    {"seckill_queue_sold_out_notice_ms",
+     "Milliseconds from the item's last unit to this node's queue answering "
+     "its waiters sold_out (-1: not sold out).",
+     [](const item_detail& d) { return d.queue.sold_out_notice_ms; }},
   };
   for (const auto& g : gauges) {
     bool counter = std::string{g.name}.find("_total") != std::string::npos;
@@ -175,8 +179,6 @@ void write_remote(writer& w, const relay_counters& c) {
            c.pending.load(std::memory_order_relaxed));
 }
 
-} // namespace
-
 void write_members(writer& w, const std::vector<member_view>& members) {
   w.family("seckill_cluster_member_up", "gauge",
            "1 if this node sees the member up (itself included), else 0.");
@@ -185,11 +187,63 @@ void write_members(writer& w, const std::vector<member_view>& members) {
              m.state == "self" || m.state == "up" ? 1 : 0);
 }
 
+void write_gate(writer& w, const gate_counters& c, const switches_view& v) {
+  w.family("seckill_gate_refused_total", "counter",
+           "Requests the front gate refused before any actor saw them.");
+  w.sample("seckill_gate_refused_total", label("reason", "shed_inflight"),
+           v.shed_inflight);
+  w.sample("seckill_gate_refused_total", label("reason", "shed_lag"),
+           v.shed_lag);
+  w.sample("seckill_gate_refused_total", label("reason", "node_rate"),
+           v.node_rate);
+  w.sample("seckill_gate_refused_total", label("reason", "ip_rate"),
+           v.ip_rate);
+  w.family("seckill_requests_inflight", "gauge",
+           "Requests at the bridges and not yet answered.");
+  w.sample("seckill_requests_inflight", "", v.inflight);
+  w.family("seckill_scheduler_lag_seconds", "gauge",
+           "How late the actor scheduler runs a message now.");
+  w.sample("seckill_scheduler_lag_seconds", "", v.lag_us / 1e6);
+  w.family("seckill_switch", "gauge",
+           "The front gate's limits and the degrade switches as set now.");
+  auto sw = [&w](const char* name, int64_t x) {
+    w.sample("seckill_switch", label("name", name), x);
+  };
+  sw("node-rate-per-s", v.node_rate_per_s);
+  sw("ip-rate-per-s", v.ip_rate_per_s);
+  sw("shed-inflight-max", v.shed_inflight_max);
+  sw("shed-lag-ms", v.shed_lag_ms);
+  sw("edge-reads-ms", v.edge_reads_ms);
+  sw("essential-only", v.essential_only ? 1 : 0);
+  w.family("seckill_purchase_server_seconds", "histogram",
+           "Server time of a purchase, from the request complete to its "
+           "answer, by class (admitted: 2xx, shed: 503, refused: others).");
+  for (std::size_t k = 0; k < answer_class_count; ++k) {
+    const auto& h = c.purchase_us[k];
+    auto cls = label("class", to_string(static_cast<answer_class>(k)));
+    int64_t cumulative = 0;
+    for (std::size_t i = 0; i < latency_histogram::buckets; ++i) {
+      cumulative += h.counts[i].load(std::memory_order_relaxed);
+      auto up = latency_histogram::upper_us(i);
+      std::string le = up < 0 ? "+Inf" : std::to_string(up / 1e6);
+      w.sample("seckill_purchase_server_seconds_bucket",
+               cls + "," + label("le", le), cumulative);
+    }
+    w.sample("seckill_purchase_server_seconds_sum", cls,
+             h.sum_us.load(std::memory_order_relaxed) / 1e6);
+    w.sample("seckill_purchase_server_seconds_count", cls, cumulative);
+  }
+}
+
+} // namespace
+
 std::string format_metrics(const bridge_counters& counters,
                            const node_status& status,
                            const std::vector<item_detail>& items,
                            const relay_counters* remote,
-                           const std::vector<member_view>& members) {
+                           const std::vector<member_view>& members,
+                           const gate_counters* gate,
+                           const switches_view& switches) {
   writer w;
   write_requests(w, counters);
   write_node(w, status);
@@ -199,6 +253,8 @@ std::string format_metrics(const bridge_counters& counters,
     write_remote(w, *remote);
   if (!members.empty())
     write_members(w, members);
+  if (gate != nullptr)
+    write_gate(w, *gate, switches);
   return w.text();
 }
 

@@ -8,17 +8,22 @@
 #include <vector>
 
 #include "actors/bridge.hpp"
+#include "actors/front_gate.hpp"
 #include "actors/relay.hpp"
 #include "messages/types.hpp"
 
 namespace seckill {
 
 /// `remote`: the node's relay counters (null: a node alone, none written);
-/// `members`: the cluster as this node sees it (one entry: a node alone).
+/// `members`: the cluster as this node sees it (one entry: a node alone);
+/// `gate`: the front gate's counters (null: none written) and `switches`
+/// the limits and switches as set now.
 std::string format_metrics(const bridge_counters& counters,
                            const node_status& status,
                            const std::vector<item_detail>& items,
                            const relay_counters* remote = nullptr,
-                           const std::vector<member_view>& members = {});
+                           const std::vector<member_view>& members = {},
+                           const gate_counters* gate = nullptr,
+                           const switches_view& switches = {});
 
 } // namespace seckill

@@ -74,6 +74,9 @@ CAF_BEGIN_TYPE_ID_BLOCK(seckill, caf::first_custom_type_id)
   CAF_ADD_ATOM(seckill, seckill, owner_atom, "owner")
   CAF_ADD_ATOM(seckill, seckill, rate_atom, "rate")
   CAF_ADD_ATOM(seckill, seckill, admin_atom, "admin")
+  // Plan B: the front gate's limits and the degrade switches.
+  CAF_ADD_TYPE_ID(seckill, (seckill::switches_view))
+  CAF_ADD_ATOM(seckill, seckill, switch_atom, "switch")
 
 CAF_END_TYPE_ID_BLOCK(seckill)
 

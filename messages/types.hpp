@@ -179,12 +179,16 @@ struct status_update {
   /// With a refusing status: a Bloom filter of the request ids of the
   /// item's orders (actors/request_filter.hpp); empty otherwise.
   std::vector<uint64_t> ordered_requests;
+  /// When the item decided this status (its clock, epoch ms): a queue
+  /// measures from it how late it learned of a sell-out.
+  int64_t changed_ms = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, status_update& x) {
   return f(caf::meta::type_name("status_update"), x.item_id, x.status,
-           x.available, x.per_user_limit, x.starts_at_ms, x.ordered_requests);
+           x.available, x.per_user_limit, x.starts_at_ms, x.ordered_requests,
+           x.changed_ms);
 }
 
 /// One of an item's recent decisions, for the CLI (`seckill-cli item ID`).
@@ -243,12 +247,18 @@ struct queue_view {
   int64_t oldest_wait_ms = 0;
   int64_t admitted = 0;
   int64_t rejected = 0;
+  /// Milliseconds from the item's decision of its last unit to this queue
+  /// answering its waiters sold_out (-1: not sold out), and how many it
+  /// answered then.
+  int64_t sold_out_notice_ms = -1;
+  int64_t sold_out_waiters = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, queue_view& x) {
   return f(caf::meta::type_name("queue_view"), x.item_id, x.status, x.waiting,
-           x.inflight, x.oldest_wait_ms, x.admitted, x.rejected);
+           x.inflight, x.oldest_wait_ms, x.admitted, x.rejected,
+           x.sold_out_notice_ms, x.sold_out_waiters);
 }
 
 /// The store's counters.
@@ -476,6 +486,33 @@ typename Inspector::result_type inspect(Inspector& f, member_view& x) {
   return f(caf::meta::type_name("member_view"), x.node_id, x.endpoint,
            x.state, x.since_ms, x.items, x.sessions, x.connections,
            x.requests);
+}
+
+/// `seckill-cli switch`: the node's limits and degrade switches as set now
+/// (actors/front_gate.hpp), with what the front gate has done since start.
+struct switches_view {
+  int64_t node_rate_per_s = 0;
+  int64_t ip_rate_per_s = 0;
+  int64_t rate_burst_ms = 0;
+  int64_t shed_inflight_max = 0;
+  int64_t shed_lag_ms = 0;
+  int64_t edge_reads_ms = 0;
+  bool essential_only = false;
+  int64_t lag_us = 0;   // the scheduler's lag now
+  int64_t inflight = 0; // requests at the bridges now
+  // Requests the gate refused, by why.
+  int64_t shed_inflight = 0;
+  int64_t shed_lag = 0;
+  int64_t node_rate = 0;
+  int64_t ip_rate = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, switches_view& x) {
+  return f(caf::meta::type_name("switches_view"), x.node_rate_per_s,
+           x.ip_rate_per_s, x.rate_burst_ms, x.shed_inflight_max,
+           x.shed_lag_ms, x.edge_reads_ms, x.essential_only, x.lag_us,
+           x.inflight, x.shed_inflight, x.shed_lag, x.node_rate, x.ip_rate);
 }
 
 } // namespace seckill

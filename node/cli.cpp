@@ -17,6 +17,7 @@
 #include <caf/scoped_actor.hpp>
 
 #include "actors/admin.hpp"
+#include "actors/front_gate.hpp"
 #include "messages/errors.hpp"
 #include "messages/type_ids.hpp"
 
@@ -58,6 +59,8 @@ const char* to_string(command x) {
     return "end";
   case command::nodes:
     return "nodes";
+  case command::switches:
+    return "switch";
   }
   return "";
 }
@@ -89,6 +92,17 @@ commands:
                          creates an item and prints it
   pause ID | resume ID | end ID
                          changes an item's admin state, prints its status
+  switch                 the node's limits and degrade switches, the
+                         scheduler's lag, requests in flight, and what
+                         the front gate refused
+  switch NAME VALUE      sets one at once, on this node only:
+                         node-rate-per-s N, ip-rate-per-s N (0: off)
+                         rate-burst-ms N
+                         shed-inflight-max N, shed-lag-ms N (0: off)
+                         edge-reads-ms N (stock reads from this node's
+                         copy at most N ms old; 0: off)
+                         essential-only on|off (item list and per-item
+                         metrics off)
   help                   this text
 
 flags:
@@ -179,7 +193,7 @@ bool parse_command(const std::string& name, command& out) {
   for (auto c :
        {command::help, command::status, command::items, command::item,
         command::sessions, command::user, command::create_item, command::pause,
-        command::resume, command::end, command::nodes}) {
+        command::resume, command::end, command::nodes, command::switches}) {
     if (name == to_string(c)) {
       out = c;
       return true;
@@ -281,6 +295,21 @@ bool takes_id(command c) {
 std::string parse_command_args(const raw_args& raw, int64_t now_ms,
                                cli_options& out) {
   const auto& pos = raw.positionals;
+  if (out.cmd == command::switches) {
+    if (pos.size() == 1)
+      return {};
+    if (pos.size() != 3)
+      return "switch takes no argument (to list) or NAME VALUE (to set)";
+    std::string why;
+    if (check_switch(pos[1], pos[2], why) != errc::ok)
+      return why;
+    out.switch_name = pos[1];
+    out.switch_value = pos[2];
+    for (const auto& [name, value] : raw.flags)
+      if (find_flag(name)->create_only)
+        return "flag " + name + " applies to create-item only, not to switch";
+    return {};
+  }
   std::size_t wanted = takes_id(out.cmd) ? 2 : 1;
   if (pos.size() < wanted)
     return std::string{to_string(out.cmd)} + " needs an ID";
@@ -339,7 +368,9 @@ std::string endpoint(const cli_options& o) {
 }
 
 std::string what_was_asked(const cli_options& o) {
-  std::string id = o.cmd == command::create_item ? o.spec.item_id : o.id;
+  std::string id = o.cmd == command::create_item ? o.spec.item_id
+                   : o.cmd == command::switches  ? o.switch_name
+                                                 : o.id;
   std::string out = to_string(o.cmd);
   if (!id.empty())
     out += " " + in_quotes(id);
@@ -444,6 +475,12 @@ cli_result run_command(caf::actor_system& sys, const cli_options& o,
   case command::nodes:
     return ask<std::vector<member_view>>(self, d, o, timeout, format_nodes_now,
                                          nodes_atom_v);
+  case command::switches:
+    if (o.switch_name.empty())
+      return ask<switches_view>(self, d, o, timeout, format_switches,
+                                switch_atom_v);
+    return ask<switches_view>(self, d, o, timeout, format_switches,
+                              switch_atom_v, o.switch_name, o.switch_value);
   case command::none:
   case command::help:
     break;

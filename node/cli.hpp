@@ -40,6 +40,7 @@ enum class command {
   resume,
   end,
   nodes,
+  switches, // "switch": list the limits and switches, or set one
 };
 
 /// What the command line asks for.
@@ -50,6 +51,8 @@ struct cli_options {
   command cmd = command::none;
   std::string id; // the item or user of item, user, pause, resume, end
   item_spec spec; // create-item
+  std::string switch_name;  // switch NAME VALUE; both empty: list them
+  std::string switch_value;
 };
 
 /// Exit codes of seckill-cli.
@@ -102,6 +105,10 @@ std::string format_user(const user_view& x, bool json);
 /// did not answer) print as "-" and stay -1 in JSON.
 std::string format_nodes(const std::vector<member_view>& xs, int64_t now_ms,
                          bool json);
+
+/// The front gate's limits and the degrade switches, and what the gate
+/// refused (`switch`).
+std::string format_switches(const switches_view& x, bool json);
 
 // -- Running a command --------------------------------------------------------
 

@@ -201,6 +201,8 @@ void put(json_writer& w, const queue_view& x) {
   w.key("waiting").num(x.waiting).key("inflight").num(x.inflight);
   w.key("oldest_wait_ms").num(x.oldest_wait_ms);
   w.key("admitted").num(x.admitted).key("rejected").num(x.rejected);
+  w.key("sold_out_notice_ms").num(x.sold_out_notice_ms);
+  w.key("sold_out_waiters").num(x.sold_out_waiters);
   w.close('}');
 }
 
@@ -544,6 +546,13 @@ std::string format_item(const item_detail& x, bool json) {
                           .add("oldest wait ms", x.queue.oldest_wait_ms)
                           .add("admitted", x.queue.admitted)
                           .add("rejected", x.queue.rejected)
+                          .add("sold-out notice ms",
+                               x.queue.sold_out_notice_ms < 0
+                                 ? std::string{"-"}
+                                 : std::to_string(x.queue.sold_out_notice_ms)
+                                     + " (" + std::to_string(
+                                       x.queue.sold_out_waiters)
+                                     + " waiters answered)")
                           .render("  ");
   return item_view_text(x.item) + "\nqueue\n" + queue + "\n" +
          recent_text(x.item.recent);
@@ -731,6 +740,62 @@ std::string format_nodes(const std::vector<member_view>& xs, int64_t now_ms,
                 "CONNS", "REQUESTS"},
                rows) +
          members_summary(xs);
+}
+
+// -- switch -------------------------------------------------------------------
+
+namespace {
+
+std::string off_if_zero(int64_t x, const char* unit = "") {
+  return x == 0 ? std::string{"0 (off)"} : std::to_string(x) + unit;
+}
+
+} // namespace
+
+std::string format_switches(const switches_view& x, bool json) {
+  if (json) {
+    json_writer w;
+    w.open('{').key("node_rate_per_s").num(x.node_rate_per_s);
+    w.key("ip_rate_per_s").num(x.ip_rate_per_s);
+    w.key("rate_burst_ms").num(x.rate_burst_ms);
+    w.key("shed_inflight_max").num(x.shed_inflight_max);
+    w.key("shed_lag_ms").num(x.shed_lag_ms);
+    w.key("edge_reads_ms").num(x.edge_reads_ms);
+    w.key("essential_only").boolean(x.essential_only);
+    w.key("lag_us").num(x.lag_us).key("inflight").num(x.inflight);
+    w.key("refused").open('{').key("shed_inflight").num(x.shed_inflight);
+    w.key("shed_lag").num(x.shed_lag).key("node_rate").num(x.node_rate);
+    w.key("ip_rate").num(x.ip_rate).close('}');
+    w.close('}');
+    return w.text();
+  }
+  table_rows rows{
+    {"node-rate-per-s", off_if_zero(x.node_rate_per_s, "/s"),
+     "API requests/s this node takes, then 429"},
+    {"ip-rate-per-s", off_if_zero(x.ip_rate_per_s, "/s"),
+     "per client address, then 429"},
+    {"rate-burst-ms", std::to_string(x.rate_burst_ms) + " ms",
+     "a bucket holds this much of its rate"},
+    {"shed-inflight-max", std::to_string(x.shed_inflight_max),
+     "requests at the bridges, then 503"},
+    {"shed-lag-ms", off_if_zero(x.shed_lag_ms, " ms"),
+     "scheduler lag, then 503"},
+    {"edge-reads-ms", off_if_zero(x.edge_reads_ms, " ms"),
+     "stock reads from this node's copy, at most this old"},
+    {"essential-only", x.essential_only ? "on" : "off",
+     "item list and per-item metrics off"},
+  };
+  char lag[32];
+  std::snprintf(lag, sizeof lag, "%.1f ms", x.lag_us / 1000.0);
+  return table({"SWITCH", "VALUE", "MEANING"}, rows) + "\n"
+         + kv_block{}
+             .add("scheduler lag", std::string{lag})
+             .add("requests in flight", x.inflight)
+             .add("shed (in flight)", x.shed_inflight)
+             .add("shed (lag)", x.shed_lag)
+             .add("429 (node rate)", x.node_rate)
+             .add("429 (client rate)", x.ip_rate)
+             .render();
 }
 
 } // namespace seckill::cli

@@ -8,6 +8,7 @@
 #include <functional>
 #include <sstream>
 
+#include "actors/front_gate.hpp"
 #include "actors/membership.hpp"
 #include "messages/limits.hpp"
 #include "persistence/store.hpp"
@@ -20,7 +21,7 @@ using setter = std::function<std::string(const std::string&, node_config&)>;
 
 struct key_spec {
   const char* name;
-  const char* default_text;
+  std::string default_text;
   setter set;
 };
 
@@ -127,6 +128,24 @@ setter host_key(std::function<void(node_config&, const std::string&)> put) {
     put(c, v);
     return {};
   };
+}
+
+// A front-gate limit or degrade switch (actors/front_gate.hpp): its range
+// and its default are the switch's own, so the file, the command line and
+// seckill-cli accept the same values.
+setter switch_key(const std::string& name) {
+  return [name](const std::string& v, node_config& c) -> std::string {
+    std::string why;
+    if (check_switch(name, v, why) != errc::ok)
+      return why.substr(why.find(':') + 2); // "expected ...", after the name
+    c.switches.emplace_back(name, v);
+    return {};
+  };
+}
+
+std::string switch_default(const std::string& name) {
+  static const node_switches defaults;
+  return switch_value(defaults, name);
 }
 
 const std::vector<key_spec>& keys() {
@@ -255,6 +274,21 @@ const std::vector<key_spec>& keys() {
      int_key(100, 600'000, [](node_config& c, L x) {
        c.http.answer_timeout_ms = x;
      })},
+    // Plan B: the front gate and the degrade switches.
+    {"seckill.node-rate-per-s", switch_default("node-rate-per-s"),
+     switch_key("node-rate-per-s")},
+    {"seckill.ip-rate-per-s", switch_default("ip-rate-per-s"),
+     switch_key("ip-rate-per-s")},
+    {"seckill.rate-burst-ms", switch_default("rate-burst-ms"),
+     switch_key("rate-burst-ms")},
+    {"seckill.shed-inflight-max", switch_default("shed-inflight-max"),
+     switch_key("shed-inflight-max")},
+    {"seckill.shed-lag-ms", switch_default("shed-lag-ms"),
+     switch_key("shed-lag-ms")},
+    {"seckill.edge-reads-ms", switch_default("edge-reads-ms"),
+     switch_key("edge-reads-ms")},
+    {"seckill.essential-only", switch_default("essential-only"),
+     switch_key("essential-only")},
     {"scheduler.max-threads", "0", int_key(0, 256, [](node_config& c, L x) {
        c.scheduler_max_threads = x;
      })},

@@ -33,6 +33,10 @@ struct node_config {
   std::vector<std::string> cluster_nodes;
   std::vector<member_spec> cluster_members; // the same, parsed
   runtime_config runtime;       // db_path is set from data_dir
+  /// The front gate's limits and the degrade switches as configured, by
+  /// switch name ("node-rate-per-s" = "100000"), each checked with
+  /// check_switch; the node sets them at start, seckill-cli changes them.
+  std::vector<std::pair<std::string, std::string>> switches;
   /// CAF's own settings, read as strictly as ours and handed to CAF; 0
   /// keeps CAF's default (threads: one per core; heartbeats: off).
   int64_t scheduler_max_threads = 0;

@@ -26,6 +26,8 @@
 
 #include "actors/admin.hpp"
 #include "actors/bridge.hpp"
+#include "actors/front_gate.hpp"
+#include "actors/lag_probe.hpp"
 #include "actors/membership.hpp"
 #include "node/config.hpp"
 #include "node/http_server.hpp"
@@ -36,6 +38,9 @@ namespace {
 
 constexpr const char* version = "0.1.0";
 constexpr int64_t barrier_timeout_ms = 10'000;
+/// How often the lag probe measures the scheduler: the gate sees a stall
+/// at most this late.
+constexpr int64_t lag_probe_interval_ms = 5;
 
 struct options {
   std::string config_file;
@@ -133,12 +138,53 @@ std::string load_or_make_token(const std::string& dir, std::string& token,
 
 namespace {
 
+// A request the front gate admitted: in flight until answered once, or
+// until the last copy of its reply function is gone unanswered (a bridge
+// that stopped), so the gate's count can neither leak nor go negative.
+class gate_ticket {
+public:
+  gate_ticket(std::shared_ptr<front_gate> gate, gate_class cls,
+              int64_t started_us, steady_us_fn now_us, http::reply_fn reply)
+    : gate_(std::move(gate)), cls_(cls), started_us_(started_us),
+      now_us_(std::move(now_us)), reply_(std::move(reply)) {
+  }
+
+  gate_ticket(const gate_ticket&) = delete;
+  gate_ticket& operator=(const gate_ticket&) = delete;
+
+  ~gate_ticket() {
+    if (!answered_.exchange(true))
+      gate_->done(cls_, started_us_, now_us_(), 0);
+  }
+
+  void answer(http::response resp) {
+    if (answered_.exchange(true))
+      return; // the reply function's contract: once; later calls ignored
+    gate_->done(cls_, started_us_, now_us_(), resp.status);
+    reply_(std::move(resp));
+  }
+
+private:
+  std::shared_ptr<front_gate> gate_;
+  gate_class cls_;
+  int64_t started_us_;
+  steady_us_fn now_us_;
+  http::reply_fn reply_;
+  std::atomic<bool> answered_{false};
+};
+
 // Everything that runs, in start order; stopped in reverse.
 struct node_parts {
   runtime rt;
   caf::actor membership; // with other members only
   admin_actor admin;
   std::vector<caf::actor> bridges;
+  /// Plan B: the limits and switches (set from the config, changed by the
+  /// CLI through the admin actor), what the gate counts, and the probe
+  /// that measures the scheduler's lag for it.
+  std::shared_ptr<node_switches> switches = std::make_shared<node_switches>();
+  std::shared_ptr<gate_counters> gate_stats = std::make_shared<gate_counters>();
+  caf::actor lag_probe;
   std::unique_ptr<http::server> server;
   uint16_t cluster_port = 0;
   /// Read by the admin actor for `status`. Shared, because the admin may
@@ -208,6 +254,8 @@ std::string start_admin(caf::actor_system& sys, const node_config& cfg,
   env.store = parts.rt.store;
   env.membership = parts.membership;
   env.now_ms = system_clock_ms();
+  env.switches = parts.switches;
+  env.gate_stats = parts.gate_stats;
   env.live = [live = parts.live](node_status& st) {
     std::lock_guard<std::mutex> guard{live->mtx};
     st.http_endpoint = live->http_endpoint;
@@ -250,15 +298,37 @@ std::string start_http(caf::actor_system& sys, const node_config& cfg,
                    system_clock_ms(),   bridge_hop_ms(cfg.http),
                    counters,
                    parts.rt.cluster.relays.empty() ? nullptr
-                                                   : parts.rt.relay_stats};
+                                                   : parts.rt.relay_stats,
+                   parts.switches, parts.gate_stats};
     parts.bridges.push_back(sys.spawn(bridge_impl, std::move(env)));
   }
+  for (const auto& [name, value] : cfg.switches)
+    set_switch(*parts.switches, name, value);
+  parts.lag_probe = sys.spawn(lag_probe_impl, parts.switches, steady_clock_us(),
+                              lag_probe_interval_ms);
   auto bridges = parts.bridges; // copied into the handler: no shared state
   auto next = std::make_shared<std::atomic<std::size_t>>(0);
-  http::handler_fn handler = [bridges, next](http::request req,
-                                             http::reply_fn reply) {
+  auto gate = std::make_shared<front_gate>(parts.switches, parts.gate_stats);
+  auto now_us = steady_clock_us();
+  // The front gate first, on the I/O thread: a refusal is answered here,
+  // before any actor sees the request. An admitted request is counted in
+  // flight until its answer, whoever gives it (bridge or server timeout).
+  http::handler_fn handler = [bridges, next, gate,
+                              now_us](http::request req, http::reply_fn reply) {
+    auto started = now_us();
+    auto cls = classify(req.method, req.target);
+    http::response refused;
+    if (!gate->admit(req, cls, started, refused)) {
+      gate->observe(cls, started, now_us(), refused.status);
+      return reply(std::move(refused));
+    }
+    auto ticket = std::make_shared<gate_ticket>(gate, cls, started, now_us,
+                                                std::move(reply));
     auto i = next->fetch_add(1, std::memory_order_relaxed) % bridges.size();
-    caf::anon_send(bridges[i], http_exchange{std::move(req), std::move(reply)});
+    caf::anon_send(bridges[i],
+                   http_exchange{std::move(req), [ticket](http::response r) {
+                                   ticket->answer(std::move(r));
+                                 }});
   };
   std::string error;
   parts.server = http::server::start(cfg.http, std::move(handler), error);
@@ -350,6 +420,8 @@ int serve(caf::actor_system& sys, node_config& cfg, const sigset_t& signals) {
     std::fprintf(stderr, "seckill-node: cannot start: %s\n", err.c_str());
     for (auto& b : parts.bridges)
       caf::anon_send_exit(b, caf::exit_reason::user_shutdown);
+    if (parts.lag_probe)
+      caf::anon_send_exit(parts.lag_probe, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(parts.admin, caf::exit_reason::user_shutdown);
     if (parts.membership)
       caf::anon_send_exit(parts.membership, caf::exit_reason::user_shutdown);
@@ -376,6 +448,7 @@ int serve(caf::actor_system& sys, node_config& cfg, const sigset_t& signals) {
     parts.live->server = nullptr;
   }
   parts.server->stop();
+  caf::anon_send_exit(parts.lag_probe, caf::exit_reason::user_shutdown);
   for (auto& b : parts.bridges)
     caf::anon_send_exit(b, caf::exit_reason::user_shutdown);
   if (parts.membership) // no new connects queued before the unpublish

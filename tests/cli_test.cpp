@@ -819,6 +819,9 @@ struct remoting_config : caf::actor_system_config {
 struct fake_admin_state {
   // Promises for "silent" requests, kept so that no answer ever goes out.
   std::vector<caf::typed_response_promise<item_detail>> held;
+  // Real switches, so that `switch NAME VALUE` shows what it set.
+  std::shared_ptr<node_switches> switches = std::make_shared<node_switches>();
+  gate_counters gate;
 };
 
 using fake_pointer = admin_actor::stateful_pointer<fake_admin_state>;
@@ -872,6 +875,17 @@ admin_actor::behavior_type fake_admin(fake_pointer self) {
       [](nodes_atom, bool) { return sample_members(test::epoch_ms()); },
       [](hello_atom, const peer_hello&) -> caf::result<peer_hello> {
         return make_error(errc::forbidden);
+      },
+      [self](switch_atom) {
+        return view_of(*self->state.switches, self->state.gate, 0);
+      },
+      [self](switch_atom, const std::string& name,
+             const std::string& value) -> caf::result<switches_view> {
+        std::string why;
+        if (check_switch(name, value, why) != errc::ok)
+          return make_error(errc::bad_request);
+        set_switch(*self->state.switches, name, value);
+        return view_of(*self->state.switches, self->state.gate, 0);
       },
   };
 }

@@ -58,11 +58,12 @@ auto fields(const purchase& x) {
 }
 auto fields(const status_update& x) {
   return std::tie(x.item_id, x.status, x.available, x.per_user_limit,
-                  x.starts_at_ms, x.ordered_requests);
+                  x.starts_at_ms, x.ordered_requests, x.changed_ms);
 }
 auto fields(const queue_view& x) {
   return std::tie(x.item_id, x.status, x.waiting, x.inflight,
-                  x.oldest_wait_ms, x.admitted, x.rejected);
+                  x.oldest_wait_ms, x.admitted, x.rejected,
+                  x.sold_out_notice_ms, x.sold_out_waiters);
 }
 auto fields(const store_stats& x) {
   return std::tie(x.transactions, x.failed_transactions, x.rows_written,
@@ -124,6 +125,17 @@ bool same(const member_view& a, const member_view& b) {
          && a.state == b.state && a.since_ms == b.since_ms
          && a.items == b.items && a.sessions == b.sessions
          && a.connections == b.connections && a.requests == b.requests;
+}
+bool same(const switches_view& a, const switches_view& b) {
+  return a.node_rate_per_s == b.node_rate_per_s
+         && a.ip_rate_per_s == b.ip_rate_per_s
+         && a.rate_burst_ms == b.rate_burst_ms
+         && a.shed_inflight_max == b.shed_inflight_max
+         && a.shed_lag_ms == b.shed_lag_ms && a.edge_reads_ms == b.edge_reads_ms
+         && a.essential_only == b.essential_only && a.lag_us == b.lag_us
+         && a.inflight == b.inflight && a.shed_inflight == b.shed_inflight
+         && a.shed_lag == b.shed_lag && a.node_rate == b.node_rate
+         && a.ip_rate == b.ip_rate;
 }
 template <class T>
 bool same(const std::vector<T>& a, const std::vector<T>& b) {
@@ -208,7 +220,7 @@ stock_view sample(tag<stock_view>) {
 }
 status_update sample(tag<status_update>) {
   return {"sku-1", item_status::ended, 7, 2, 1'700'000'000'000,
-          {0x8000000000000001ULL, 42}};
+          {0x8000000000000001ULL, 42}, 1'700'000'000'500};
 }
 outcome_event sample(tag<outcome_event>) {
   return {1'700'000'000'777, "u42", "sold_out", 2, "sku-1.7"};
@@ -226,7 +238,7 @@ item_batch sample(tag<item_batch>) {
   return {sample(tag<item_record>{}), {sample(tag<order>{}), second}};
 }
 queue_view sample(tag<queue_view>) {
-  return {"sku-1", item_status::on_sale, 120, 40, 350, 9000, 77};
+  return {"sku-1", item_status::on_sale, 120, 40, 350, 9000, 77, 3, 65};
 }
 store_stats sample(tag<store_stats>) {
   return {500, 2, 4000, 700, 16, 123'456, 9'876};
@@ -296,6 +308,9 @@ routes sample(tag<routes>) {
 member_view sample(tag<member_view>) {
   return {"n2", "127.0.0.1:4243", "up", 1'700'000'000'000, 3, 40, 12, 9000};
 }
+switches_view sample(tag<switches_view>) {
+  return {1, 2, 3, 4, 5, 6, true, 7, 8, 9, 10, 11, 12};
+}
 std::vector<member_view> sample(tag<std::vector<member_view>>) {
   return {sample(tag<member_view>{}), {"n3", "h:1", "down", 5, -1, -1, -1, -1}};
 }
@@ -335,6 +350,7 @@ caf::behavior echo(caf::event_based_actor*) {
     [](const routes& x) { return x; },
     [](const member_view& x) { return x; },
     [](const std::vector<member_view>& x) { return x; },
+    [](const switches_view& x) { return x; },
     [](fail_atom, uint8_t code, int64_t retry_ms) -> caf::result<int64_t> {
       auto x = static_cast<errc>(code);
       return retry_ms == 0 ? make_error(x) : make_error(x, retry_ms);
@@ -433,7 +449,7 @@ TEST_CASE("every type of the seckill block crosses a node boundary",
           "[wire]") {
   constexpr auto count
     = caf::id_block::seckill::end - caf::id_block::seckill::begin;
-  static_assert(count == 31, "a new type: add its sample and echo handler");
+  static_assert(count == 32, "a new type: add its sample and echo handler");
   two_nodes nodes;
   check_block(nodes, std::make_integer_sequence<caf::type_id_t, count>{});
 }

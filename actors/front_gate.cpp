@@ -1,0 +1,298 @@
+// The front gate (see front_gate.hpp).
+#include "actors/front_gate.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <functional>
+
+#include "actors/bridge.hpp"
+#include "messages/assert.hpp"
+
+namespace seckill {
+
+// -- Switches ---------------------------------------------------------------------
+
+namespace {
+
+using int_switch = std::atomic<int64_t> node_switches::*;
+
+struct switch_def {
+  const char* name;
+  int_switch field; // null: the boolean essential_only
+  int64_t min;
+  int64_t max;
+};
+
+// Every switch, its range and what it sets. A rate of 0 turns that limit off.
+constexpr switch_def switch_defs[] = {
+  {"node-rate-per-s", &node_switches::node_rate_per_s, 0, 10'000'000},
+  {"ip-rate-per-s", &node_switches::ip_rate_per_s, 0, 10'000'000},
+  {"rate-burst-ms", &node_switches::rate_burst_ms, 1, 10'000},
+  {"shed-inflight-max", &node_switches::shed_inflight_max, 1, 1'000'000},
+  {"shed-lag-ms", &node_switches::shed_lag_ms, 0, 60'000},
+  {"edge-reads-ms", &node_switches::edge_reads_ms, 0, 60'000},
+  {"essential-only", nullptr, 0, 1},
+};
+
+const switch_def* find_switch(const std::string& name) {
+  for (const auto& d : switch_defs)
+    if (name == d.name)
+      return &d;
+  return nullptr;
+}
+
+// "on"/"off" (and true/false, 1/0) for booleans, a decimal integer else.
+bool parse_value(const switch_def& d, const std::string& value, int64_t& out) {
+  if (d.field == nullptr) {
+    if (value == "on" || value == "true" || value == "1")
+      return out = 1, true;
+    if (value == "off" || value == "false" || value == "0")
+      return out = 0, true;
+    return false;
+  }
+  auto end = value.data() + value.size();
+  auto [p, ec] = std::from_chars(value.data(), end, out);
+  return ec == std::errc{} && p == end && !value.empty();
+}
+
+std::string names() {
+  std::string s;
+  for (const auto& d : switch_defs)
+    s += (s.empty() ? "" : ", ") + std::string{d.name};
+  return s;
+}
+
+} // namespace
+
+errc check_switch(const std::string& name, const std::string& value,
+                  std::string& why) {
+  auto d = find_switch(name);
+  if (d == nullptr) {
+    why = "unknown switch '" + name + "' (one of: " + names() + ")";
+    return errc::bad_request;
+  }
+  int64_t v = 0;
+  if (!parse_value(*d, value, v) || v < d->min || v > d->max) {
+    why = d->field == nullptr
+            ? name + " = '" + value + "': expected on or off"
+            : name + " = '" + value + "': expected an integer from "
+                + std::to_string(d->min) + " to " + std::to_string(d->max);
+    return errc::bad_request;
+  }
+  return errc::ok;
+}
+
+void set_switch(node_switches& sw, const std::string& name,
+                const std::string& value) {
+  auto d = find_switch(name);
+  int64_t v = 0;
+  SECKILL_ASSERT(d != nullptr && parse_value(*d, value, v)
+                   && v >= d->min && v <= d->max,
+                 "a switch is set only after check_switch passed");
+  if (d->field == nullptr)
+    sw.essential_only.store(v != 0);
+  else
+    (sw.*(d->field)).store(v);
+}
+
+std::string switch_value(const node_switches& sw, const std::string& name) {
+  auto d = find_switch(name);
+  SECKILL_ASSERT(d != nullptr, "only a known switch has a value");
+  if (d->field == nullptr)
+    return sw.essential_only.load() ? "on" : "off";
+  return std::to_string((sw.*(d->field)).load());
+}
+
+int64_t effective_lag_us(const node_switches& sw, int64_t now_us) {
+  auto due = sw.lag_due_us.load(std::memory_order_relaxed);
+  auto late = due > 0 ? now_us - due : 0;
+  return std::max(sw.lag_last_us.load(std::memory_order_relaxed), late);
+}
+
+switches_view view_of(const node_switches& sw, const gate_counters& c,
+                      int64_t now_us) {
+  switches_view v;
+  v.node_rate_per_s = sw.node_rate_per_s.load();
+  v.ip_rate_per_s = sw.ip_rate_per_s.load();
+  v.rate_burst_ms = sw.rate_burst_ms.load();
+  v.shed_inflight_max = sw.shed_inflight_max.load();
+  v.shed_lag_ms = sw.shed_lag_ms.load();
+  v.edge_reads_ms = sw.edge_reads_ms.load();
+  v.essential_only = sw.essential_only.load();
+  v.lag_us = effective_lag_us(sw, now_us);
+  v.inflight = c.inflight.load();
+  auto n = [&c](gate_verdict x) {
+    return c.verdicts[static_cast<std::size_t>(x)].load();
+  };
+  v.shed_inflight = n(gate_verdict::shed_inflight);
+  v.shed_lag = n(gate_verdict::shed_lag);
+  v.node_rate = n(gate_verdict::node_rate);
+  v.ip_rate = n(gate_verdict::ip_rate);
+  return v;
+}
+
+// -- The decision -------------------------------------------------------------------
+
+gate_class classify(const std::string& method, const std::string& target) {
+  constexpr std::string_view api = "/api/v1/";
+  if (target.compare(0, api.size(), api) != 0)
+    return gate_class::exempt; // /healthz, /metrics, or a 404 to come
+  auto path = std::string_view{target}.substr(0, target.find('?'));
+  auto ends_with = [path](std::string_view tail) {
+    return path.size() > tail.size()
+           && path.compare(path.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  if (method == "POST") {
+    if (ends_with("/purchase"))
+      return gate_class::purchase;
+    if (path == "/api/v1/items" || ends_with("/pause") || ends_with("/resume")
+        || ends_with("/end"))
+      return gate_class::exempt; // admin routes: the bridge checks the token
+  }
+  return gate_class::api;
+}
+
+const char* to_string(gate_verdict x) {
+  switch (x) {
+    case gate_verdict::pass: return "pass";
+    case gate_verdict::shed_inflight: return "shed_inflight";
+    case gate_verdict::shed_lag: return "shed_lag";
+    case gate_verdict::node_rate: return "node_rate";
+    case gate_verdict::ip_rate: return "ip_rate";
+  }
+  return "?";
+}
+
+gate_verdict judge_load(int64_t inflight, int64_t inflight_max, int64_t lag_us,
+                        int64_t lag_max_ms) {
+  if (inflight >= inflight_max)
+    return gate_verdict::shed_inflight;
+  if (lag_max_ms > 0 && lag_us > lag_max_ms * 1000)
+    return gate_verdict::shed_lag;
+  return gate_verdict::pass;
+}
+
+http::response refusal(gate_verdict v, int64_t retry_after_ms,
+                       const std::string& detail) {
+  SECKILL_ASSERT(v != gate_verdict::pass, "only a refusal is answered here");
+  bool shed = v == gate_verdict::shed_inflight || v == gate_verdict::shed_lag;
+  return problem_response(shed ? errc::overloaded : errc::rate_limited, detail,
+                          std::max<int64_t>(retry_after_ms, 1));
+}
+
+// -- Counters -----------------------------------------------------------------------
+
+void latency_histogram::add(int64_t us) {
+  us = std::max<int64_t>(us, 0);
+  std::size_t i = 0;
+  while (i + 1 < buckets && us > upper_us(i))
+    ++i;
+  counts[i].fetch_add(1, std::memory_order_relaxed);
+  sum_us.fetch_add(us, std::memory_order_relaxed);
+}
+
+int64_t latency_histogram::upper_us(std::size_t i) {
+  return i + 1 >= buckets ? -1 : int64_t{1} << i;
+}
+
+const char* to_string(answer_class x) {
+  switch (x) {
+    case answer_class::admitted: return "admitted";
+    case answer_class::refused: return "refused";
+    case answer_class::shed: return "shed";
+  }
+  return "?";
+}
+
+answer_class class_of(int status) {
+  if (status >= 200 && status < 300)
+    return answer_class::admitted;
+  return status == 503 ? answer_class::shed : answer_class::refused;
+}
+
+// -- The gate -----------------------------------------------------------------------
+
+front_gate::front_gate(std::shared_ptr<node_switches> sw,
+                       std::shared_ptr<gate_counters> counters)
+  : sw_(std::move(sw)),
+    counters_(std::move(counters)),
+    ip_buckets_(ip_slots, token_bucket{0, 0, 0, 0}) {
+  SECKILL_ASSERT(sw_ && counters_, "a gate has switches and counters");
+}
+
+// One token from `b` at `rate` per second; a bucket made for another rate
+// (or never used: rate 0) starts afresh, so a rate changed at run time
+// applies from the next request.
+bool front_gate::take(token_bucket& b, int64_t rate, int64_t now_ms) {
+  if (b.rate_per_s != static_cast<double>(rate)) {
+    auto burst = std::max<double>(1.0, rate * sw_->rate_burst_ms.load() / 1000.0);
+    b = make_bucket(static_cast<double>(rate), burst, now_ms);
+  }
+  return take_token(b, now_ms);
+}
+
+bool front_gate::admit(const http::request& req, gate_class cls,
+                       int64_t now_us, http::response& refused) {
+  auto& c = *counters_;
+  auto verdict = gate_verdict::pass;
+  int64_t retry_ms = 1'000;
+  std::string detail;
+  if (cls != gate_class::exempt) {
+    auto inflight = c.inflight.load(std::memory_order_relaxed);
+    auto lag = effective_lag_us(*sw_, now_us);
+    verdict = judge_load(inflight, sw_->shed_inflight_max.load(), lag,
+                         sw_->shed_lag_ms.load());
+    if (verdict == gate_verdict::shed_inflight)
+      detail = "the node is shedding load: " + std::to_string(inflight)
+               + " requests in flight";
+    else if (verdict == gate_verdict::shed_lag)
+      detail = "the node is shedding load: its scheduler is "
+               + std::to_string(lag / 1000) + " ms late";
+    auto node_rate = sw_->node_rate_per_s.load(std::memory_order_relaxed);
+    auto ip_rate = sw_->ip_rate_per_s.load(std::memory_order_relaxed);
+    if (verdict == gate_verdict::pass && (node_rate > 0 || ip_rate > 0)) {
+      auto now_ms = now_us / 1000;
+      std::lock_guard<std::mutex> guard{mtx_};
+      if (node_rate > 0 && !take(node_bucket_, node_rate, now_ms)) {
+        verdict = gate_verdict::node_rate;
+        retry_ms = ms_until_token(node_bucket_, now_ms);
+        detail = "over this node's rate of " + std::to_string(node_rate)
+                 + " requests/s";
+      } else if (ip_rate > 0) {
+        auto& b = ip_buckets_[std::hash<std::string>{}(req.client_ip)
+                              % ip_slots];
+        if (!take(b, ip_rate, now_ms)) {
+          verdict = gate_verdict::ip_rate;
+          retry_ms = ms_until_token(b, now_ms);
+          detail = "over the rate of " + std::to_string(ip_rate)
+                   + " requests/s per client address";
+        }
+      }
+    }
+  }
+  c.verdicts[static_cast<std::size_t>(verdict)].fetch_add(
+    1, std::memory_order_relaxed);
+  if (verdict != gate_verdict::pass) {
+    refused = refusal(verdict, retry_ms, detail);
+    return false;
+  }
+  c.inflight.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+void front_gate::done(gate_class cls, int64_t started_us, int64_t now_us,
+                      int status) {
+  auto left = counters_->inflight.fetch_sub(1, std::memory_order_relaxed) - 1;
+  SECKILL_ASSERT(left >= 0, "every answered request was admitted once");
+  if (status > 0) // 0: dropped unanswered, nothing to observe
+    observe(cls, started_us, now_us, status);
+}
+
+void front_gate::observe(gate_class cls, int64_t started_us, int64_t now_us,
+                         int status) {
+  if (cls == gate_class::purchase)
+    counters_->purchase_us[static_cast<std::size_t>(class_of(status))].add(
+      now_us - started_us);
+}
+
+} // namespace seckill

@@ -1,0 +1,179 @@
+// The front gate: what a request meets first, on the HTTP server's I/O
+// thread, before any actor sees it (Plan B, DOMAIN.md 7). It refuses what the
+// node should not take on, at the cost of a few atomic loads and at most two
+// token buckets, so a refusal costs microseconds however hard the crowd
+// pushes:
+//   requests in flight (handed to the bridges, not answered) at the bound
+//                                                   503 overloaded (shedding)
+//   the actor scheduler late by more than its bound (lag_probe measures it)
+//                                                   503 overloaded (shedding)
+//   over the node's request rate                    429 rate_limited
+//   over the client address's request rate          429 rate_limited
+// Behind it, the user session meters each user (429 rate_limited) and the
+// admission queue meters each item (429 busy): every layer has its limit.
+// /healthz, /metrics and the admin routes always pass: an operator must be
+// able to pause a sale on a node that is shedding.
+//
+// The limits and the degrade switches are `node_switches`: atomics that the
+// admin actor changes at run time (seckill-cli switch) and the gate, the
+// bridges and the lag probe read. A rate of 0 turns that limit off.
+//
+// Per-address buckets live in a fixed table indexed by a hash of the
+// address: bounded memory with no eviction; two addresses that share a slot
+// share one budget (rare, and it errs towards limiting, never towards
+// letting a flood through).
+//
+// It must never: block on anything but its own short lock, allocate per
+// request beyond the refusal it builds, or let the in-flight count go
+// negative (asserted).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "actors/token_bucket.hpp"
+#include "messages/errors.hpp"
+#include "messages/http.hpp"
+#include "messages/types.hpp"
+
+namespace seckill {
+
+// -- Switches and limits, changed at run time -----------------------------------
+
+struct node_switches {
+  std::atomic<int64_t> node_rate_per_s{100'000}; // API requests/s, 0: off
+  std::atomic<int64_t> ip_rate_per_s{0};   // per client address, 0: off
+  std::atomic<int64_t> rate_burst_ms{200}; // a bucket holds this much rate
+  std::atomic<int64_t> shed_inflight_max{8'192};
+  std::atomic<int64_t> shed_lag_ms{100};    // 0: off
+  /// Stock reads answered from the bridge's copy when it is at most this
+  /// old, without a hop to the item's owner. 0: off, every read hops.
+  std::atomic<int64_t> edge_reads_ms{0};
+  /// Non-essential work off: the item list answers 503, /metrics leaves
+  /// out the per-item series (which ask every item and queue).
+  std::atomic<bool> essential_only{false};
+  /// Written by the lag probe: its last measured lateness, and when (steady
+  /// clock, microseconds) its next tick is due. A scheduler that stalls
+  /// sends no tick, so the gate also counts the time past that due point.
+  std::atomic<int64_t> lag_last_us{0};
+  std::atomic<int64_t> lag_due_us{0};
+};
+
+/// The switches a name selects, by name ("edge-reads-ms", ...), and the
+/// values they take. Pure: the CLI checks before sending, the admin actor
+/// checks again before setting.
+errc check_switch(const std::string& name, const std::string& value,
+                  std::string& why);
+
+/// A switch's value as check_switch reads it ("on", "200", ...).
+std::string switch_value(const node_switches& sw, const std::string& name);
+
+/// Sets a switch checked by check_switch (asserts that it was).
+void set_switch(node_switches& sw, const std::string& name,
+                const std::string& value);
+
+struct gate_counters;
+
+/// The current values and the gate's counts, for seckill-cli and /metrics.
+switches_view view_of(const node_switches& sw, const gate_counters& counters,
+                      int64_t now_us);
+
+/// The scheduler's lag as the gate sees it: the last measure, or the time
+/// past the next tick's due point if that is longer (a stalled scheduler).
+int64_t effective_lag_us(const node_switches& sw, int64_t now_us);
+
+// -- The decision (pure) ----------------------------------------------------------
+
+enum class gate_class : uint8_t {
+  exempt,   // /healthz, /metrics, admin routes: never refused here
+  purchase, // POST /api/v1/items/{id}/purchase
+  api,      // every other request
+};
+
+/// By method and target alone (cheap; the bridge matches the route fully).
+gate_class classify(const std::string& method, const std::string& target);
+
+enum class gate_verdict : uint8_t {
+  pass,
+  shed_inflight, // 503
+  shed_lag,      // 503
+  node_rate,     // 429
+  ip_rate,       // 429
+};
+
+constexpr std::size_t gate_verdict_count = 5;
+
+const char* to_string(gate_verdict x);
+
+/// Shedding, before any bucket is touched: the request would only wait.
+gate_verdict judge_load(int64_t inflight, int64_t inflight_max, int64_t lag_us,
+                        int64_t lag_max_ms);
+
+/// The refusal for a verdict other than pass (problem+json, Retry-After).
+http::response refusal(gate_verdict v, int64_t retry_after_ms,
+                       const std::string& detail);
+
+// -- Counters -----------------------------------------------------------------------
+
+/// Server time of purchases (handler called -> reply called), in
+/// microseconds, by answer class: log2 buckets from 1 us to ~4 s.
+struct latency_histogram {
+  static constexpr std::size_t buckets = 23; // le 2^0 .. 2^21 us, then +Inf
+  std::array<std::atomic<int64_t>, buckets> counts{};
+  std::atomic<int64_t> sum_us{0};
+  void add(int64_t us);
+  /// The upper bound of bucket i in microseconds (-1: +Inf).
+  static int64_t upper_us(std::size_t i);
+};
+
+enum class answer_class : uint8_t { admitted, refused, shed };
+constexpr std::size_t answer_class_count = 3;
+const char* to_string(answer_class x);
+/// 2xx: admitted; 503: shed; anything else: refused.
+answer_class class_of(int status);
+
+struct gate_counters {
+  std::array<std::atomic<int64_t>, gate_verdict_count> verdicts{};
+  std::array<latency_histogram, answer_class_count> purchase_us{};
+  std::atomic<int64_t> inflight{0};
+};
+
+// -- The gate -----------------------------------------------------------------------
+
+class front_gate {
+public:
+  front_gate(std::shared_ptr<node_switches> sw,
+             std::shared_ptr<gate_counters> counters);
+
+  /// Decides on `req` at `now_us` (steady clock). On pass, counts the
+  /// request in flight and returns true: the caller must then call done()
+  /// exactly once when it is answered. Otherwise fills `refused`.
+  bool admit(const http::request& req, gate_class cls, int64_t now_us,
+             http::response& refused);
+
+  /// The request admitted at `started_us` was answered with `status`:
+  /// no longer in flight, and observed (status 0: dropped unanswered).
+  void done(gate_class cls, int64_t started_us, int64_t now_us, int status);
+
+  /// Adds a purchase's server time to the histogram of its answer class
+  /// (done() does it for admitted requests; the caller for refusals).
+  void observe(gate_class cls, int64_t started_us, int64_t now_us, int status);
+
+  static constexpr std::size_t ip_slots = 1 << 16;
+
+private:
+  bool take(token_bucket& b, int64_t rate, int64_t now_ms);
+
+  std::shared_ptr<node_switches> sw_;
+  std::shared_ptr<gate_counters> counters_;
+  std::mutex mtx_; // guards the buckets
+  token_bucket node_bucket_;
+  std::vector<token_bucket> ip_buckets_; // ip_slots, rate 0 = never used
+};
+
+} // namespace seckill

@@ -1,0 +1,263 @@
+// The front gate without a node: how it classifies requests, when it sheds,
+// its node and per-address buckets (time injected), the in-flight count,
+// the switches' names and ranges, the purchase time histogram, and the lag
+// probe on a real actor system with a clock the test moves.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+
+#include "actors/clock.hpp"
+#include "actors/front_gate.hpp"
+#include "actors/lag_probe.hpp"
+#include "messages/type_ids.hpp"
+
+using namespace seckill;
+
+namespace {
+
+struct gate_fixture {
+  std::shared_ptr<node_switches> sw = std::make_shared<node_switches>();
+  std::shared_ptr<gate_counters> counters = std::make_shared<gate_counters>();
+  front_gate gate{sw, counters};
+
+  http::request from(const std::string& ip) {
+    http::request r;
+    r.method = "POST";
+    r.target = "/api/v1/items/a/purchase";
+    r.client_ip = ip;
+    return r;
+  }
+
+  /// How many of `n` requests from `ip` at `now_us` pass (each answered
+  /// at once, so none stays in flight).
+  int passed(int n, const std::string& ip, int64_t now_us) {
+    int ok = 0;
+    for (int i = 0; i < n; ++i) {
+      http::response refused;
+      if (gate.admit(from(ip), gate_class::purchase, now_us, refused)) {
+        ++ok;
+        gate.done(gate_class::purchase, now_us, now_us + 10, 201);
+      }
+    }
+    return ok;
+  }
+
+  int64_t refused(gate_verdict v) const {
+    return counters->verdicts[static_cast<std::size_t>(v)].load();
+  }
+};
+
+} // namespace
+
+TEST_CASE("gate: requests are classified by method and path", "[gate]") {
+  CHECK(classify("POST", "/api/v1/items/x/purchase") == gate_class::purchase);
+  CHECK(classify("POST", "/api/v1/items/x/purchase?a=b")
+        == gate_class::purchase);
+  CHECK(classify("GET", "/api/v1/items/x/stock") == gate_class::api);
+  CHECK(classify("GET", "/api/v1/items") == gate_class::api);
+  CHECK(classify("POST", "/api/v1/orders/x.1/pay") == gate_class::api);
+  // Admin routes and the node's own endpoints always pass.
+  CHECK(classify("POST", "/api/v1/items") == gate_class::exempt);
+  CHECK(classify("POST", "/api/v1/items/x/pause") == gate_class::exempt);
+  CHECK(classify("POST", "/api/v1/items/x/resume") == gate_class::exempt);
+  CHECK(classify("POST", "/api/v1/items/x/end") == gate_class::exempt);
+  CHECK(classify("GET", "/healthz") == gate_class::exempt);
+  CHECK(classify("GET", "/metrics") == gate_class::exempt);
+  // A path that only ends like an admin route is no admin route.
+  CHECK(classify("GET", "/api/v1/items/x/pause") == gate_class::api);
+  CHECK(classify("POST", "/api/v1/items/purchase") == gate_class::purchase);
+}
+
+TEST_CASE("gate: shedding by requests in flight and by scheduler lag",
+          "[gate]") {
+  CHECK(judge_load(0, 1, 0, 100) == gate_verdict::pass);
+  CHECK(judge_load(1, 1, 0, 100) == gate_verdict::shed_inflight);
+  CHECK(judge_load(5, 8192, 100'000, 100) == gate_verdict::pass);
+  CHECK(judge_load(5, 8192, 100'001, 100) == gate_verdict::shed_lag);
+  CHECK(judge_load(5, 8192, 10'000'000, 0) == gate_verdict::pass); // off
+
+  gate_fixture f;
+  f.sw->shed_inflight_max = 2;
+  f.sw->node_rate_per_s = 0;
+  http::response r;
+  REQUIRE(f.gate.admit(f.from("a"), gate_class::purchase, 1'000, r));
+  REQUIRE(f.gate.admit(f.from("a"), gate_class::purchase, 1'000, r));
+  CHECK_FALSE(f.gate.admit(f.from("a"), gate_class::purchase, 1'000, r));
+  CHECK(r.status == 503);
+  CHECK(r.body.find("\"code\":\"overloaded\"") != std::string::npos);
+  bool retry_after = false;
+  for (const auto& [k, v] : r.headers)
+    retry_after |= k == "Retry-After" && v == "1";
+  CHECK(retry_after);
+  // Admin calls still pass, and count in flight.
+  CHECK(f.gate.admit(f.from("a"), gate_class::exempt, 1'000, r));
+  CHECK(f.counters->inflight == 3);
+  f.gate.done(gate_class::purchase, 1'000, 2'000, 201);
+  f.gate.done(gate_class::exempt, 1'000, 2'000, 200);
+  CHECK(f.gate.admit(f.from("a"), gate_class::purchase, 1'000, r));
+  CHECK(f.refused(gate_verdict::shed_inflight) == 1);
+
+  // A stalled scheduler shows as time past the next tick's due point.
+  f.sw->lag_last_us = 200;
+  f.sw->lag_due_us = 10'000;
+  CHECK(effective_lag_us(*f.sw, 5'000) == 200);
+  CHECK(effective_lag_us(*f.sw, 250'000) == 240'000);
+  f.sw->shed_inflight_max = 100;
+  f.sw->shed_lag_ms = 100;
+  CHECK_FALSE(f.gate.admit(f.from("a"), gate_class::purchase, 250'000, r));
+  CHECK(r.status == 503);
+  CHECK(f.refused(gate_verdict::shed_lag) == 1);
+  CHECK(f.gate.admit(f.from("a"), gate_class::purchase, 50'000, r));
+}
+
+TEST_CASE("gate: the node's rate, then 429 with Retry-After", "[gate]") {
+  gate_fixture f;
+  f.sw->node_rate_per_s = 100;
+  f.sw->rate_burst_ms = 100; // a burst of 10
+  CHECK(f.passed(50, "a", 1'000'000) == 10);
+  CHECK(f.refused(gate_verdict::node_rate) == 40);
+  http::response r;
+  CHECK_FALSE(f.gate.admit(f.from("b"), gate_class::purchase, 1'000'000, r));
+  CHECK(r.status == 429);
+  CHECK(r.body.find("\"code\":\"rate_limited\"") != std::string::npos);
+  // 100 ms later, 10 more tokens; addresses do not matter to this limit.
+  CHECK(f.passed(50, "c", 1'100'000) == 10);
+  // Off: everything passes.
+  f.sw->node_rate_per_s = 0;
+  CHECK(f.passed(1000, "c", 1'100'000) == 1000);
+  // A rate changed at run time applies at once.
+  f.sw->node_rate_per_s = 1000; // burst 100
+  CHECK(f.passed(500, "c", 1'200'000) == 100);
+}
+
+TEST_CASE("gate: each client address has its own budget", "[gate]") {
+  gate_fixture f;
+  f.sw->node_rate_per_s = 0;
+  f.sw->ip_rate_per_s = 50;
+  f.sw->rate_burst_ms = 200; // a burst of 10
+  CHECK(f.passed(30, "10.0.0.1", 1'000'000) == 10);
+  CHECK(f.passed(30, "10.0.0.2", 1'000'000) == 10);
+  CHECK(f.refused(gate_verdict::ip_rate) == 40);
+  http::response r;
+  CHECK_FALSE(f.gate.admit(f.from("10.0.0.1"), gate_class::api, 1'000'000, r));
+  CHECK(r.status == 429);
+  bool retry_after = false;
+  for (const auto& [k, v] : r.headers)
+    retry_after |= k == "Retry-After" && v == "1"; // 20 ms, at least 1 s
+  CHECK(retry_after);
+  // Exempt requests never spend a token.
+  CHECK(f.gate.admit(f.from("10.0.0.1"), gate_class::exempt, 1'000'000, r));
+  f.gate.done(gate_class::exempt, 0, 0, 200);
+  // 1,000 addresses at once: each gets its burst, whatever shares a slot.
+  int ok = 0;
+  for (int i = 0; i < 1000; ++i)
+    ok += f.passed(1, "192.168." + std::to_string(i / 256) + "."
+                        + std::to_string(i % 256),
+                   2'000'000);
+  CHECK(ok == 1000);
+}
+
+TEST_CASE("gate: switches by name, with their ranges", "[gate]") {
+  std::string why;
+  CHECK(check_switch("edge-reads-ms", "250", why) == errc::ok);
+  CHECK(check_switch("edge-reads-ms", "250x", why) == errc::bad_request);
+  CHECK(why == "edge-reads-ms = '250x': expected an integer from 0 to 60000");
+  CHECK(check_switch("edge-reads-ms", "", why) == errc::bad_request);
+  CHECK(check_switch("edge-reads-ms", "-1", why) == errc::bad_request);
+  CHECK(check_switch("edge-reads-ms", "60001", why) == errc::bad_request);
+  CHECK(check_switch("shed-inflight-max", "0", why) == errc::bad_request);
+  CHECK(check_switch("essential-only", "yes", why) == errc::bad_request);
+  CHECK(why == "essential-only = 'yes': expected on or off");
+  CHECK(check_switch("nope", "1", why) == errc::bad_request);
+  CHECK(why.find("unknown switch 'nope'") == 0);
+  node_switches sw;
+  set_switch(sw, "edge-reads-ms", "250");
+  set_switch(sw, "essential-only", "on");
+  set_switch(sw, "node-rate-per-s", "0");
+  CHECK(sw.edge_reads_ms == 250);
+  CHECK(sw.essential_only);
+  CHECK(switch_value(sw, "essential-only") == "on");
+  CHECK(switch_value(sw, "node-rate-per-s") == "0");
+  gate_counters c;
+  c.inflight = 3;
+  auto v = view_of(sw, c, 0);
+  CHECK(v.edge_reads_ms == 250);
+  CHECK(v.essential_only);
+  CHECK(v.inflight == 3);
+  set_switch(sw, "essential-only", "off");
+  CHECK_FALSE(sw.essential_only);
+}
+
+TEST_CASE("gate: purchase server time by class, in log2 buckets", "[gate]") {
+  CHECK(class_of(201) == answer_class::admitted);
+  CHECK(class_of(200) == answer_class::admitted);
+  CHECK(class_of(409) == answer_class::refused);
+  CHECK(class_of(429) == answer_class::refused);
+  CHECK(class_of(503) == answer_class::shed);
+  latency_histogram h;
+  h.add(0);    // le 1 us
+  h.add(1);    // le 1 us
+  h.add(3);    // le 4 us
+  h.add(1000); // le 1024 us
+  h.add(int64_t{1} << 40); // +Inf
+  CHECK(h.counts[0] == 2);
+  CHECK(h.counts[2] == 1);
+  CHECK(h.counts[10] == 1);
+  CHECK(h.counts[latency_histogram::buckets - 1] == 1);
+  CHECK(latency_histogram::upper_us(10) == 1024);
+  CHECK(latency_histogram::upper_us(latency_histogram::buckets - 1) == -1);
+
+  gate_fixture f;
+  http::response r;
+  REQUIRE(f.gate.admit(f.from("a"), gate_class::purchase, 0, r));
+  f.gate.done(gate_class::purchase, 0, 3'000, 201);
+  REQUIRE(f.gate.admit(f.from("a"), gate_class::api, 0, r));
+  f.gate.done(gate_class::api, 0, 3'000, 200); // not a purchase: not timed
+  auto& admitted = f.counters->purchase_us[0];
+  CHECK(admitted.sum_us == 3'000);
+  CHECK(admitted.counts[12] == 1); // 2048 < 3000 <= 4096
+  CHECK(f.counters->inflight == 0);
+}
+
+TEST_CASE("lag probe: a late tick is measured and makes the gate shed",
+          "[gate]") {
+  caf::actor_system_config cfg;
+  register_types(cfg);
+  caf::actor_system sys{cfg};
+  auto sw = std::make_shared<node_switches>();
+  auto skew_us = std::make_shared<std::atomic<int64_t>>(0);
+  auto real = steady_clock_us();
+  steady_us_fn clock = [real, skew_us] { return real() + skew_us->load(); };
+  auto probe = sys.spawn(lag_probe_impl, sw, clock, int64_t{5});
+  auto wait_until = [](auto pred) {
+    for (int i = 0; i < 400 && !pred(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    return pred();
+  };
+  REQUIRE(wait_until([&] { return sw->lag_due_us.load() > 0; }));
+  CHECK(sw->lag_last_us.load() < 1'000'000);
+  // The clock jumps 300 ms: the next tick runs 300 ms "late".
+  skew_us->store(300'000);
+  int64_t seen = 0; // the next tick is on time again: keep what was seen
+  REQUIRE(wait_until([&] {
+    seen = std::max(seen, sw->lag_last_us.load());
+    return seen >= 250'000;
+  }));
+  gate_fixture f;
+  f.sw->lag_last_us = seen;
+  f.sw->shed_lag_ms = 100;
+  http::response r;
+  CHECK_FALSE(f.gate.admit(f.from("a"), gate_class::purchase, 0, r));
+  CHECK(r.status == 503);
+  // The next tick is on time again.
+  REQUIRE(wait_until([&] { return sw->lag_last_us.load() < 250'000; }));
+  caf::anon_send_exit(probe, caf::exit_reason::user_shutdown);
+}
