@@ -29,6 +29,15 @@ errc status_refusal(item_status s) {
   return errc::ok;
 }
 
+bool room_refuses(std::size_t waiting, std::size_t waiting_max,
+                  double rate_per_s, int64_t wait_ms_max) {
+  if (waiting >= waiting_max)
+    return true;
+  // The newcomer is served after the `waiting` ahead of it, one token each.
+  auto turn_ms = (static_cast<double>(waiting) + 1.0) * 1000.0 / rate_per_s;
+  return turn_ms > static_cast<double>(wait_ms_max);
+}
+
 int64_t retry_hint_ms(std::size_t waiting, double rate_per_s,
                       int64_t wait_ms_max) {
   auto ms = static_cast<int64_t>(waiting * 1000.0 / rate_per_s);
@@ -155,7 +164,8 @@ caf::result<order> on_purchase(queue_pointer self, purchase& p) {
   bool pass = st.waiting.empty() && st.inflight < st.cfg.inflight_max
               && take_token(st.bucket, t);
   // Refusals first: once a response promise exists, it alone answers.
-  if (!pass && st.waiting.size() >= st.cfg.waiting_max) {
+  if (!pass && room_refuses(st.waiting.size(), st.cfg.waiting_max,
+                            st.cfg.rate_per_s, st.cfg.wait_ms_max)) {
     st.rejected += 1;
     return make_error(errc::busy, retry_hint_ms(st.waiting.size(),
                                                 st.cfg.rate_per_s,

@@ -1,8 +1,9 @@
 // The admission-queue actor: one per item on every node, at the edge. It
 // meters how many purchases per second go on towards the item (a token
 // bucket), keeps the rest in a bounded FIFO waiting room, and answers at once
-// what it can answer without a hop: a full room or a wait past `wait_ms_max`
-// is `busy` with a retry-after hint; when the item says sold_out, ended,
+// what it can answer without a hop: a full room, or a room so long that the
+// newcomer's turn would come after `wait_ms_max`, is `busy` at once with a
+// retry-after hint, and a waiter whose turn has not come by then is too; when the item says sold_out, ended,
 // paused or upcoming, every waiter and every newcomer is answered with that,
 // without asking the item (layered filtering).
 //
@@ -64,6 +65,13 @@ struct queue_config {
 
 /// The answer a queue gives at once for a status, `ok` to let requests on.
 errc status_refusal(item_status s);
+
+/// Whether a newcomer who finds `waiting` buyers in the room must be turned
+/// away at once: the room is full, or at `rate_per_s` its turn would come
+/// after `wait_ms_max` (it would only wait to be told busy, holding its
+/// connection; Plan B answers it now, in microseconds).
+bool room_refuses(std::size_t waiting, std::size_t waiting_max,
+                  double rate_per_s, int64_t wait_ms_max);
 
 /// Milliseconds a newcomer should wait before retrying, from the room's
 /// length and the admission rate (at least 1 ms, at most wait_ms_max).

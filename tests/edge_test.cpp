@@ -118,16 +118,22 @@ TEST_CASE("queue: a full waiting room answers busy at once, with a hint, "
   CHECK(queue_of(w, "q").waiting == 0);
 }
 
-TEST_CASE("queue: a waiter past the maximum wait is answered busy",
+TEST_CASE("queue: a newcomer whose turn would come after the maximum wait "
+          "is answered busy at once",
           "[queue][limits]") {
+  // One token per second and at most 500 ms of waiting: nobody may wait.
   sim_world w{slow_queue(1, 100, 500)};
   create(w, make_spec(w, "q", 100));
   auto out = fire(w, users("q", 3));
-  CHECK(out->size() == 1); // the one with the token
-  w.advance_ms(500);
-  w.run_random();
-  REQUIRE(out->size() == 3);
+  REQUIRE(out->size() == 3); // the one with the token, two refused at once
   CHECK(count(*out, errc::busy) == 2);
+  CHECK(queue_of(w, "q").waiting == 0);
+  // The rule itself: the room's length, or the newcomer's turn.
+  CHECK_FALSE(room_refuses(0, 10, 4, 500)); // its turn in 250 ms
+  CHECK_FALSE(room_refuses(1, 10, 4, 500)); // in 500 ms
+  CHECK(room_refuses(2, 10, 4, 500));       // in 750 ms
+  CHECK(room_refuses(10, 10, 1e6, 500));    // the room is full
+  CHECK_FALSE(room_refuses(9, 10, 1e6, 500));
 }
 
 TEST_CASE("queue: sold out is answered at the edge, to waiters and "
