@@ -7,6 +7,7 @@
 
 #include "actors/bridge.hpp"
 #include "messages/assert.hpp"
+#include "messages/limits.hpp"
 
 namespace seckill {
 
@@ -29,6 +30,7 @@ constexpr switch_def switch_defs[] = {
   {"ip-rate-per-s", &node_switches::ip_rate_per_s, 0, 10'000'000},
   {"rate-burst-ms", &node_switches::rate_burst_ms, 1, 10'000},
   {"shed-inflight-max", &node_switches::shed_inflight_max, 1, 1'000'000},
+  {"shed-latency-ms", &node_switches::shed_latency_ms, 0, 60'000},
   {"shed-lag-ms", &node_switches::shed_lag_ms, 0, 60'000},
   {"edge-reads-ms", &node_switches::edge_reads_ms, 0, 60'000},
   {"essential-only", nullptr, 0, 1},
@@ -116,11 +118,13 @@ switches_view view_of(const node_switches& sw, const gate_counters& c,
   v.ip_rate_per_s = sw.ip_rate_per_s.load();
   v.rate_burst_ms = sw.rate_burst_ms.load();
   v.shed_inflight_max = sw.shed_inflight_max.load();
+  v.shed_latency_ms = sw.shed_latency_ms.load();
   v.shed_lag_ms = sw.shed_lag_ms.load();
   v.edge_reads_ms = sw.edge_reads_ms.load();
   v.essential_only = sw.essential_only.load();
   v.lag_us = effective_lag_us(sw, now_us);
   v.inflight = c.inflight.load();
+  v.inflight_limit = c.inflight_limit.load();
   auto n = [&c](gate_verdict x) {
     return c.verdicts[static_cast<std::size_t>(x)].load();
   };
@@ -170,6 +174,14 @@ gate_verdict judge_load(int64_t inflight, int64_t inflight_max, int64_t lag_us,
   if (lag_max_ms > 0 && lag_us > lag_max_ms * 1000)
     return gate_verdict::shed_lag;
   return gate_verdict::pass;
+}
+
+int64_t adaptive_inflight_max(double answers_per_s, int64_t latency_ms,
+                              int64_t floor, int64_t inflight_max) {
+  if (latency_ms <= 0)
+    return inflight_max;
+  auto fit = static_cast<int64_t>(answers_per_s * latency_ms / 1000.0);
+  return std::min(inflight_max, std::max(floor, fit));
 }
 
 http::response refusal(gate_verdict v, int64_t retry_after_ms,
@@ -231,6 +243,30 @@ bool front_gate::take(token_bucket& b, int64_t rate, int64_t now_ms) {
   return take_token(b, now_ms);
 }
 
+int64_t front_gate::inflight_bound(int64_t now_us) {
+  auto& c = *counters_;
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto elapsed = now_us - window_start_us_;
+  if (!estimated_ || elapsed >= rate_window_us || elapsed < 0) {
+    auto answered = c.answered.load(std::memory_order_relaxed);
+    if (estimated_ && elapsed > 0) {
+      auto rate = (answered - window_answered_) * 1e6 / elapsed;
+      // A moving average: one slow window does not collapse the bound.
+      answers_per_s_ = answers_per_s_ == 0 ? rate
+                                           : 0.7 * answers_per_s_ + 0.3 * rate;
+    }
+    estimated_ = true;
+    window_start_us_ = now_us;
+    window_answered_ = answered;
+    c.inflight_limit.store(
+      adaptive_inflight_max(answers_per_s_, sw_->shed_latency_ms.load(),
+                            static_cast<int64_t>(limits::gate_inflight_floor),
+                            sw_->shed_inflight_max.load()),
+      std::memory_order_relaxed);
+  }
+  return c.inflight_limit.load(std::memory_order_relaxed);
+}
+
 bool front_gate::admit(const http::request& req, gate_class cls,
                        int64_t now_us, http::response& refused) {
   auto& c = *counters_;
@@ -240,11 +276,11 @@ bool front_gate::admit(const http::request& req, gate_class cls,
   if (cls != gate_class::exempt) {
     auto inflight = c.inflight.load(std::memory_order_relaxed);
     auto lag = effective_lag_us(*sw_, now_us);
-    verdict = judge_load(inflight, sw_->shed_inflight_max.load(), lag,
+    verdict = judge_load(inflight, inflight_bound(now_us), lag,
                          sw_->shed_lag_ms.load());
     if (verdict == gate_verdict::shed_inflight)
       detail = "the node is shedding load: " + std::to_string(inflight)
-               + " requests in flight";
+               + " requests in flight, the bound now";
     else if (verdict == gate_verdict::shed_lag)
       detail = "the node is shedding load: its scheduler is "
                + std::to_string(lag / 1000) + " ms late";
@@ -283,6 +319,7 @@ bool front_gate::admit(const http::request& req, gate_class cls,
 void front_gate::done(gate_class cls, int64_t started_us, int64_t now_us,
                       int status) {
   auto left = counters_->inflight.fetch_sub(1, std::memory_order_relaxed) - 1;
+  counters_->answered.fetch_add(1, std::memory_order_relaxed);
   SECKILL_ASSERT(left >= 0, "every answered request was admitted once");
   if (status > 0) // 0: dropped unanswered, nothing to observe
     observe(cls, started_us, now_us, status);

@@ -5,6 +5,10 @@
 // pushes:
 //   requests in flight (handed to the bridges, not answered) at the bound
 //                                                   503 overloaded (shedding)
+//     The bound adapts (Little's law): the node's recent answer rate times
+//     `shed-latency-ms`, so that a request admitted under overload waits
+//     about that long behind the others, never more than `shed-inflight-max`
+//     and never fewer than limits::gate_inflight_floor.
 //   the actor scheduler late by more than its bound (lag_probe measures it)
 //                                                   503 overloaded (shedding)
 //   over the node's request rate                    429 rate_limited
@@ -50,6 +54,7 @@ struct node_switches {
   std::atomic<int64_t> ip_rate_per_s{0};   // per client address, 0: off
   std::atomic<int64_t> rate_burst_ms{200}; // a bucket holds this much rate
   std::atomic<int64_t> shed_inflight_max{8'192};
+  std::atomic<int64_t> shed_latency_ms{25}; // 0: the static bound only
   std::atomic<int64_t> shed_lag_ms{100};    // 0: off
   /// Stock reads answered from the bridge's copy when it is at most this
   /// old, without a hop to the item's owner. 0: off, every read hops.
@@ -114,6 +119,12 @@ const char* to_string(gate_verdict x);
 gate_verdict judge_load(int64_t inflight, int64_t inflight_max, int64_t lag_us,
                         int64_t lag_max_ms);
 
+/// The in-flight bound for an answer rate of `answers_per_s`: as many as
+/// are answered in `latency_ms`, within [floor, inflight_max]; the static
+/// bound when latency_ms is 0.
+int64_t adaptive_inflight_max(double answers_per_s, int64_t latency_ms,
+                              int64_t floor, int64_t inflight_max);
+
 /// The refusal for a verdict other than pass (problem+json, Retry-After).
 http::response refusal(gate_verdict v, int64_t retry_after_ms,
                        const std::string& detail);
@@ -141,6 +152,8 @@ struct gate_counters {
   std::array<std::atomic<int64_t>, gate_verdict_count> verdicts{};
   std::array<latency_histogram, answer_class_count> purchase_us{};
   std::atomic<int64_t> inflight{0};
+  std::atomic<int64_t> answered{0};     // admitted requests answered
+  std::atomic<int64_t> inflight_limit{0}; // the bound in force (adaptive)
 };
 
 // -- The gate -----------------------------------------------------------------------
@@ -166,14 +179,24 @@ public:
 
   static constexpr std::size_t ip_slots = 1 << 16;
 
+  /// The answer rate is measured over windows of this many microseconds.
+  static constexpr int64_t rate_window_us = 20'000;
+
 private:
   bool take(token_bucket& b, int64_t rate, int64_t now_ms);
+  /// The in-flight bound now; re-estimates the answer rate once a window.
+  int64_t inflight_bound(int64_t now_us);
 
   std::shared_ptr<node_switches> sw_;
   std::shared_ptr<gate_counters> counters_;
   std::mutex mtx_; // guards the buckets
   token_bucket node_bucket_;
   std::vector<token_bucket> ip_buckets_; // ip_slots, rate 0 = never used
+  // The answer rate's estimate (a moving average over windows).
+  bool estimated_ = false; // the bound was computed once
+  int64_t window_start_us_ = 0;
+  int64_t window_answered_ = 0;
+  double answers_per_s_ = 0;
 };
 
 } // namespace seckill

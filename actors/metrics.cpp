@@ -201,6 +201,10 @@ void write_gate(writer& w, const gate_counters& c, const switches_view& v) {
   w.family("seckill_requests_inflight", "gauge",
            "Requests at the bridges and not yet answered.");
   w.sample("seckill_requests_inflight", "", v.inflight);
+  w.family("seckill_requests_inflight_limit", "gauge",
+           "The in-flight bound in force (adaptive: answer rate times "
+           "shed-latency-ms).");
+  w.sample("seckill_requests_inflight_limit", "", v.inflight_limit);
   w.family("seckill_scheduler_lag_seconds", "gauge",
            "How late the actor scheduler runs a message now.");
   w.sample("seckill_scheduler_lag_seconds", "", v.lag_us / 1e6);
@@ -212,6 +216,7 @@ void write_gate(writer& w, const gate_counters& c, const switches_view& v) {
   sw("node-rate-per-s", v.node_rate_per_s);
   sw("ip-rate-per-s", v.ip_rate_per_s);
   sw("shed-inflight-max", v.shed_inflight_max);
+  sw("shed-latency-ms", v.shed_latency_ms);
   sw("shed-lag-ms", v.shed_lag_ms);
   sw("edge-reads-ms", v.edge_reads_ms);
   sw("essential-only", v.essential_only ? 1 : 0);

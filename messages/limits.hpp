@@ -83,6 +83,10 @@ constexpr std::size_t http_body_bytes_max = 1 << 20;
 /// Requests read from one connection and not yet answered; beyond it the
 /// server stops reading that connection (backpressure).
 constexpr std::size_t http_pipeline_max = 256;
+/// The front gate's adaptive in-flight bound never goes below this: a
+/// flash sale starts from idle, and its first burst must not be shed
+/// because the quiet minute before measured a low answer rate.
+constexpr std::size_t gate_inflight_floor = 256;
 /// Recent outcomes an item keeps for `seckill-cli item ID`.
 constexpr std::size_t item_recent_outcomes_max = 32;
 /// Users listed by `seckill-cli sessions`.

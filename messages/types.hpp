@@ -495,11 +495,13 @@ struct switches_view {
   int64_t ip_rate_per_s = 0;
   int64_t rate_burst_ms = 0;
   int64_t shed_inflight_max = 0;
+  int64_t shed_latency_ms = 0;
   int64_t shed_lag_ms = 0;
   int64_t edge_reads_ms = 0;
   bool essential_only = false;
   int64_t lag_us = 0;   // the scheduler's lag now
   int64_t inflight = 0; // requests at the bridges now
+  int64_t inflight_limit = 0; // the in-flight bound in force now
   // Requests the gate refused, by why.
   int64_t shed_inflight = 0;
   int64_t shed_lag = 0;
@@ -511,8 +513,9 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, switches_view& x) {
   return f(caf::meta::type_name("switches_view"), x.node_rate_per_s,
            x.ip_rate_per_s, x.rate_burst_ms, x.shed_inflight_max,
-           x.shed_lag_ms, x.edge_reads_ms, x.essential_only, x.lag_us,
-           x.inflight, x.shed_inflight, x.shed_lag, x.node_rate, x.ip_rate);
+           x.shed_latency_ms, x.shed_lag_ms, x.edge_reads_ms,
+           x.essential_only, x.lag_us, x.inflight, x.inflight_limit,
+           x.shed_inflight, x.shed_lag, x.node_rate, x.ip_rate);
 }
 
 } // namespace seckill

@@ -98,7 +98,8 @@ commands:
   switch NAME VALUE      sets one at once, on this node only:
                          node-rate-per-s N, ip-rate-per-s N (0: off)
                          rate-burst-ms N
-                         shed-inflight-max N, shed-lag-ms N (0: off)
+                         shed-inflight-max N, shed-latency-ms N,
+                         shed-lag-ms N (0: off)
                          edge-reads-ms N (stock reads from this node's
                          copy at most N ms old; 0: off)
                          essential-only on|off (item list and per-item

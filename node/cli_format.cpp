@@ -759,10 +759,12 @@ std::string format_switches(const switches_view& x, bool json) {
     w.key("ip_rate_per_s").num(x.ip_rate_per_s);
     w.key("rate_burst_ms").num(x.rate_burst_ms);
     w.key("shed_inflight_max").num(x.shed_inflight_max);
+    w.key("shed_latency_ms").num(x.shed_latency_ms);
     w.key("shed_lag_ms").num(x.shed_lag_ms);
     w.key("edge_reads_ms").num(x.edge_reads_ms);
     w.key("essential_only").boolean(x.essential_only);
     w.key("lag_us").num(x.lag_us).key("inflight").num(x.inflight);
+    w.key("inflight_limit").num(x.inflight_limit);
     w.key("refused").open('{').key("shed_inflight").num(x.shed_inflight);
     w.key("shed_lag").num(x.shed_lag).key("node_rate").num(x.node_rate);
     w.key("ip_rate").num(x.ip_rate).close('}');
@@ -777,7 +779,9 @@ std::string format_switches(const switches_view& x, bool json) {
     {"rate-burst-ms", std::to_string(x.rate_burst_ms) + " ms",
      "a bucket holds this much of its rate"},
     {"shed-inflight-max", std::to_string(x.shed_inflight_max),
-     "requests at the bridges, then 503"},
+     "requests at the bridges at most, then 503"},
+    {"shed-latency-ms", off_if_zero(x.shed_latency_ms, " ms"),
+     "fewer: as many as are answered in this time"},
     {"shed-lag-ms", off_if_zero(x.shed_lag_ms, " ms"),
      "scheduler lag, then 503"},
     {"edge-reads-ms", off_if_zero(x.edge_reads_ms, " ms"),
@@ -791,6 +795,7 @@ std::string format_switches(const switches_view& x, bool json) {
          + kv_block{}
              .add("scheduler lag", std::string{lag})
              .add("requests in flight", x.inflight)
+             .add("in-flight bound now", x.inflight_limit)
              .add("shed (in flight)", x.shed_inflight)
              .add("shed (lag)", x.shed_lag)
              .add("429 (node rate)", x.node_rate)

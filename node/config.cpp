@@ -283,6 +283,8 @@ const std::vector<key_spec>& keys() {
      switch_key("rate-burst-ms")},
     {"seckill.shed-inflight-max", switch_default("shed-inflight-max"),
      switch_key("shed-inflight-max")},
+    {"seckill.shed-latency-ms", switch_default("shed-latency-ms"),
+     switch_key("shed-latency-ms")},
     {"seckill.shed-lag-ms", switch_default("shed-lag-ms"),
      switch_key("shed-lag-ms")},
     {"seckill.edge-reads-ms", switch_default("edge-reads-ms"),

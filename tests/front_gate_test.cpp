@@ -261,3 +261,46 @@ TEST_CASE("lag probe: a late tick is measured and makes the gate shed",
   REQUIRE(wait_until([&] { return sw->lag_last_us.load() < 250'000; }));
   caf::anon_send_exit(probe, caf::exit_reason::user_shutdown);
 }
+
+TEST_CASE("gate: the in-flight bound follows the answer rate (Little's law)",
+          "[gate]") {
+  CHECK(adaptive_inflight_max(40'000, 25, 256, 8192) == 1000);
+  CHECK(adaptive_inflight_max(1'000, 25, 256, 8192) == 256);   // the floor
+  CHECK(adaptive_inflight_max(1e7, 25, 256, 8192) == 8192);    // the cap
+  CHECK(adaptive_inflight_max(40'000, 0, 256, 8192) == 8192);  // off
+  CHECK(adaptive_inflight_max(40'000, 25, 256, 100) == 100);   // cap < floor
+
+  gate_fixture f;
+  f.sw->node_rate_per_s = 0;
+  f.sw->shed_latency_ms = 100;
+  http::response r;
+  // Idle: the floor. Then 80,000 answers/s for a while: 8,000 in 100 ms.
+  int64_t t = 1'000'000;
+  REQUIRE(f.gate.admit(f.from("a"), gate_class::api, t, r));
+  f.gate.done(gate_class::api, t, t, 200);
+  CHECK(f.counters->inflight_limit == 256);
+  for (int w = 0; w < 20; ++w) {
+    t += front_gate::rate_window_us;
+    for (int i = 0; i < 1600; ++i) { // 1,600 per 20 ms window
+      REQUIRE(f.gate.admit(f.from("a"), gate_class::api, t, r));
+      f.gate.done(gate_class::api, t, t, 200);
+    }
+  }
+  CHECK(f.counters->inflight_limit > 7'000);
+  CHECK(f.counters->inflight_limit <= 8'192);
+  // The node slows to 2,000 answers/s: the bound falls to the floor, and
+  // the requests beyond it are shed.
+  for (int w = 0; w < 20; ++w) {
+    t += front_gate::rate_window_us;
+    for (int i = 0; i < 40; ++i) {
+      REQUIRE(f.gate.admit(f.from("a"), gate_class::api, t, r));
+      f.gate.done(gate_class::api, t, t, 200);
+    }
+  }
+  CHECK(f.counters->inflight_limit == 256);
+  int admitted = 0;
+  for (int i = 0; i < 1000; ++i)
+    admitted += f.gate.admit(f.from("a"), gate_class::api, t, r);
+  CHECK(admitted == 256);
+  CHECK(r.status == 503);
+}

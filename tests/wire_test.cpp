@@ -131,9 +131,11 @@ bool same(const switches_view& a, const switches_view& b) {
          && a.ip_rate_per_s == b.ip_rate_per_s
          && a.rate_burst_ms == b.rate_burst_ms
          && a.shed_inflight_max == b.shed_inflight_max
+         && a.shed_latency_ms == b.shed_latency_ms
          && a.shed_lag_ms == b.shed_lag_ms && a.edge_reads_ms == b.edge_reads_ms
          && a.essential_only == b.essential_only && a.lag_us == b.lag_us
-         && a.inflight == b.inflight && a.shed_inflight == b.shed_inflight
+         && a.inflight == b.inflight && a.inflight_limit == b.inflight_limit
+         && a.shed_inflight == b.shed_inflight
          && a.shed_lag == b.shed_lag && a.node_rate == b.node_rate
          && a.ip_rate == b.ip_rate;
 }
@@ -309,7 +311,7 @@ member_view sample(tag<member_view>) {
   return {"n2", "127.0.0.1:4243", "up", 1'700'000'000'000, 3, 40, 12, 9000};
 }
 switches_view sample(tag<switches_view>) {
-  return {1, 2, 3, 4, 5, 6, true, 7, 8, 9, 10, 11, 12};
+  return {1, 2, 3, 4, 13, 5, 6, true, 7, 8, 14, 9, 10, 11, 12};
 }
 std::vector<member_view> sample(tag<std::vector<member_view>>) {
   return {sample(tag<member_view>{}), {"n3", "h:1", "down", 5, -1, -1, -1, -1}};
