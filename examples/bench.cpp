@@ -59,13 +59,37 @@ void print_table(const bench_config& cfg, const run_stats& s) {
                 all ? 100.0 * static_cast<double>(n) / all : 0.0);
   std::printf("  latency ms (%s)\n",
               cfg.open_loop ? "from the scheduled send" : "from the send");
-  std::printf("  %10s %10s %10s %10s %10s\n", "p50", "p90", "p99", "p99.9",
-              "max");
-  const auto& h = s.latency;
-  std::printf("  %10.2f %10.2f %10.2f %10.2f %10.2f\n",
-              h.percentile_us(50) / 1000.0, h.percentile_us(90) / 1000.0,
-              h.percentile_us(99) / 1000.0, h.percentile_us(99.9) / 1000.0,
-              h.max_us() / 1000.0);
+  std::printf("  %-10s %10s %10s %10s %10s %10s\n", "class", "p50", "p90",
+              "p99", "p99.9", "max");
+  auto row = [](const char* name, const latency_histogram& h) {
+    if (h.count() == 0)
+      return;
+    std::printf("  %-10s %10.2f %10.2f %10.2f %10.2f %10.2f\n", name,
+                h.percentile_us(50) / 1000.0, h.percentile_us(90) / 1000.0,
+                h.percentile_us(99) / 1000.0, h.percentile_us(99.9) / 1000.0,
+                h.max_us() / 1000.0);
+  };
+  row("all", s.latency);
+  row("admitted", s.latency_admitted); // 2xx
+  row("refused", s.latency_refused);   // 4xx
+  row("shed", s.latency_shed);         // 5xx
+}
+
+// DOMAIN: a sold-out must reach every waiter within 10 ms of the last unit.
+void print_sold_out_notice(const bench_config& cfg, const run_stats& s) {
+  for (uint32_t i = 0; i < cfg.items.size(); ++i) {
+    auto n = notice_of(s, i);
+    if (n.waiters == 0)
+      continue;
+    std::printf("  sold-out notice, item %s: %llu requests in flight at the "
+                "last 201 were answered sold_out within p50 %.2f ms, p99 "
+                "%.2f ms, max %.2f ms of it\n",
+                cfg.items[i].c_str(), static_cast<unsigned long long>(n.waiters),
+                n.p50_us / 1000.0, n.p99_us / 1000.0, n.max_us / 1000.0);
+  }
+  if (s.sold_out_answers_overflow)
+    std::printf("  sold-out notice: not measured (over %zu sold_out answers)\n",
+                sold_out_answers_max);
 }
 
 bool write_csv(const std::string& file, const run_stats& s) {
@@ -172,6 +196,7 @@ int main(int argc, char** argv) {
   }
   load.run();
   print_table(cfg, stats);
+  print_sold_out_notice(cfg, stats);
   if (stats.rows_truncated)
     std::printf("note: only the first %zu seconds are in the CSV\n",
                 csv_rows_max);

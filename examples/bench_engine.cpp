@@ -74,6 +74,7 @@ engine::engine(const bench_config& cfg, run_stats& stats)
   last_item_.assign(cfg.users, 0);
   stats_.item_orders.assign(cfg.items.size(), 0);
   stats_.item_sold_out.assign(cfg.items.size(), 0);
+  stats_.item_last_created_us.assign(cfg.items.size(), 0);
   stats_.item_ambiguous.assign(cfg.items.size(), 0);
 }
 
@@ -203,6 +204,7 @@ void engine::send_request(connection& c, const request_spec& req, int64_t now) {
                            request_id(cfg_, req.user, req.seq));
   c.out_sent = 0;
   c.req = req;
+  c.sent_us = now;
   c.busy = true;
   c.deadline_us = now + static_cast<int64_t>(cfg_.timeout_ms) * 1000;
   in_flight_ += 1;
@@ -340,10 +342,17 @@ void engine::on_response(connection& c, const http_response& r, int64_t now) {
   c.busy = false;
   in_flight_ -= 1;
   record_outcome(c.req, outcome_key(r), true, now);
+  if (r.status == 201)
+    stats_.item_last_created_us[c.req.item] = now;
   if (r.status == 200 || r.status == 201)
     record_order(c.req, r);
-  else if (r.status == 409 && json_member(r.body, "code") == "sold_out")
+  else if (r.status == 409 && json_member(r.body, "code") == "sold_out") {
     stats_.item_sold_out[c.req.item] += 1;
+    if (stats_.sold_out_answers.size() < sold_out_answers_max)
+      stats_.sold_out_answers.push_back({c.req.item, c.sent_us, now});
+    else
+      stats_.sold_out_answers_overflow = true;
+  }
   else if (r.status >= 500)
     stats_.item_ambiguous[c.req.item] += 1; // it may have been placed
   if (r.close || !c.in.empty()) // one request in flight: no bytes may remain
@@ -365,6 +374,10 @@ void engine::record_outcome(const request_spec& req, const std::string& key,
       static_cast<uint64_t>(std::max<int64_t>(0, now - req.scheduled_us));
   stats_.latency.record(latency);
   second_latency_.record(latency);
+  auto& by_class = key[0] == '2'   ? stats_.latency_admitted
+                   : key[0] == '5' ? stats_.latency_shed
+                                   : stats_.latency_refused;
+  by_class.record(latency);
 }
 
 void engine::record_order(const request_spec& req, const http_response& r) {
@@ -463,6 +476,30 @@ void engine::run() {
   stats_.elapsed_s = static_cast<double>(end - start_us_) / second_us;
   if (second_sent_ > 0 || second_answered_ > 0)
     tick(); // the last, partial second
+}
+
+sold_out_notice notice_of(const run_stats& s, uint32_t item) {
+  sold_out_notice n;
+  auto last = item < s.item_last_created_us.size()
+                ? s.item_last_created_us[item] : 0;
+  if (last == 0 || s.sold_out_answers_overflow)
+    return n;
+  std::vector<int64_t> delays;
+  for (const auto& a : s.sold_out_answers)
+    if (a.item == item && a.sent_us < last)
+      delays.push_back(std::max<int64_t>(0, a.answered_us - last));
+  if (delays.empty())
+    return n;
+  std::sort(delays.begin(), delays.end());
+  auto at = [&delays](double q) {
+    auto i = static_cast<size_t>(q * static_cast<double>(delays.size() - 1));
+    return delays[i];
+  };
+  n.waiters = delays.size();
+  n.p50_us = at(0.50);
+  n.p99_us = at(0.99);
+  n.max_us = delays.back();
+  return n;
 }
 
 } // namespace bench

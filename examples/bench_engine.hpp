@@ -53,6 +53,11 @@ struct run_stats {
   double elapsed_s = 0;
   outcome_counts outcomes;
   latency_histogram latency;
+  // The same latencies by answer class: admitted (2xx), shed (5xx), refused
+  // (every other answer): Plan B's figures are per class.
+  latency_histogram latency_admitted;
+  latency_histogram latency_refused;
+  latency_histogram latency_shed;
   std::vector<second_row> rows;
   bool rows_truncated = false;
   // What the answers said about orders, for the check. Keys of order_user are
@@ -65,7 +70,33 @@ struct run_stats {
   std::vector<uint64_t> item_orders;    // distinct orders seen, per item
   std::vector<uint64_t> item_sold_out;  // 409 sold_out answers, per item
   std::vector<uint64_t> item_ambiguous; // transport and 5xx, per item
+  // The sold-out notice as the crowd sees it: when each item's last 201
+  // came, and every 409 sold_out as (item, sent, answered) in microseconds
+  // (at most sold_out_answers_max; beyond, the measure is skipped).
+  std::vector<int64_t> item_last_created_us;
+  struct sold_out_answer {
+    uint32_t item;
+    int64_t sent_us;
+    int64_t answered_us;
+  };
+  std::vector<sold_out_answer> sold_out_answers;
+  bool sold_out_answers_overflow = false;
 };
+
+constexpr size_t sold_out_answers_max = 4'000'000;
+
+/// How late the requests in flight when an item's last unit went learned
+/// it was sold out: those sent before the last 201 came and answered
+/// sold_out, measured from that last 201.
+struct sold_out_notice {
+  uint64_t waiters = 0; // in flight at the last 201, answered sold_out
+  int64_t p50_us = 0;
+  int64_t p99_us = 0;
+  int64_t max_us = 0;
+};
+
+/// Per item; `waiters` 0 when the item did not sell out during the run.
+sold_out_notice notice_of(const run_stats& s, uint32_t item);
 
 struct request_spec {
   uint64_t user = 0;
@@ -83,6 +114,7 @@ struct connection {
   size_t out_sent = 0;
   std::string in;
   request_spec req;
+  int64_t sent_us = 0;         // when the request in flight was sent
   int64_t deadline_us = 0;     // of the connect or of the request in flight
   int64_t reconnect_at_us = 0; // after a failure, a short pause
 };
