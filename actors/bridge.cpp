@@ -378,7 +378,8 @@ void on_purchase(bridge_pointer self, exchange_ptr ex, const route& rt) {
     count_purchase(self, code);
     return fail(self, ex, r, code, why);
   }
-  self->request(self->state.env.directory, hop(self), purchase_atom_v, p)
+  self->request(self->state.env.directory, hop(self), purchase_atom_v,
+                std::move(p))
     .then(
       [self, ex](order& o) {
         count_purchase(self, errc::ok);
