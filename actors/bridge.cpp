@@ -268,6 +268,14 @@ http::response json_response(int status, const google::protobuf::Message& m) {
   return r;
 }
 
+// Orders are the purchase path's answer: printed without protobuf.
+http::response json_response(int status, const order& o) {
+  http::response r;
+  r.status = status;
+  r.body = order_json(o);
+  return r;
+}
+
 auto failer(bridge_pointer self, exchange_ptr ex, route_kind r) {
   return [self, ex, r](caf::error& err) { fail(self, ex, r, err); };
 }
@@ -408,14 +416,15 @@ void on_purchase(bridge_pointer self, exchange_ptr ex, const route& rt) {
     count_purchase(self, code);
     return fail(self, ex, r, code, why);
   }
-  self->request(self->state.env.directory, hop(self), purchase_atom_v, p)
+  self->request(self->state.env.directory, hop(self), purchase_atom_v,
+                std::move(p))
     .then(
       [self, ex](order& o) {
         count_purchase(self, errc::ok);
         bool replay = o.replayed; // an earlier request's order: 200
         auto& c = *self->state.env.counters;
         (replay ? c.orders_replayed : c.orders_created).fetch_add(1);
-        auto resp = json_response(replay ? 200 : 201, to_proto(o));
+        auto resp = json_response(replay ? 200 : 201, o);
         resp.headers.emplace_back("Location", "/api/v1/orders/" + o.order_id);
         answer(self, ex, r, std::move(resp));
       },
@@ -446,7 +455,7 @@ void on_order_change(bridge_pointer self, exchange_ptr ex, const route& rt,
             [self, ex, rt](order& changed) {
               spdlog::info("order_changed order={} state={}",
                            changed.order_id, to_string(changed.state));
-              answer(self, ex, rt.kind, json_response(200, to_proto(changed)));
+              answer(self, ex, rt.kind, json_response(200, changed));
             },
             failer(self, ex, rt.kind));
       },
@@ -462,7 +471,7 @@ void on_order_get(bridge_pointer self, exchange_ptr ex, const route& rt) {
       [self, ex, rt](order& o) {
         if (o.user_id != rt.user_id)
           return fail(self, ex, rt.kind, errc::unknown_order, {});
-        answer(self, ex, rt.kind, json_response(200, to_proto(o)));
+        answer(self, ex, rt.kind, json_response(200, o));
       },
       failer(self, ex, rt.kind));
 }

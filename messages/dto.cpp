@@ -19,6 +19,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include "messages/assert.hpp"
+#include "messages/json_fast.hpp"
 
 namespace seckill {
 
@@ -309,6 +310,16 @@ errc from_proto(const v1::StockView& x, stock_view& out) {
 
 errc parse_purchase_json(const std::string& body, const std::string& item_id,
                          purchase& out, std::string* why) {
+  // The plain shape every client sends is read directly; anything else,
+  // including every body that is refused, goes to protobuf (json_fast.hpp).
+  if (json_fast::read_purchase(body, item_id, out))
+    return errc::ok;
+  return parse_purchase_json_protobuf(body, item_id, out, why);
+}
+
+errc parse_purchase_json_protobuf(const std::string& body,
+                                  const std::string& item_id, purchase& out,
+                                  std::string* why) {
   v1::PurchaseRequest req;
   body_fields fields;
   if (auto code = parse_strict(body, req, blame_purchase, fields, why);
@@ -377,6 +388,13 @@ std::string to_json(const pb::Message& msg) {
   // none, and invalid UTF-8 in a string is dropped, not an error.
   SECKILL_ASSERT(st.ok(), "a seckill DTO always prints as JSON");
   return out;
+}
+
+std::string order_json(const order& o) {
+  std::string out;
+  if (json_fast::write_order(o, out))
+    return out;
+  return to_json(to_proto(o));
 }
 
 // -- Problems -----------------------------------------------------------------

@@ -67,6 +67,13 @@ errc from_proto(const v1::StockView& x, stock_view& out);
 errc parse_purchase_json(const std::string& body, const std::string& item_id,
                          purchase& out, std::string* why = nullptr);
 
+/// parse_purchase_json without its fast path (messages/json_fast.hpp): the
+/// protobuf reading alone, which decides every body the fast path does not
+/// take. Public so the tests can hold the fast path to it.
+errc parse_purchase_json_protobuf(const std::string& body,
+                                  const std::string& item_id, purchase& out,
+                                  std::string* why = nullptr);
+
 /// Parses the body of `POST /api/v1/orders/{id}/pay` and `.../cancel`:
 /// {"user_id": "..."}, with the same shape rules and codes as a purchase.
 errc parse_user_json(const std::string& body, std::string& user_id,
@@ -89,6 +96,10 @@ errc parse_item_json(const std::string& body, item_spec& out,
 
 /// The message as JSON: proto field names, every primitive field printed.
 std::string to_json(const google::protobuf::Message& msg);
+
+/// to_json(to_proto(o)), printed directly when the order's strings are plain
+/// (they are for every order the engine makes; messages/json_fast.hpp).
+std::string order_json(const order& o);
 
 // -- Problems (RFC 9457) ------------------------------------------------------
 

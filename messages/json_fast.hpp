@@ -1,0 +1,39 @@
+// Fast paths for the two JSON texts of the purchase path: the purchase
+// request body in, the order out. Protobuf's JSON mapping (messages/dto.hpp)
+// took about a quarter of a node's CPU under a purchase load (PROFILE-NOTES:
+// two JsonStringToMessage passes per body, one MessageToJsonString per
+// answer); these read and write the common, plain form directly.
+//
+// Invariant: a fast path never decides anything protobuf would decide
+// differently. Each one handles only a narrow, plain shape and answers
+// "not mine" (false) for everything else, and the caller then runs the
+// protobuf path, which stays the only judge of unusual input: escapes,
+// non-ASCII bytes, null, numbers in any form but plain digits, a field given
+// twice, an unknown or missing field, an empty id, any syntax error.
+// tests/dto_test.cpp compares both paths on many bodies and orders.
+//
+// Must never: accept a body protobuf would refuse, produce a value protobuf
+// would not, or print an order differently from to_json(to_proto(o)).
+#pragma once
+
+#include <string>
+
+#include "messages/types.hpp"
+
+namespace seckill::json_fast {
+
+/// Reads a purchase body of the plain shape: one JSON object (JSON
+/// whitespace around tokens allowed) with "user_id"/"userId" and
+/// "request_id"/"requestId" given once each as non-empty strings of
+/// printable ASCII without '\\', and "quantity" at most once as an integer
+/// of at most 18 digits (optional '-', no leading zero). On success `out`
+/// holds what parse_purchase_json would give; on false `out` is unchanged.
+bool read_purchase(const std::string& body, const std::string& item_id,
+                   purchase& out);
+
+/// Appends the order as to_json(to_proto(o)) prints it and returns true when
+/// every string field is plain (letters, digits, '-', '_', '.'); otherwise
+/// returns false and leaves `out` unchanged.
+bool write_order(const order& o, std::string& out);
+
+} // namespace seckill::json_fast
