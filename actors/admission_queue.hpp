@@ -59,7 +59,7 @@ struct queue_config {
   double rate_per_s = 20'000; // admissions per second towards the item
   double burst = 2'000;
   std::size_t waiting_max = 10'000;
-  int64_t wait_ms_max = 2'000;
+  int64_t wait_ms_max = 10;
   std::size_t inflight_max = 1024;
 };
 

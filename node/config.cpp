@@ -189,7 +189,7 @@ const std::vector<key_spec>& keys() {
      int_key(1, L(limits::waiting_room_max), [](node_config& c, L x) {
        c.runtime.directory.queue.waiting_max = static_cast<std::size_t>(x);
      })},
-    {"seckill.wait-ms-max", "2000",
+    {"seckill.wait-ms-max", "10",
      int_key(1, limits::wait_ms_max, [](node_config& c, L x) {
        c.runtime.directory.queue.wait_ms_max = x;
      })},

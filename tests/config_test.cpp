@@ -134,7 +134,7 @@ TEST_CASE("config: bad input is an error naming the key", "[config]") {
     {"", {"--seckill.http-request-line-bytes-max=9000"},
      "seckill.http-request-line-bytes-max"},
     {"", {"--cluster.port=-1"}, "cluster.port"},
-    {"", {"--seckill.http-answer-timeout-ms=1000"},
+    {"", {"--seckill.wait-ms-max=2000", "--seckill.http-answer-timeout-ms=1000"},
      "seckill.http-answer-timeout-ms"},
     {"", {"--cluster.bogus=x"}, "cluster.bogus"},
     {"[cluster]\nport = \"abc\"\n", {}, "cluster.port"},

@@ -285,7 +285,8 @@ TEST_CASE("plan B: the sold-out notice and the purchase server time are "
   temp_dir tmp;
   node_process node((tmp.path / "data").string(),
                     open_args({"--seckill.admission-rate-per-s=200",
-                               "--seckill.admission-burst=5"}));
+                               "--seckill.admission-burst=5",
+                               "--seckill.wait-ms-max=2000"}));
   http_client c(node.http_port());
   REQUIRE(create_item(c, item("so", 20)).status == 201);
   // 60 buyers at once against 20 units, metered: most of them wait in the

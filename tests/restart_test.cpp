@@ -185,6 +185,7 @@ caf::actor start(caf::actor_system& sys, const std::string& db, runtime& rt) {
   rc.db_path = db;
   rc.directory.queue.rate_per_s = 1'000'000;
   rc.directory.queue.waiting_max = 100'000;
+  rc.directory.queue.wait_ms_max = 5'000; // the crowd waits, never busy
   rc.sessions.sessions_max = 1'000'000;
   if (auto err = start_runtime(sys, rc, rt); !err.empty())
     throw std::runtime_error(err);
