@@ -105,10 +105,20 @@ std::string switch_value(const node_switches& sw, const std::string& name) {
   return std::to_string((sw.*(d->field)).load());
 }
 
+namespace {
+
+int64_t lag_of(const std::atomic<int64_t>& last, const std::atomic<int64_t>& due,
+               int64_t now_us) {
+  auto d = due.load(std::memory_order_relaxed);
+  auto late = d > 0 ? now_us - d : 0;
+  return std::max(last.load(std::memory_order_relaxed), late);
+}
+
+} // namespace
+
 int64_t effective_lag_us(const node_switches& sw, int64_t now_us) {
-  auto due = sw.lag_due_us.load(std::memory_order_relaxed);
-  auto late = due > 0 ? now_us - due : 0;
-  return std::max(sw.lag_last_us.load(std::memory_order_relaxed), late);
+  return std::max(lag_of(sw.lag_last_us, sw.lag_due_us, now_us),
+                  lag_of(sw.io_lag_last_us, sw.io_lag_due_us, now_us));
 }
 
 switches_view view_of(const node_switches& sw, const gate_counters& c,
@@ -282,7 +292,7 @@ bool front_gate::admit(const http::request& req, gate_class cls,
       detail = "the node is shedding load: " + std::to_string(inflight)
                + " requests in flight, the bound now";
     else if (verdict == gate_verdict::shed_lag)
-      detail = "the node is shedding load: its scheduler is "
+      detail = "the node is shedding load: it runs work "
                + std::to_string(lag / 1000) + " ms late";
     auto node_rate = sw_->node_rate_per_s.load(std::memory_order_relaxed);
     auto ip_rate = sw_->ip_rate_per_s.load(std::memory_order_relaxed);

@@ -9,7 +9,8 @@
 //     `shed-latency-ms`, so that a request admitted under overload waits
 //     about that long behind the others, never more than `shed-inflight-max`
 //     and never fewer than limits::gate_inflight_floor.
-//   the actor scheduler late by more than its bound (lag_probe measures it)
+//   the actor scheduler or the HTTP event loop late by more than the bound
+//   (lag_probe and the server's own timer measure them)
 //                                                   503 overloaded (shedding)
 //   over the node's request rate                    429 rate_limited
 //   over the client address's request rate          429 rate_limited
@@ -67,6 +68,10 @@ struct node_switches {
   /// sends no tick, so the gate also counts the time past that due point.
   std::atomic<int64_t> lag_last_us{0};
   std::atomic<int64_t> lag_due_us{0};
+  /// The same for the HTTP server's event loop (its own timer): how long a
+  /// request that just arrived waits for an I/O thread.
+  std::atomic<int64_t> io_lag_last_us{0};
+  std::atomic<int64_t> io_lag_due_us{0};
 };
 
 /// The switches a name selects, by name ("edge-reads-ms", ...), and the
@@ -88,8 +93,9 @@ struct gate_counters;
 switches_view view_of(const node_switches& sw, const gate_counters& counters,
                       int64_t now_us);
 
-/// The scheduler's lag as the gate sees it: the last measure, or the time
-/// past the next tick's due point if that is longer (a stalled scheduler).
+/// The node's lag as the gate sees it: the longer of the actor scheduler's
+/// and the HTTP event loop's, each the last measure or the time past the
+/// next tick's due point if that is longer (a stalled loop sends no tick).
 int64_t effective_lag_us(const node_switches& sw, int64_t now_us);
 
 // -- The decision (pure) ----------------------------------------------------------

@@ -936,6 +936,7 @@ private:
   void do_accept();
   void on_accept(error_code ec, tcp::socket socket);
   void run_thread();
+  void arm_probe(int64_t late_us);
 
   core core_;
   std::optional<net::io_context> ioc_;
@@ -943,6 +944,7 @@ private:
   std::optional<strand_type> accept_strand_;
   std::optional<tcp::acceptor> acceptor_;
   std::optional<net::steady_timer> accept_retry_;
+  std::optional<net::steady_timer> probe_timer_; // the loop-lag probe
   std::vector<std::thread> threads_;
   uint16_t port_ = 0;
   std::mutex stop_mutex_;
@@ -989,8 +991,30 @@ bool server_impl::open(std::string& error) {
 void server_impl::run() {
   work_.emplace(net::make_work_guard(*ioc_));
   net::post(*accept_strand_, [this] { do_accept(); });
+  if (core_.cfg.loop_probe) {
+    probe_timer_.emplace(*ioc_);
+    net::post(*ioc_, [this] { arm_probe(0); });
+  }
   for (std::size_t i = 0; i < core_.cfg.io_threads; ++i)
     threads_.emplace_back([this] { run_thread(); });
+}
+
+// The timer runs behind every completion queued before it: its lateness is
+// how long a request that just arrived waits for an I/O thread.
+void server_impl::arm_probe(int64_t late_us) {
+  using clock = std::chrono::steady_clock;
+  auto us = [](clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+             t.time_since_epoch())
+      .count();
+  };
+  auto due = clock::now() + std::chrono::milliseconds(core_.cfg.loop_probe_ms);
+  core_.cfg.loop_probe(late_us, us(due));
+  probe_timer_->expires_at(due);
+  probe_timer_->async_wait([this, due, us](error_code ec) {
+    if (!ec) // else cancelled: the server stops
+      arm_probe(std::max<int64_t>(0, us(clock::now()) - us(due)));
+  });
 }
 
 // A handler that throws is a bug; it must not take an I/O thread with it.
@@ -1090,6 +1114,7 @@ void server_impl::stop() {
       t.join();
   threads_.clear();
   accept_retry_.reset();
+  probe_timer_.reset();
   acceptor_.reset();
   accept_strand_.reset();
   ioc_.reset();

@@ -54,6 +54,11 @@ struct server_config {
   int64_t idle_timeout_ms = 30'000;
   int64_t request_timeout_ms = 10'000;
   int64_t answer_timeout_ms = 10'000;
+  /// The event loop's lag: every `loop_probe_ms` a timer on the I/O
+  /// threads reports how late the last one ran (microseconds) and when the
+  /// next one is due (steady clock, microseconds). Empty: no probe.
+  std::function<void(int64_t late_us, int64_t next_due_us)> loop_probe;
+  int64_t loop_probe_ms = 5;
 };
 
 /// Counters, for /metrics and the CLI (read without stopping the server):

@@ -330,8 +330,14 @@ std::string start_http(caf::actor_system& sys, const node_config& cfg,
                                    ticket->answer(std::move(r));
                                  }});
   };
+  auto http_cfg = cfg.http;
+  http_cfg.loop_probe = [sw = parts.switches](int64_t late_us, int64_t due_us) {
+    sw->io_lag_last_us.store(late_us, std::memory_order_relaxed);
+    sw->io_lag_due_us.store(due_us, std::memory_order_relaxed);
+  };
+  http_cfg.loop_probe_ms = lag_probe_interval_ms;
   std::string error;
-  parts.server = http::server::start(cfg.http, std::move(handler), error);
+  parts.server = http::server::start(http_cfg, std::move(handler), error);
   if (!parts.server)
     return error;
   std::lock_guard<std::mutex> guard{parts.live->mtx};

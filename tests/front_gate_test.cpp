@@ -110,6 +110,13 @@ TEST_CASE("gate: shedding by requests in flight and by scheduler lag",
   f.sw->lag_due_us = 10'000;
   CHECK(effective_lag_us(*f.sw, 5'000) == 200);
   CHECK(effective_lag_us(*f.sw, 250'000) == 240'000);
+  // The HTTP event loop counts the same way; the longer lag wins.
+  f.sw->io_lag_last_us = 7'000;
+  CHECK(effective_lag_us(*f.sw, 5'000) == 7'000);
+  f.sw->io_lag_due_us = 1'000;
+  CHECK(effective_lag_us(*f.sw, 250'000) == 249'000);
+  f.sw->io_lag_last_us = 0;
+  f.sw->io_lag_due_us = 0;
   f.sw->shed_inflight_max = 100;
   f.sw->shed_lag_ms = 100;
   CHECK_FALSE(f.gate.admit(f.from("a"), gate_class::purchase, 250'000, r));

@@ -853,3 +853,32 @@ TEST_CASE("http: start reports a port that cannot be bound", "[http]") {
   CHECK_FALSE(second);
   CHECK(error.find("cannot bind 127.0.0.1:") != std::string::npos);
 }
+
+TEST_CASE("http: the event-loop probe reports its lateness and next due point",
+          "[http]") {
+  auto cfg = test_config();
+  struct seen_t {
+    std::mutex mtx;
+    int calls = 0;
+    int64_t last_due = 0;
+    bool due_in_future = true;
+  };
+  auto seen = std::make_shared<seen_t>();
+  cfg.loop_probe_ms = 2;
+  cfg.loop_probe = [seen](int64_t late_us, int64_t due_us) {
+    auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+                 std::chrono::steady_clock::now().time_since_epoch())
+                 .count();
+    std::lock_guard lock(seen->mtx);
+    seen->calls += 1;
+    seen->due_in_future &= due_us > now - 1'000 && late_us >= 0;
+    seen->last_due = due_us;
+  };
+  fixture f(cfg);
+  CHECK(eventually([&] {
+    std::lock_guard lock(seen->mtx);
+    return seen->calls >= 5;
+  }));
+  std::lock_guard lock(seen->mtx);
+  CHECK(seen->due_in_future);
+}
