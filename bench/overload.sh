@@ -200,7 +200,7 @@ run_sold_out() {
 }
 
 write_section() {
-  local peak flood_peak flood_max
+  local peak flood_max
   peak=$(field flood-peak "durable orders/s (201)")
   flood_max=$(field flood-max attempts/s)
   {
