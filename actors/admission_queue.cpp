@@ -41,7 +41,8 @@ bool room_refuses(std::size_t waiting, std::size_t waiting_max,
 int64_t retry_hint_ms(std::size_t waiting, double rate_per_s,
                       int64_t wait_ms_max) {
   auto ms = static_cast<int64_t>(waiting * 1000.0 / rate_per_s);
-  return std::clamp<int64_t>(ms, 1, wait_ms_max);
+  constexpr auto floor = limits::busy_retry_ms_min;
+  return std::clamp<int64_t>(ms, floor, std::max(floor, wait_ms_max));
 }
 
 namespace {

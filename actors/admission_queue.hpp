@@ -74,7 +74,9 @@ bool room_refuses(std::size_t waiting, std::size_t waiting_max,
                   double rate_per_s, int64_t wait_ms_max);
 
 /// Milliseconds a newcomer should wait before retrying, from the room's
-/// length and the admission rate (at least 1 ms, at most wait_ms_max).
+/// length and the admission rate: at least limits::busy_retry_ms_min (a
+/// crowd told "10 ms" would come back as a storm), at most wait_ms_max
+/// when that is longer.
 int64_t retry_hint_ms(std::size_t waiting, double rate_per_s,
                       int64_t wait_ms_max);
 

@@ -310,7 +310,7 @@ http::response stock_response(const stock_view& v) {
 void on_item_stock(bridge_pointer self, exchange_ptr ex, const route& rt) {
   auto& st = self->state;
   auto edge_ms = st.env.switches ? st.env.switches->edge_reads_ms.load() : 0;
-  auto now = st.env.now_ms();
+  auto now = steady_clock_us()() / 1000; // ages never jump with the wall clock
   if (edge_ms > 0) {
     auto i = st.edge_stocks.find(rt.id);
     if (i != st.edge_stocks.end()) {
@@ -349,7 +349,7 @@ void on_items_list(bridge_pointer self, exchange_ptr ex) {
     return fail(self, ex, route_kind::items_list, errc::overloaded,
                 "non-essential work is off on this node (essential-only): "
                 "the item list is not served",
-                5'000);
+                limits::essential_only_retry_ms);
   self->request(self->state.env.admin, hop(self), list_atom_v)
     .then(
       [self, ex](std::vector<item_detail>& all) {

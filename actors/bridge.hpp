@@ -137,7 +137,7 @@ struct bridge_env {
 };
 
 /// A stock read kept for edge reads: what the owner answered, and when the
-/// question was sent (so its age is never under-counted).
+/// question was sent (steady clock, so its age is never under-counted).
 struct edge_stock {
   stock_view view;
   int64_t asked_ms = 0;

@@ -66,6 +66,15 @@ std::string names() {
 
 } // namespace
 
+std::string switch_expectation(const std::string& name) {
+  auto d = find_switch(name);
+  SECKILL_ASSERT(d != nullptr, "only a known switch has a range");
+  if (d->field == nullptr)
+    return "on or off";
+  return "an integer from " + std::to_string(d->min) + " to "
+         + std::to_string(d->max);
+}
+
 errc check_switch(const std::string& name, const std::string& value,
                   std::string& why) {
   auto d = find_switch(name);
@@ -75,10 +84,7 @@ errc check_switch(const std::string& name, const std::string& value,
   }
   int64_t v = 0;
   if (!parse_value(*d, value, v) || v < d->min || v > d->max) {
-    why = d->field == nullptr
-            ? name + " = '" + value + "': expected on or off"
-            : name + " = '" + value + "': expected an integer from "
-                + std::to_string(d->min) + " to " + std::to_string(d->max);
+    why = name + " = '" + value + "': expected " + switch_expectation(name);
     return errc::bad_request;
   }
   return errc::ok;
@@ -147,23 +153,29 @@ switches_view view_of(const node_switches& sw, const gate_counters& c,
 
 // -- The decision -------------------------------------------------------------------
 
-gate_class classify(const std::string& method, const std::string& target) {
-  constexpr std::string_view api = "/api/v1/";
-  if (target.compare(0, api.size(), api) != 0)
-    return gate_class::exempt; // /healthz, /metrics, or a 404 to come
-  auto path = std::string_view{target}.substr(0, target.find('?'));
-  auto ends_with = [path](std::string_view tail) {
-    return path.size() > tail.size()
-           && path.compare(path.size() - tail.size(), tail.size(), tail) == 0;
+gate_class classify(const http::request& req, const std::string& admin_token) {
+  auto rt = match_route(req.method, req.target);
+  auto authorized = [&] {
+    return check_token(req.authorization, admin_token) == errc::ok;
   };
-  if (method == "POST") {
-    if (ends_with("/purchase"))
+  switch (rt.kind) {
+    case route_kind::healthz:
+      return gate_class::exempt;
+    case route_kind::metrics:
+      // A scrape with the admin token passes; without, it is a request
+      // like any other (gathering it asks every item and queue).
+      return authorized() ? gate_class::exempt : gate_class::api;
+    case route_kind::item_purchase:
       return gate_class::purchase;
-    if (path == "/api/v1/items" || ends_with("/pause") || ends_with("/resume")
-        || ends_with("/end"))
-      return gate_class::exempt; // admin routes: the bridge checks the token
+    case route_kind::order_pay:
+    case route_kind::order_cancel:
+      return gate_class::settle;
+    default:
+      // Admin routes pass only with the right token: a flood cannot slip
+      // through by its path.
+      return is_admin(rt.kind) && authorized() ? gate_class::exempt
+                                               : gate_class::api;
   }
-  return gate_class::api;
 }
 
 const char* to_string(gate_verdict x) {
@@ -238,41 +250,46 @@ front_gate::front_gate(std::shared_ptr<node_switches> sw,
                        std::shared_ptr<gate_counters> counters)
   : sw_(std::move(sw)),
     counters_(std::move(counters)),
-    ip_buckets_(ip_slots, token_bucket{0, 0, 0, 0}) {
+    ip_buckets_(limits::gate_ip_slots, token_bucket{0, 0, 0, 0}) {
   SECKILL_ASSERT(sw_ && counters_, "a gate has switches and counters");
 }
 
 // One token from `b` at `rate` per second; a bucket made for another rate
-// (or never used: rate 0) starts afresh, so a rate changed at run time
-// applies from the next request.
+// or burst (or never used: rate 0) starts afresh, so a rate or a burst
+// changed at run time applies from the next request.
 bool front_gate::take(token_bucket& b, int64_t rate, int64_t now_ms) {
-  if (b.rate_per_s != static_cast<double>(rate)) {
-    auto burst = std::max<double>(1.0, rate * sw_->rate_burst_ms.load() / 1000.0);
+  auto burst = std::max<double>(1.0, rate * sw_->rate_burst_ms.load() / 1000.0);
+  if (b.rate_per_s != static_cast<double>(rate) || b.burst != burst)
     b = make_bucket(static_cast<double>(rate), burst, now_ms);
-  }
   return take_token(b, now_ms);
 }
 
 int64_t front_gate::inflight_bound(int64_t now_us) {
   auto& c = *counters_;
+  constexpr auto window = limits::gate_rate_window_us;
+  auto since = now_us - window_start_us_.load(std::memory_order_relaxed);
+  if (estimated_.load(std::memory_order_acquire) && since >= 0
+      && since < window)
+    return c.inflight_limit.load(std::memory_order_relaxed); // no lock
   std::lock_guard<std::mutex> guard{mtx_};
-  auto elapsed = now_us - window_start_us_;
-  if (!estimated_ || elapsed >= rate_window_us || elapsed < 0) {
+  auto elapsed = now_us - window_start_us_.load(std::memory_order_relaxed);
+  if (!estimated_.load() || elapsed >= window || elapsed < 0) {
     auto answered = c.answered.load(std::memory_order_relaxed);
-    if (estimated_ && elapsed > 0) {
+    if (estimated_.load() && elapsed > 0) {
       auto rate = (answered - window_answered_) * 1e6 / elapsed;
       // A moving average: one slow window does not collapse the bound.
+      constexpr auto w = limits::gate_rate_new_weight;
       answers_per_s_ = answers_per_s_ == 0 ? rate
-                                           : 0.7 * answers_per_s_ + 0.3 * rate;
+                                           : (1 - w) * answers_per_s_ + w * rate;
     }
-    estimated_ = true;
-    window_start_us_ = now_us;
+    window_start_us_.store(now_us, std::memory_order_relaxed);
     window_answered_ = answered;
     c.inflight_limit.store(
       adaptive_inflight_max(answers_per_s_, sw_->shed_latency_ms.load(),
                             static_cast<int64_t>(limits::gate_inflight_floor),
                             sw_->shed_inflight_max.load()),
       std::memory_order_relaxed);
+    estimated_.store(true, std::memory_order_release);
   }
   return c.inflight_limit.load(std::memory_order_relaxed);
 }
@@ -283,7 +300,7 @@ bool front_gate::admit(const http::request& req, gate_class cls,
   auto verdict = gate_verdict::pass;
   int64_t retry_ms = 1'000;
   std::string detail;
-  if (cls != gate_class::exempt) {
+  if (cls == gate_class::purchase || cls == gate_class::api) {
     auto inflight = c.inflight.load(std::memory_order_relaxed);
     auto lag = effective_lag_us(*sw_, now_us);
     verdict = judge_load(inflight, inflight_bound(now_us), lag,
@@ -294,25 +311,27 @@ bool front_gate::admit(const http::request& req, gate_class cls,
     else if (verdict == gate_verdict::shed_lag)
       detail = "the node is shedding load: it runs work "
                + std::to_string(lag / 1000) + " ms late";
+  }
+  if (cls != gate_class::exempt && verdict == gate_verdict::pass) {
     auto node_rate = sw_->node_rate_per_s.load(std::memory_order_relaxed);
     auto ip_rate = sw_->ip_rate_per_s.load(std::memory_order_relaxed);
-    if (verdict == gate_verdict::pass && (node_rate > 0 || ip_rate > 0)) {
+    if (node_rate > 0 || ip_rate > 0) {
       auto now_ms = now_us / 1000;
       std::lock_guard<std::mutex> guard{mtx_};
-      if (node_rate > 0 && !take(node_bucket_, node_rate, now_ms)) {
+      // The address first: a flooder over its own rate must not spend the
+      // node's budget that honest clients share.
+      auto& ip_bucket = ip_buckets_[std::hash<std::string>{}(req.client_ip)
+                                    % limits::gate_ip_slots];
+      if (ip_rate > 0 && !take(ip_bucket, ip_rate, now_ms)) {
+        verdict = gate_verdict::ip_rate;
+        retry_ms = ms_until_token(ip_bucket, now_ms);
+        detail = "over the rate of " + std::to_string(ip_rate)
+                 + " requests/s per client address";
+      } else if (node_rate > 0 && !take(node_bucket_, node_rate, now_ms)) {
         verdict = gate_verdict::node_rate;
         retry_ms = ms_until_token(node_bucket_, now_ms);
         detail = "over this node's rate of " + std::to_string(node_rate)
                  + " requests/s";
-      } else if (ip_rate > 0) {
-        auto& b = ip_buckets_[std::hash<std::string>{}(req.client_ip)
-                              % ip_slots];
-        if (!take(b, ip_rate, now_ms)) {
-          verdict = gate_verdict::ip_rate;
-          retry_ms = ms_until_token(b, now_ms);
-          detail = "over the rate of " + std::to_string(ip_rate)
-                   + " requests/s per client address";
-        }
       }
     }
   }

@@ -16,8 +16,11 @@
 //   over the client address's request rate          429 rate_limited
 // Behind it, the user session meters each user (429 rate_limited) and the
 // admission queue meters each item (429 busy): every layer has its limit.
-// /healthz, /metrics and the admin routes always pass: an operator must be
-// able to pause a sale on a node that is shedding.
+// /healthz always passes, and so do /metrics and the admin routes when they
+// carry the admin token: an operator must be able to pause a sale on a node
+// that is shedding (without the token they are requests like any other, so
+// a flood cannot slip through by its path). Paying and cancelling an order
+// are rate-limited but never shed.
 //
 // The limits and the degrade switches are `node_switches`: atomics that the
 // admin actor changes at run time (seckill-cli switch) and the gate, the
@@ -28,7 +31,13 @@
 // share one budget (rare, and it errs towards limiting, never towards
 // letting a flood through).
 //
-// It must never: block on anything but its own short lock, allocate per
+// A request stays in flight until the bridge answers it, also when the HTTP
+// server has answered it 503 timeout itself meanwhile: its work is still in
+// the node. Such a late answer is observed with the bridge's status and its
+// whole time (beyond the answer timeout).
+//
+// It must never: block on anything but its own short lock (taken once per
+// rate window, and per request only while a rate limit is on), allocate per
 // request beyond the refusal it builds, or let the in-flight count go
 // negative (asserted).
 #pragma once
@@ -80,6 +89,9 @@ struct node_switches {
 errc check_switch(const std::string& name, const std::string& value,
                   std::string& why);
 
+/// What a known switch takes: "on or off", "an integer from 0 to 60000".
+std::string switch_expectation(const std::string& name);
+
 /// A switch's value as check_switch reads it ("on", "200", ...).
 std::string switch_value(const node_switches& sw, const std::string& name);
 
@@ -101,13 +113,16 @@ int64_t effective_lag_us(const node_switches& sw, int64_t now_us);
 // -- The decision (pure) ----------------------------------------------------------
 
 enum class gate_class : uint8_t {
-  exempt,   // /healthz, /metrics, admin routes: never refused here
+  exempt,   // /healthz; /metrics and admin routes with the admin token
   purchase, // POST /api/v1/items/{id}/purchase
-  api,      // every other request
+  settle,   // paying or cancelling an order: rate-limited, never shed (a
+            // buyer holding a reservation must be able to pay for it)
+  api,      // every other request, 404s included
 };
 
-/// By method and target alone (cheap; the bridge matches the route fully).
-gate_class classify(const std::string& method, const std::string& target);
+/// By route (the bridge's match_route) and, for /metrics and the admin
+/// routes, by the Authorization header against `admin_token`.
+gate_class classify(const http::request& req, const std::string& admin_token);
 
 enum class gate_verdict : uint8_t {
   pass,
@@ -169,6 +184,9 @@ public:
   front_gate(std::shared_ptr<node_switches> sw,
              std::shared_ptr<gate_counters> counters);
 
+  front_gate(const front_gate&) = delete;
+  front_gate& operator=(const front_gate&) = delete;
+
   /// Decides on `req` at `now_us` (steady clock). On pass, counts the
   /// request in flight and returns true: the caller must then call done()
   /// exactly once when it is answered. Otherwise fills `refused`.
@@ -183,11 +201,6 @@ public:
   /// (done() does it for admitted requests; the caller for refusals).
   void observe(gate_class cls, int64_t started_us, int64_t now_us, int status);
 
-  static constexpr std::size_t ip_slots = 1 << 16;
-
-  /// The answer rate is measured over windows of this many microseconds.
-  static constexpr int64_t rate_window_us = 20'000;
-
 private:
   bool take(token_bucket& b, int64_t rate, int64_t now_ms);
   /// The in-flight bound now; re-estimates the answer rate once a window.
@@ -199,8 +212,8 @@ private:
   token_bucket node_bucket_;
   std::vector<token_bucket> ip_buckets_; // ip_slots, rate 0 = never used
   // The answer rate's estimate (a moving average over windows).
-  bool estimated_ = false; // the bound was computed once
-  int64_t window_start_us_ = 0;
+  std::atomic<bool> estimated_{false}; // the bound was computed once
+  std::atomic<int64_t> window_start_us_{0};
   int64_t window_answered_ = 0;
   double answers_per_s_ = 0;
 };

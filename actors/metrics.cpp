@@ -137,10 +137,6 @@ void write_items(writer& w, const std::vector<item_detail>& items) {
      [](const item_detail& d) { return d.queue.admitted; }},
     {"seckill_queue_rejected_total", "Purchases the queue answered itself.",
      [](const item_detail& d) { return d.queue.rejected; }},
-    {"seckill_queue_sold_out_notice_ms",
-     "Milliseconds from the item's last unit to this node's queue answering "
-     "its waiters sold_out (-1: not sold out).",
-     [](const item_detail& d) { return d.queue.sold_out_notice_ms; }},
   };
   for (const auto& g : gauges) {
     bool counter = std::string{g.name}.find("_total") != std::string::npos;
@@ -148,6 +144,14 @@ void write_items(writer& w, const std::vector<item_detail>& items) {
     for (const auto& d : items)
       w.sample(g.name, label("item", d.item.record.spec.item_id), g.get(d));
   }
+  w.family("seckill_queue_sold_out_notice_seconds", "gauge",
+           "From the item's last unit to this node's queue answering its "
+           "waiters sold_out; only items that sold out while it listened.");
+  for (const auto& d : items)
+    if (d.queue.sold_out_notice_ms >= 0)
+      w.sample("seckill_queue_sold_out_notice_seconds",
+               label("item", d.item.record.spec.item_id),
+               d.queue.sold_out_notice_ms / 1e3);
   w.family("seckill_item_status", "gauge", "1 for the item's status.");
   for (const auto& d : items)
     w.sample("seckill_item_status",
@@ -215,6 +219,7 @@ void write_gate(writer& w, const gate_counters& c, const switches_view& v) {
   };
   sw("node-rate-per-s", v.node_rate_per_s);
   sw("ip-rate-per-s", v.ip_rate_per_s);
+  sw("rate-burst-ms", v.rate_burst_ms);
   sw("shed-inflight-max", v.shed_inflight_max);
   sw("shed-latency-ms", v.shed_latency_ms);
   sw("shed-lag-ms", v.shed_lag_ms);

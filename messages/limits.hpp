@@ -74,6 +74,9 @@ constexpr std::size_t waiting_room_max = 100'000;
 /// 25x slower than 100).
 constexpr std::size_t queue_inflight_max = 2048;
 constexpr int64_t wait_ms_max = 60'000;
+/// The shortest retry hint a busy answer gives: a crowd told to come back
+/// within milliseconds would come back as one storm.
+constexpr int64_t busy_retry_ms_min = 100;
 
 
 // -- HTTP front door ------------------------------------------------------------
@@ -83,6 +86,18 @@ constexpr std::size_t http_body_bytes_max = 1 << 20;
 /// Requests read from one connection and not yet answered; beyond it the
 /// server stops reading that connection (backpressure).
 constexpr std::size_t http_pipeline_max = 256;
+/// The front gate's per-address token buckets: a fixed table indexed by a
+/// hash of the address (addresses sharing a slot share its budget).
+constexpr std::size_t gate_ip_slots = 1 << 16;
+/// The front gate re-estimates the node's answer rate once per window; the
+/// estimate is a moving average giving a new window this weight.
+constexpr int64_t gate_rate_window_us = 20'000;
+constexpr double gate_rate_new_weight = 0.3;
+/// How often the lag probes (actor scheduler, HTTP event loop) measure:
+/// the gate sees a stall at most this late.
+constexpr int64_t lag_probe_interval_ms = 5;
+/// The Retry-After of a non-essential request refused under essential-only.
+constexpr int64_t essential_only_retry_ms = 5'000;
 /// The front gate's adaptive in-flight bound never goes below this: a
 /// flash sale starts from idle, and its first burst must not be shed
 /// because the quiet minute before measured a low answer rate.

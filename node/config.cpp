@@ -137,7 +137,7 @@ setter switch_key(const std::string& name) {
   return [name](const std::string& v, node_config& c) -> std::string {
     std::string why;
     if (check_switch(name, v, why) != errc::ok)
-      return why.substr(why.find(':') + 2); // "expected ...", after the name
+      return expected(switch_expectation(name));
     c.switches.emplace_back(name, v);
     return {};
   };

@@ -28,6 +28,7 @@
 #include "actors/bridge.hpp"
 #include "actors/front_gate.hpp"
 #include "actors/lag_probe.hpp"
+#include "messages/limits.hpp"
 #include "actors/membership.hpp"
 #include "node/config.hpp"
 #include "node/http_server.hpp"
@@ -38,9 +39,6 @@ namespace {
 
 constexpr const char* version = "0.1.0";
 constexpr int64_t barrier_timeout_ms = 10'000;
-/// How often the lag probe measures the scheduler: the gate sees a stall
-/// at most this late.
-constexpr int64_t lag_probe_interval_ms = 5;
 
 struct options {
   std::string config_file;
@@ -305,7 +303,7 @@ std::string start_http(caf::actor_system& sys, const node_config& cfg,
   for (const auto& [name, value] : cfg.switches)
     set_switch(*parts.switches, name, value);
   parts.lag_probe = sys.spawn(lag_probe_impl, parts.switches, steady_clock_us(),
-                              lag_probe_interval_ms);
+                              limits::lag_probe_interval_ms);
   auto bridges = parts.bridges; // copied into the handler: no shared state
   auto next = std::make_shared<std::atomic<std::size_t>>(0);
   auto gate = std::make_shared<front_gate>(parts.switches, parts.gate_stats);
@@ -313,10 +311,11 @@ std::string start_http(caf::actor_system& sys, const node_config& cfg,
   // The front gate first, on the I/O thread: a refusal is answered here,
   // before any actor sees the request. An admitted request is counted in
   // flight until its answer, whoever gives it (bridge or server timeout).
-  http::handler_fn handler = [bridges, next, gate,
-                              now_us](http::request req, http::reply_fn reply) {
+  http::handler_fn handler = [bridges, next, gate, now_us,
+                              token = cfg.admin_token](http::request req,
+                                                       http::reply_fn reply) {
     auto started = now_us();
-    auto cls = classify(req.method, req.target);
+    auto cls = classify(req, token);
     http::response refused;
     if (!gate->admit(req, cls, started, refused)) {
       gate->observe(cls, started, now_us(), refused.status);
@@ -335,7 +334,7 @@ std::string start_http(caf::actor_system& sys, const node_config& cfg,
     sw->io_lag_last_us.store(late_us, std::memory_order_relaxed);
     sw->io_lag_due_us.store(due_us, std::memory_order_relaxed);
   };
-  http_cfg.loop_probe_ms = lag_probe_interval_ms;
+  http_cfg.loop_probe_ms = limits::lag_probe_interval_ms;
   std::string error;
   parts.server = http::server::start(http_cfg, std::move(handler), error);
   if (!parts.server)
@@ -494,6 +493,12 @@ int run_node(int argc, char** argv) {
                  "takes commands without a token: keep this network "
                  "private\"",
                  cfg.cluster_host);
+  if (const auto& q = cfg.runtime.directory.queue;
+      q.rate_per_s * static_cast<double>(q.wait_ms_max) < 1000.0)
+    spdlog::warn("waiting_room_off admission_rate_per_s={} wait_ms_max={} "
+                 "reason=\"not one token comes within wait-ms-max: every "
+                 "buyer who finds the bucket empty is answered busy at once\"",
+                 q.rate_per_s, q.wait_ms_max);
   if (auto err = prepare_data_dir(cfg); !err.empty()) {
     std::fprintf(stderr, "seckill-node: cannot start: %s\n", err.c_str());
     return 1;

@@ -17,6 +17,7 @@
 #include "actors/clock.hpp"
 #include "actors/front_gate.hpp"
 #include "actors/lag_probe.hpp"
+#include "messages/limits.hpp"
 #include "messages/type_ids.hpp"
 
 using namespace seckill;
@@ -57,23 +58,66 @@ struct gate_fixture {
 
 } // namespace
 
-TEST_CASE("gate: requests are classified by method and path", "[gate]") {
-  CHECK(classify("POST", "/api/v1/items/x/purchase") == gate_class::purchase);
-  CHECK(classify("POST", "/api/v1/items/x/purchase?a=b")
-        == gate_class::purchase);
-  CHECK(classify("GET", "/api/v1/items/x/stock") == gate_class::api);
-  CHECK(classify("GET", "/api/v1/items") == gate_class::api);
-  CHECK(classify("POST", "/api/v1/orders/x.1/pay") == gate_class::api);
-  // Admin routes and the node's own endpoints always pass.
-  CHECK(classify("POST", "/api/v1/items") == gate_class::exempt);
-  CHECK(classify("POST", "/api/v1/items/x/pause") == gate_class::exempt);
-  CHECK(classify("POST", "/api/v1/items/x/resume") == gate_class::exempt);
-  CHECK(classify("POST", "/api/v1/items/x/end") == gate_class::exempt);
-  CHECK(classify("GET", "/healthz") == gate_class::exempt);
-  CHECK(classify("GET", "/metrics") == gate_class::exempt);
-  // A path that only ends like an admin route is no admin route.
-  CHECK(classify("GET", "/api/v1/items/x/pause") == gate_class::api);
-  CHECK(classify("POST", "/api/v1/items/purchase") == gate_class::purchase);
+namespace {
+
+const std::string token = "gate-test-admin-token";
+
+gate_class class_of_request(const std::string& method,
+                            const std::string& target,
+                            const std::string& authorization = {}) {
+  http::request r;
+  r.method = method;
+  r.target = target;
+  r.authorization = authorization;
+  return classify(r, token);
+}
+
+} // namespace
+
+TEST_CASE("gate: requests are classified by route, admin ones by token",
+          "[gate]") {
+  auto c = [](auto&&... xs) { return class_of_request(xs...); };
+  const std::string bearer = "Bearer " + token;
+  CHECK(c("POST", "/api/v1/items/x/purchase") == gate_class::purchase);
+  CHECK(c("POST", "/api/v1/items/x/purchase?a=b") == gate_class::purchase);
+  CHECK(c("GET", "/api/v1/items/x/stock") == gate_class::api);
+  CHECK(c("GET", "/api/v1/items") == gate_class::api);
+  CHECK(c("POST", "/api/v1/orders/x.1/pay") == gate_class::settle);
+  CHECK(c("POST", "/api/v1/orders/x.1/cancel") == gate_class::settle);
+  CHECK(c("GET", "/healthz") == gate_class::exempt);
+  // The admin routes and /metrics pass with the admin token only.
+  CHECK(c("POST", "/api/v1/items", bearer) == gate_class::exempt);
+  CHECK(c("POST", "/api/v1/items/x/pause", bearer) == gate_class::exempt);
+  CHECK(c("POST", "/api/v1/items/x/resume", bearer) == gate_class::exempt);
+  CHECK(c("POST", "/api/v1/items/x/end", bearer) == gate_class::exempt);
+  CHECK(c("GET", "/metrics", bearer) == gate_class::exempt);
+  CHECK(c("POST", "/api/v1/items") == gate_class::api);
+  CHECK(c("POST", "/api/v1/items/x/pause", "Bearer wrong") == gate_class::api);
+  CHECK(c("GET", "/metrics") == gate_class::api);
+  // Nothing slips through by its path: look-alikes and 404s are requests.
+  CHECK(c("GET", "/whatever") == gate_class::api);
+  CHECK(c("POST", "/api/v1/zzz/pause", bearer) == gate_class::api);
+  CHECK(c("POST", "/api/v1/orders/x/end", bearer) == gate_class::api);
+  CHECK(c("GET", "/api/v1/items/x/pause", bearer) == gate_class::api);
+  CHECK(c("POST", "/healthz") == gate_class::api);
+}
+
+TEST_CASE("gate: paying and cancelling are never shed, only rate-limited",
+          "[gate]") {
+  gate_fixture f;
+  f.sw->node_rate_per_s = 0;
+  f.sw->shed_inflight_max = 1;
+  http::response r;
+  REQUIRE(f.gate.admit(f.from("a"), gate_class::purchase, 1'000, r));
+  CHECK_FALSE(f.gate.admit(f.from("a"), gate_class::purchase, 1'000, r));
+  CHECK(f.gate.admit(f.from("a"), gate_class::settle, 1'000, r));
+  f.sw->lag_last_us = 10'000'000;
+  CHECK(f.gate.admit(f.from("a"), gate_class::settle, 1'000, r));
+  f.sw->ip_rate_per_s = 1;
+  f.sw->rate_burst_ms = 1'000; // a burst of 1
+  CHECK(f.gate.admit(f.from("b"), gate_class::settle, 1'000, r));
+  CHECK_FALSE(f.gate.admit(f.from("b"), gate_class::settle, 1'000, r));
+  CHECK(r.status == 429);
 }
 
 TEST_CASE("gate: shedding by requests in flight and by scheduler lag",
@@ -163,13 +207,38 @@ TEST_CASE("gate: each client address has its own budget", "[gate]") {
   // Exempt requests never spend a token.
   CHECK(f.gate.admit(f.from("10.0.0.1"), gate_class::exempt, 1'000'000, r));
   f.gate.done(gate_class::exempt, 0, 0, 200);
-  // 1,000 addresses at once: each gets its burst, whatever shares a slot.
+  // 1,000 addresses at once: each gets its own burst (one bucket for all
+  // would let 10 through).
   int ok = 0;
   for (int i = 0; i < 1000; ++i)
     ok += f.passed(1, "192.168." + std::to_string(i / 256) + "."
                         + std::to_string(i % 256),
                    2'000'000);
   CHECK(ok == 1000);
+}
+
+TEST_CASE("gate: a flooding address does not spend the node's budget",
+          "[gate]") {
+  gate_fixture f;
+  f.sw->node_rate_per_s = 1'000;
+  f.sw->ip_rate_per_s = 10;
+  f.sw->rate_burst_ms = 1'000; // node burst 1,000, address burst 10
+  CHECK(f.passed(5'000, "flooder", 1'000'000) == 10);
+  // Everyone else still finds the node's bucket nearly full.
+  int ok = 0;
+  for (int i = 0; i < 100; ++i)
+    ok += f.passed(1, "honest-" + std::to_string(i), 1'000'000);
+  CHECK(ok == 100);
+  CHECK(f.refused(gate_verdict::node_rate) == 0);
+}
+
+TEST_CASE("gate: a burst changed at run time applies at once", "[gate]") {
+  gate_fixture f;
+  f.sw->node_rate_per_s = 100;
+  f.sw->rate_burst_ms = 100; // 10
+  CHECK(f.passed(50, "a", 1'000'000) == 10);
+  f.sw->rate_burst_ms = 2'000; // 200, from a full bucket
+  CHECK(f.passed(500, "a", 1'000'000) == 200);
 }
 
 TEST_CASE("gate: switches by name, with their ranges", "[gate]") {
@@ -185,6 +254,8 @@ TEST_CASE("gate: switches by name, with their ranges", "[gate]") {
   CHECK(why == "essential-only = 'yes': expected on or off");
   CHECK(check_switch("nope", "1", why) == errc::bad_request);
   CHECK(why.find("unknown switch 'nope'") == 0);
+  CHECK(switch_expectation("edge-reads-ms") == "an integer from 0 to 60000");
+  CHECK(switch_expectation("essential-only") == "on or off");
   node_switches sw;
   set_switch(sw, "edge-reads-ms", "250");
   set_switch(sw, "essential-only", "on");
@@ -287,7 +358,7 @@ TEST_CASE("gate: the in-flight bound follows the answer rate (Little's law)",
   f.gate.done(gate_class::api, t, t, 200);
   CHECK(f.counters->inflight_limit == 256);
   for (int w = 0; w < 20; ++w) {
-    t += front_gate::rate_window_us;
+    t += limits::gate_rate_window_us;
     for (int i = 0; i < 1600; ++i) { // 1,600 per 20 ms window
       REQUIRE(f.gate.admit(f.from("a"), gate_class::api, t, r));
       f.gate.done(gate_class::api, t, t, 200);
@@ -298,7 +369,7 @@ TEST_CASE("gate: the in-flight bound follows the answer rate (Little's law)",
   // The node slows to 2,000 answers/s: the bound falls to the floor, and
   // the requests beyond it are shed.
   for (int w = 0; w < 20; ++w) {
-    t += front_gate::rate_window_us;
+    t += limits::gate_rate_window_us;
     for (int i = 0; i < 40; ++i) {
       REQUIRE(f.gate.admit(f.from("a"), gate_class::api, t, r));
       f.gate.done(gate_class::api, t, t, 200);

@@ -347,11 +347,14 @@ TEST_CASE("status_refusal answers each status", "[rules]") {
   CHECK(status_refusal(item_status::ended) == errc::ended);
 }
 
-TEST_CASE("retry_hint_ms scales with the room and stays in [1, max]",
+TEST_CASE("retry_hint_ms scales with the room and stays in [floor, max]",
           "[rules]") {
-  CHECK(retry_hint_ms(0, 1'000, 2'000) == 1);
-  CHECK(retry_hint_ms(1, 1'000'000, 2'000) == 1);
+  CHECK(retry_hint_ms(0, 1'000, 2'000) == limits::busy_retry_ms_min);
+  CHECK(retry_hint_ms(1, 1'000'000, 2'000) == limits::busy_retry_ms_min);
+  CHECK(retry_hint_ms(99, 1'000, 2'000) == 100);
   CHECK(retry_hint_ms(100, 1'000, 2'000) == 100);
+  // A room of 10 ms (the default) still hints the floor, never 10 ms.
+  CHECK(retry_hint_ms(5'000, 1'000'000, 10) == limits::busy_retry_ms_min);
   CHECK(retry_hint_ms(200, 1'000, 2'000) == 200);
   CHECK(retry_hint_ms(200, 2'000, 2'000) == 100);
   CHECK(retry_hint_ms(1'999, 1'000, 2'000) == 1'999);
