@@ -9,7 +9,9 @@
 #             its next purchase as soon as it is answered: as much as this
 #             machine can throw at the node;
 #   sold-out  a small stock metered at RATE/s under ten times it: how late
-#             the requests in flight at the last unit learn it is gone.
+#             the requests in flight at the last unit learn it is gone; on
+#             one node, then on the three-node example (examples/cluster-3,
+#             its cluster ports 4301-4303), the crowd spread over the three.
 # For each: every request's answer, goodput (new orders/s) against the
 # baseline, latency per answer class as buyers see it, server time per class
 # from the node's /metrics histogram, and seckill-bench's check that exactly
@@ -32,7 +34,7 @@ work=data/bench/overload
 section=$work/section.md
 doc=docs/BENCHMARKS.md
 users=10000000 # picked at random: few repeat buyers
-node_pid=""
+node_pids=() # every node this script runs now
 
 fail() {
   echo "overload.sh: $1" >&2
@@ -40,44 +42,55 @@ fail() {
   exit 1
 }
 
-stop_node() {
-  if [[ -n $node_pid ]] && kill -0 "$node_pid" 2>/dev/null; then
-    kill -TERM "$node_pid"
-    wait "$node_pid" || true
-  fi
-  node_pid=""
+stop_nodes() { # SIGTERM each by its pid, then wait for each
+  local p
+  for p in "${node_pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${node_pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  node_pids=()
 }
-trap stop_node EXIT
-trap 'stop_node; exit 130' INT TERM
+trap stop_nodes EXIT
+trap 'stop_nodes; exit 130' INT TERM
 
 cmd_log() { # cmd_log CMD...: records the command for the doc, runs it
   echo "$*" >>"$work/commands.txt"
   "$@"
 }
 
-# start_node NAME ARG...: a fresh node (ports from the kernel, an empty data
-# dir); sets node_http, node_dir.
+# start_node NAME CONFIG ARG...: a fresh node (HTTP port from the kernel, an
+# empty data dir); sets node_http, node_cluster, node_dir.
 start_node() {
-  local name=$1 log=$work/$1.log i
-  shift
+  local name=$1 config=$2 log=$work/$1.log i pid
+  shift 2
   node_dir=$work/$name
   mkdir -p "$node_dir"
-  echo "./$build/seckill-node --config-file=cluster.conf --seckill.data-dir=$node_dir" \
-    "--seckill.http-port=0 --cluster.port=0 --seckill.log-level=warn" \
-    "--seckill.sessions-max=1000000 --seckill.http-connections-max=20000 $*" \
-    >>"$work/commands.txt"
-  "./$build/seckill-node" --config-file=cluster.conf --seckill.data-dir="$node_dir" \
-    --seckill.http-port=0 --cluster.port=0 --seckill.log-level=warn \
-    --seckill.sessions-max=1000000 --seckill.http-connections-max=20000 "$@" \
-    >"$log" 2>&1 &
-  node_pid=$!
+  local args=(--config-file="$config" --seckill.data-dir="$node_dir"
+    --seckill.http-port=0 --seckill.sessions-max=1000000
+    --seckill.http-connections-max=20000 "$@")
+  echo "./$build/seckill-node ${args[*]}" >>"$work/commands.txt"
+  "./$build/seckill-node" "${args[@]}" >"$log" 2>&1 &
+  pid=$!
+  node_pids+=("$pid")
   for ((i = 0; i < 100; i++)); do
     grep -q '^node_ready' "$log" && break
-    kill -0 "$node_pid" 2>/dev/null || fail "seckill-node ($name) exited:" "$log"
+    kill -0 "$pid" 2>/dev/null || fail "seckill-node ($name) exited:" "$log"
     sleep 0.1
   done
   grep -q '^node_ready' "$log" || fail "seckill-node ($name) not ready in 10 s" "$log"
   node_http=$(sed -n 's/^node_ready .* http=\([^ ]*\) .*/\1/p' "$log")
+  node_cluster=$(sed -n 's/^node_ready .* cluster=\([^ ]*\) .*/\1/p' "$log")
+}
+
+# A single node: cluster.conf, its cluster port from the kernel, quiet logs.
+start_single() { # start_single NAME ARG...
+  local name=$1
+  shift
+  start_node "$name" cluster.conf --cluster.port=0 --seckill.log-level=warn "$@"
+}
+
+# notice_of CLUSTER_ENDPOINT ITEM: the queue's own sold-out notice there.
+notice_of() {
+  "./$build/seckill-cli" --node="$1" item "$2" --json |
+    sed -nE 's/.*"sold_out_notice_ms":(-?[0-9]+),"sold_out_waiters":([0-9]+).*/\1 ms (\2 waiters answered then)/p'
 }
 
 create_item() { # create_item ID TOTAL
@@ -92,15 +105,26 @@ create_item() { # create_item ID TOTAL
 
 # bench RUN ARG...: seckill-bench against the node; its report in RUN.txt.
 # A failed check (exit 1) is reported, not fatal: the table says so.
+# /metrics with the admin token: the front gate never sheds the scrape.
+scrape() {
+  curl -s -H "Authorization: Bearer $(cat "$node_dir/admin-token")" \
+    "http://$node_http/metrics"
+}
+
+# --nodes-all=H:P,... as the first argument spreads the crowd over several.
 bench() {
-  local run=$1
+  local run=$1 nodes=$node_http
   shift
-  curl -s "http://$node_http/metrics" >"$work/$run.m0"
-  echo "./$build/seckill-bench --nodes=$node_http --users=$users --run=$run-$$ $*" \
+  if [[ ${1:-} == --nodes-all=* ]]; then
+    nodes=${1#--nodes-all=}
+    shift
+  fi
+  scrape >"$work/$run.m0"
+  echo "./$build/seckill-bench --nodes=$nodes --users=$users --run=$run-$$ $*" \
     >>"$work/commands.txt"
-  "./$build/seckill-bench" --nodes="$node_http" --users="$users" --run="$run-$$" "$@" \
+  "./$build/seckill-bench" --nodes="$nodes" --users="$users" --run="$run-$$" "$@" \
     >"$work/$run.txt" 2>"$work/$run.err" || true
-  curl -s "http://$node_http/metrics" >"$work/$run.m1"
+  scrape >"$work/$run.m1"
 }
 
 # -- Reading a report ---------------------------------------------------------
@@ -167,7 +191,7 @@ outcomes_line() { # outcomes_line RUN: every outcome with its count
 # -- The runs -----------------------------------------------------------------
 
 run_metered() {
-  start_node metered --seckill.admission-rate-per-s="$rate" \
+  start_single metered --seckill.admission-rate-per-s="$rate" \
     --seckill.admission-burst=$((rate / 10))
   create_item base 100000000
   create_item over 100000000
@@ -175,28 +199,60 @@ run_metered() {
     --duration-s="$secs"
   bench metered-10x --item=over --mode=open --rate=$((rate * 10)) \
     --connections="$conns" --duration-s="$secs"
-  stop_node
+  stop_nodes
 }
 
 run_flood() {
-  start_node flood --seckill.admission-rate-per-s=1000000 \
+  start_single flood --seckill.admission-rate-per-s=1000000 \
     --seckill.admission-burst=100000 --seckill.waiting-room-max=100000
   create_item peak 100000000
   create_item flood 100000000
   bench flood-peak --item=peak --connections=64 --duration-s="$secs"
   bench flood-max --item=flood --connections="$conns" --duration-s="$secs"
-  stop_node
+  stop_nodes
 }
 
 run_sold_out() {
-  start_node soldout --seckill.admission-rate-per-s="$rate" \
+  start_single soldout --seckill.admission-rate-per-s="$rate" \
     --seckill.admission-burst=$((rate / 10))
   create_item last $((rate * secs / 4))
   bench soldout --item=last --mode=open --rate=$((rate * 10)) \
     --connections="$conns" --duration-s="$secs"
-  sold_out_cli=$("./$build/seckill-cli" --node="$(sed -n 's/^node_ready .* cluster=\([^ ]*\) .*/\1/p' "$work/soldout.log")" \
-    item last --json | sed -nE 's/.*"sold_out_notice_ms":(-?[0-9]+),"sold_out_waiters":([0-9]+).*/\1 ms, \2 waiters answered then/p')
-  stop_node
+  sold_out_cli=$(notice_of "$node_cluster" last)
+  stop_nodes
+}
+
+# The three-node example: the item on its owner, a queue for it on every
+# node (each meters a third of the rate), the crowd over the three bridges.
+run_cluster_sold_out() {
+  local i https=() clusters=() joined n
+  for i in 1 2 3; do
+    start_node "c$i" "examples/cluster-3/n$i.conf" \
+      --seckill.admission-rate-per-s="$rate" --seckill.admission-burst=$((rate / 10))
+    https+=("$node_http")
+    clusters+=("$node_cluster")
+  done
+  for ((i = 0; i < 100; i++)); do # joined: each has seen its two peers
+    joined=0
+    for n in 1 2 3; do
+      (($(grep -c peer_up "$work/c$n.log" || true) >= 2)) && joined=$((joined + 1))
+    done
+    ((joined == 3)) && break
+    sleep 0.1
+  done
+  ((joined == 3)) || fail "the three nodes did not join in 10 s" "$work/c1.log"
+  node_http=${https[0]}
+  node_dir=$work/c1
+  create_item c3-last $((rate * secs / 4))
+  sleep 0.3 # the owner announces the item to the others
+  bench cluster-soldout --nodes-all="${https[0]},${https[1]},${https[2]}" \
+    --item=c3-last --mode=open --rate=$((rate * 10)) --connections="$conns" \
+    --duration-s="$secs"
+  cluster_notices=""
+  for i in 0 1 2; do
+    cluster_notices+="n$((i + 1)) $(notice_of "${clusters[$i]}" c3-last); "
+  done
+  stop_nodes
 }
 
 write_section() {
@@ -227,9 +283,15 @@ $(row "flood: $conns connections, closed loop" flood-max flood-peak)
   Ten times the node's peak is out of reach of a load generator sharing its
   two cores; the metered runs offer ten times what the node admits to the
   hot item instead.
-- Sold out under 10×: $(grep -h 'sold-out notice' "$work/soldout.txt" | sed 's/^ *//' || echo "not measured")
-  The node's own measure (the queue, from the item's last unit to its
-  waiters' answers): ${sold_out_cli:-not read}.
+- Sold out under 10× ($((rate * secs / 4)) units metered at $rate/s,
+  $((rate * 10))/s offered), one node: $(grep -h 'sold-out notice' "$work/soldout.txt" | sed 's/^ *//' || echo "not measured").
+  The node's own measure (its queue, from the item's last unit to its
+  waiters' answers): ${sold_out_cli:-not read}. Check: $(verdict soldout).
+- The same on the three-node example, the crowd over the three bridges:
+  $(grep -h 'sold-out notice' "$work/cluster-soldout.txt" | sed 's/^ *//' || echo "not measured").
+  Each node's queue: ${cluster_notices:-not read}(the owner pushes the
+  status to every node; the others learn it over the cluster link). Check:
+  $(verdict cluster-soldout).
 
 Columns: offered/s is seckill-bench's attempts per second; answered the
 share that got an HTTP answer (the rest: transport errors or not sent);
@@ -259,6 +321,7 @@ main() {
   run_metered
   run_flood
   run_sold_out
+  run_cluster_sold_out
   write_section
   cat "$section"
   if [[ ${1:-} == --doc && -f $doc ]]; then
