@@ -424,7 +424,8 @@ bench_seckill_bench() {
   attempts=$(awk '$1 == "attempts/s" { print $2 }' "$out")
   answered=$(awk '$1 == "answered" { print $2 }' "$out")
   orders201=$(awk '$1 == "201" { print $2 }' "$out")
-  read -r p50 p99 < <(awk 'prev { print $1, $3; exit } $1 == "p50" && $4 == "p99.9" { prev = 1 }' "$out")
+  # The latency table: "class p50 p90 p99 p99.9 max", then a row per class.
+  read -r p50 p99 < <(awk '$1 == "all" && NF == 6 { print $2, $4; exit }' "$out")
   seckill_bench_ops=$attempts
   add_row "seckill purchase, durable FULL (seckill-bench)" "$attempts" "$p50" "$p99" \
     "$(awk -v a="$answered" -v o="${orders201:-0}" 'BEGIN { printf "%.2f", a ? 100 * o / a : 0 }')" \
