@@ -479,7 +479,9 @@ kept_section() {
 
 machine() {
   local dirty=clean
-  [[ -z $(git status --porcelain 2>/dev/null) ]] || dirty="dirty (uncommitted changes)"
+  # docs/ is this script's own output: it is rewritten while it runs.
+  [[ -z $(git status --porcelain -- . ':(exclude)docs' 2>/dev/null) ]] ||
+    dirty="dirty (uncommitted changes)"
   echo "- CPU: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), $(nproc) cores"
   echo "- memory: $(free -g | awk '$1 == "Mem:" { print $2 }') GiB; kernel $(uname -r); Debian $(cat /etc/debian_version)"
   echo "- load average (1 min) at the start: $load_start, at the end: $(cut -d' ' -f1 /proc/loadavg)"
