@@ -156,6 +156,8 @@ errc parse_strict(const std::string& body, pb::Message& msg, blame_fn blame,
   return errc::ok;
 }
 
+} // namespace
+
 const char* problem_title(errc code) {
   switch (code) {
     case errc::ok: return "OK.";
@@ -212,8 +214,6 @@ const char* problem_title(errc code) {
   }
   return "Internal error.";
 }
-
-} // namespace
 
 // -- Struct -> DTO ------------------------------------------------------------
 

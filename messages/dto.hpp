@@ -110,6 +110,9 @@ std::string order_json(const order& o);
 v1::Problem make_problem(errc code, int http_status, const std::string& detail,
                          int64_t retry_after_ms = 0);
 
+/// The problem's short title for a code ("The item is sold out.").
+const char* problem_title(errc code);
+
 /// The HTTP status of a code (DESIGN.md, HTTP API); 500 for a value that is
 /// not an errc.
 int http_status(errc code);

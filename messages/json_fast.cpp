@@ -3,12 +3,14 @@
 // writer prints the order with one reservation.
 #include "messages/json_fast.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstdint>
 #include <string_view>
 
 #include "messages/assert.hpp"
+#include "messages/dto.hpp"
 
 namespace seckill::json_fast {
 
@@ -122,6 +124,19 @@ bool plain_text(const std::string& text) {
   return true;
 }
 
+// Prose that protobuf's JSON printer writes as it is (no escapes).
+bool plain_prose(std::string_view text) {
+  for (char ch : text) {
+    bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
+              || (ch >= '0' && ch <= '9') || ch == ' ' || ch == '.'
+              || ch == ',' || ch == ':' || ch == ';' || ch == '(' || ch == ')'
+              || ch == '/' || ch == '_' || ch == '-' || ch == '\'' || ch == '?';
+    if (!ok)
+      return false;
+  }
+  return true;
+}
+
 void put_string(std::string& out, const char* key, const std::string& value) {
   out += '"';
   out += key;
@@ -193,6 +208,28 @@ bool write_order(const order& o, std::string& out) {
   put_int64(out, "expires_ms", o.expires_ms);
   out += ',';
   put_int64(out, "updated_ms", o.updated_ms);
+  out += '}';
+  return true;
+}
+
+bool write_problem(errc code, int http_status, const std::string& detail,
+                   int64_t retry_after_ms, std::string& out) {
+  std::string_view title = problem_title(code);
+  if (!plain_prose(title) || !plain_prose(detail))
+    return false;
+  out.reserve(out.size() + 160 + title.size() + detail.size());
+  out += "{\"type\":\"https://seckill.dev/problems/";
+  out += to_string(code);
+  out += "\",\"title\":\"";
+  out += title;
+  out += "\",\"status\":";
+  out += std::to_string(http_status); // int32: a JSON number
+  out += ",\"detail\":\"";
+  out += detail; // plain prose: printable() leaves it as it is
+  out += "\",\"code\":\"";
+  out += to_string(code);
+  out += "\",";
+  put_int64(out, "retry_after_ms", std::max<int64_t>(retry_after_ms, 0));
   out += '}';
   return true;
 }

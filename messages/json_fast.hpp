@@ -18,6 +18,7 @@
 
 #include <string>
 
+#include "messages/errors.hpp"
 #include "messages/types.hpp"
 
 namespace seckill::json_fast {
@@ -35,5 +36,13 @@ bool read_purchase(const std::string& body, const std::string& item_id,
 /// every string field is plain (letters, digits, '-', '_', '.'); otherwise
 /// returns false and leaves `out` unchanged.
 bool write_order(const order& o, std::string& out);
+
+/// Appends the problem body as to_json(make_problem(...)) prints it and
+/// returns true when its texts (title, detail) are plain prose: letters,
+/// digits, spaces and . , : ; ( ) / _ - ' ? only; otherwise returns false
+/// and leaves `out` unchanged. A refusal is what a node answers most under
+/// overload, so it must cost little.
+bool write_problem(errc code, int http_status, const std::string& detail,
+                   int64_t retry_after_ms, std::string& out);
 
 } // namespace seckill::json_fast
