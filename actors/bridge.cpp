@@ -11,7 +11,6 @@
 #include "actors/metrics.hpp"
 #include "messages/assert.hpp"
 #include "messages/dto.hpp"
-#include "messages/json_fast.hpp"
 #include "messages/limits.hpp"
 
 namespace seckill {
@@ -217,8 +216,7 @@ http::response problem_response(errc code, const std::string& detail,
   http::response r;
   r.status = http_status(code);
   r.content_type = "application/problem+json";
-  if (!json_fast::write_problem(code, r.status, detail, retry_after_ms, r.body))
-    r.body = to_json(make_problem(code, r.status, detail, retry_after_ms));
+  r.body = problem_json(code, r.status, detail, retry_after_ms);
   if (retry_after_ms > 0)
     r.headers.emplace_back("Retry-After",
                            std::to_string((retry_after_ms + 999) / 1000));

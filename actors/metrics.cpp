@@ -194,14 +194,10 @@ void write_members(writer& w, const std::vector<member_view>& members) {
 void write_gate(writer& w, const gate_counters& c, const switches_view& v) {
   w.family("seckill_gate_refused_total", "counter",
            "Requests the front gate refused before any actor saw them.");
-  w.sample("seckill_gate_refused_total", label("reason", "shed_inflight"),
-           v.shed_inflight);
-  w.sample("seckill_gate_refused_total", label("reason", "shed_lag"),
-           v.shed_lag);
-  w.sample("seckill_gate_refused_total", label("reason", "node_rate"),
-           v.node_rate);
-  w.sample("seckill_gate_refused_total", label("reason", "ip_rate"),
-           v.ip_rate);
+  for (std::size_t i = 1; i < gate_verdict_count; ++i) // 0 is pass
+    w.sample("seckill_gate_refused_total",
+             label("reason", to_string(static_cast<gate_verdict>(i))),
+             c.verdicts[i].load(std::memory_order_relaxed));
   w.family("seckill_requests_inflight", "gauge",
            "Requests at the bridges and not yet answered.");
   w.sample("seckill_requests_inflight", "", v.inflight);

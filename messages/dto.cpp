@@ -397,12 +397,20 @@ std::string order_json(const order& o) {
   return to_json(to_proto(o));
 }
 
+std::string problem_json(errc code, int http_status, const std::string& detail,
+                         int64_t retry_after_ms) {
+  std::string out;
+  if (json_fast::write_problem(code, http_status, detail, retry_after_ms, out))
+    return out;
+  return to_json(make_problem(code, http_status, detail, retry_after_ms));
+}
+
 // -- Problems -----------------------------------------------------------------
 
 v1::Problem make_problem(errc code, int http_status, const std::string& detail,
                          int64_t retry_after_ms) {
   v1::Problem p;
-  p.set_type(std::string{"https://seckill.dev/problems/"} + to_string(code));
+  p.set_type(std::string{problem_type_base} + to_string(code));
   p.set_title(problem_title(code));
   p.set_status(http_status);
   p.set_detail(printable(detail));

@@ -113,6 +113,14 @@ v1::Problem make_problem(errc code, int http_status, const std::string& detail,
 /// The problem's short title for a code ("The item is sold out.").
 const char* problem_title(errc code);
 
+/// A problem's type is this followed by the code's name.
+constexpr const char* problem_type_base = "https://seckill.dev/problems/";
+
+/// to_json(make_problem(...)), printed without protobuf when its texts are
+/// plain (messages/json_fast.hpp): refusals are most answers under overload.
+std::string problem_json(errc code, int http_status, const std::string& detail,
+                         int64_t retry_after_ms);
+
 /// The HTTP status of a code (DESIGN.md, HTTP API); 500 for a value that is
 /// not an errc.
 int http_status(errc code);

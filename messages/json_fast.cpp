@@ -218,7 +218,8 @@ bool write_problem(errc code, int http_status, const std::string& detail,
   if (!plain_prose(title) || !plain_prose(detail))
     return false;
   out.reserve(out.size() + 160 + title.size() + detail.size());
-  out += "{\"type\":\"https://seckill.dev/problems/";
+  out += "{\"type\":\"";
+  out += problem_type_base;
   out += to_string(code);
   out += "\",\"title\":\"";
   out += title;

@@ -296,6 +296,10 @@ bool takes_id(command c) {
 std::string parse_command_args(const raw_args& raw, int64_t now_ms,
                                cli_options& out) {
   const auto& pos = raw.positionals;
+  for (const auto& [name, value] : raw.flags)
+    if (find_flag(name)->create_only && out.cmd != command::create_item)
+      return "flag " + name + " applies to create-item only, not to " +
+             to_string(out.cmd);
   if (out.cmd == command::switches) {
     if (pos.size() == 1)
       return {};
@@ -306,9 +310,6 @@ std::string parse_command_args(const raw_args& raw, int64_t now_ms,
       return why;
     out.switch_name = pos[1];
     out.switch_value = pos[2];
-    for (const auto& [name, value] : raw.flags)
-      if (find_flag(name)->create_only)
-        return "flag " + name + " applies to create-item only, not to switch";
     return {};
   }
   std::size_t wanted = takes_id(out.cmd) ? 2 : 1;
@@ -319,10 +320,6 @@ std::string parse_command_args(const raw_args& raw, int64_t now_ms,
            to_string(out.cmd);
   if (wanted == 2)
     out.id = pos[1];
-  for (const auto& [name, value] : raw.flags)
-    if (find_flag(name)->create_only && out.cmd != command::create_item)
-      return "flag " + name + " applies to create-item only, not to " +
-             to_string(out.cmd);
   if (out.cmd == command::create_item)
     return parse_spec(raw, now_ms, out.spec);
   return {};
