@@ -478,10 +478,26 @@ void on_order_get(bridge_pointer self, exchange_ptr ex, const route& rt) {
 
 // -- Node ---------------------------------------------------------------------------
 
+// 200 while the store acknowledges; 503 while its commits fail (a full disk:
+// it may pass) and after it stopped acknowledging for good (its file was
+// lost), so that a load balancer sends buyers elsewhere and the operator
+// sees why.
 void on_healthz(bridge_pointer self, exchange_ptr ex) {
+  const auto& health = self->state.env.store_health;
+  auto fault = health ? health->fault.load() : store_fault::none;
+  auto failing = health ? health->failing.load() : 0;
+  const char* status = fault != store_fault::none ? "store_failed"
+                       : failing > 0              ? "store_failing"
+                                                  : "ok";
   http::response resp;
-  resp.body = "{\"status\":\"ok\",\"node_id\":\"" + self->state.env.node_id
-              + "\"}";
+  resp.status = fault != store_fault::none || failing > 0 ? 503 : 200;
+  resp.body = "{\"status\":\"" + std::string{status} + "\",\"node_id\":\""
+              + self->state.env.node_id + "\"";
+  if (fault != store_fault::none)
+    resp.body += ",\"store_fault\":\"" + std::string{to_string(fault)} + "\"";
+  if (failing > 0)
+    resp.body += ",\"failed_commits\":" + std::to_string(failing);
+  resp.body += "}";
   resp.headers.emplace_back("Cache-Control", "no-store");
   answer(self, ex, route_kind::healthz, std::move(resp));
 }

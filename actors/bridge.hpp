@@ -134,6 +134,9 @@ struct bridge_env {
   /// gate's counters for /metrics; null in tests without a gate.
   std::shared_ptr<node_switches> switches;
   std::shared_ptr<gate_counters> gate_stats;
+  /// The store's health: /healthz answers 503 while commits fail or after
+  /// the store stopped acknowledging. Null: always healthy (tests).
+  std::shared_ptr<const seckill::store_health> store_health;
 };
 
 /// A stock read kept for edge reads: what the owner answered, and when the

@@ -95,6 +95,8 @@ void record(item_pointer self, undo_record u, waiter w) {
   auto& pending = self->state.pending;
   if (!u.order_id.empty())
     pending.touched.insert(u.order_id);
+  if (!u.order_id.empty() && !u.order_before)
+    pending.placed.insert(u.order_id); // created by this change
   pending.undos.push_back(std::move(u));
   if (w)
     pending.waiters.push_back(std::move(w));
@@ -180,9 +182,12 @@ item_batch make_batch(item_pointer self) {
   auto& st = self->state;
   item_batch batch;
   batch.item = st.book.rec;
-  batch.orders.reserve(st.inflight.touched.size());
-  for (const auto& id : st.inflight.touched)
-    batch.orders.push_back(st.book.orders.at(id));
+  batch.placed.reserve(st.inflight.placed.size());
+  batch.changed.reserve(st.inflight.touched.size() - st.inflight.placed.size());
+  for (const auto& id : st.inflight.touched) {
+    auto& to = st.inflight.placed.count(id) != 0 ? batch.placed : batch.changed;
+    to.push_back(st.book.orders.at(id));
+  }
   return batch;
 }
 
@@ -244,6 +249,13 @@ void note_outcome(item_pointer self, const purchase& p, const char* outcome,
 
 caf::result<order> on_purchase(item_pointer self, const purchase& p) {
   auto& st = self->state;
+  // The session's refusal holds only for what is not a retry: a request id
+  // with an order here gets that order back, whatever the session believed.
+  if (p.soft_refusal != 0 && st.book.by_request.count(p.request_id) == 0) {
+    auto code = static_cast<errc>(p.soft_refusal);
+    note_outcome(self, p, to_string(code), {});
+    return make_error(code);
+  }
   auto d = decide_purchase(st.book, p, now(self));
   if (d.code != errc::ok) {
     spdlog::debug("purchase_rejected item={} user={} reason={}", p.item_id,

@@ -76,6 +76,7 @@ using waiter = std::function<void(errc)>;
 struct item_batch_state {
   std::vector<undo_record> undos;
   std::unordered_set<std::string> touched; // order ids changed in this batch
+  std::unordered_set<std::string> placed;  // those of them created in it
   std::vector<waiter> waiters;
   bool empty() const { return undos.empty() && waiters.empty(); }
 };

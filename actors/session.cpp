@@ -64,9 +64,13 @@ void learn_order(session_book& book, const order& o) {
 
 void learn_error(session_book& book, const purchase& p, errc code,
                  int64_t per_user_limit) {
-  // The item knows better: remember that this user is at the limit.
-  if (code == errc::user_limit_exceeded)
-    book.items[p.item_id].held = per_user_limit;
+  // The item refused held + quantity > limit: so the user holds at least
+  // limit - quantity + 1. That much is known; more would be invented (and
+  // would refuse smaller purchases that fit).
+  if (code == errc::user_limit_exceeded && p.soft_refusal == 0) {
+    auto& held = book.items[p.item_id].held;
+    held = std::max(held, per_user_limit - p.quantity + 1);
+  }
 }
 
 void forget_unpaid(session_book& book, const std::string& order_id,
@@ -116,15 +120,20 @@ void send_next(session_pointer self, const std::string& item_id) {
         finish_head(self, item_id);
       },
       [self, item_id](caf::error& err) {
-        auto& head = self->state.lines[item_id].front();
-        learn_error(self->state.book, head.p, to_errc(err),
-                    head.per_user_limit);
-        head.rp.deliver(std::move(err));
+        auto& st = self->state;
+        auto& head = st.lines[item_id].front();
+        auto code = to_errc(err);
+        learn_error(st.book, head.p, code, head.per_user_limit);
+        if (code == errc::unpaid_limit)
+          head.rp.deliver(
+            make_error(code, ms_until_unpaid_frees(st.book, now(self))));
+        else
+          head.rp.deliver(std::move(err));
         finish_head(self, item_id);
       });
 }
 
-caf::result<order> on_purchase(session_pointer self, const purchase& p,
+caf::result<order> on_purchase(session_pointer self, purchase p,
                                caf::actor item, int64_t limit) {
   auto& st = self->state;
   if (st.queued >= limits::session_queued_max)
@@ -132,9 +141,14 @@ caf::result<order> on_purchase(session_pointer self, const purchase& p,
   auto code = decide_session(st.book, p, limit, st.cfg.unpaid_max, now(self));
   if (code == errc::rate_limited)
     return make_error(code, ms_until_token(st.book.bucket, now(self)));
-  if (code == errc::unpaid_limit)
-    return make_error(code, ms_until_unpaid_frees(st.book, now(self)));
-  if (code != errc::ok)
+  // A limit the session believes reached is the item's to apply: only the
+  // item knows whether this request already has its order (a retry after a
+  // restart, a retired session, a moved user), and a retry gets it back.
+  p.soft_refusal = code == errc::unpaid_limit
+                       || code == errc::user_limit_exceeded
+                     ? static_cast<uint8_t>(code)
+                     : 0;
+  if (code != errc::ok && p.soft_refusal == 0)
     return make_error(code);
   auto rp = self->make_response_promise<order>();
   auto& line = st.lines[p.item_id];
@@ -181,8 +195,9 @@ session_actor::behavior_type session_impl(session_pointer self,
   self->monitor(st.manager);
   self->set_down_handler([self](caf::down_msg&) { self->quit(); });
   return {
-    [self](purchase_atom, const purchase& p, caf::actor& item,
-           int64_t limit) { return on_purchase(self, p, std::move(item), limit); },
+    [self](purchase_atom, purchase& p, caf::actor& item, int64_t limit) {
+      return on_purchase(self, std::move(p), std::move(item), limit);
+    },
     [self](settled_atom, const std::string& order_id, bool released) {
       forget_unpaid(self->state.book, order_id, released);
     },

@@ -7,7 +7,14 @@
 //
 // It never has the last word: the item actor re-checks stock and limits.
 // A request_id the session has seen before skips the early checks, so a retry
-// always reaches the item and gets its original order back.
+// always reaches the item and gets its original order back. A purchase the
+// session would refuse by a limit (unpaid orders, units held) still goes to
+// the item, marked `soft_refusal`: the session cannot know every request id
+// (it may be new after a restart, a retirement or a move), the item can; it
+// returns a retry's order and refuses the rest with the session's code. The
+// session never refuses what only the item knows, and learns from a refusal
+// only what it proves (held >= limit - quantity + 1), never a count it made
+// up.
 // The session manager retires it after `idle_timeout_ms` without work, so
 // memory follows active users; it then finishes what is in flight and stops.
 // Every map here is bounded.

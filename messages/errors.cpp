@@ -4,6 +4,8 @@
 #include <caf/message.hpp>
 #include <caf/make_message.hpp>
 
+#include "messages/limits.hpp"
+
 namespace seckill {
 
 const char* to_string(errc x) {
@@ -47,6 +49,10 @@ const char* to_string(errc x) {
 }
 
 caf::error make_error(errc x) {
+  // A failed commit took nothing and may pass (a full disk freed): every
+  // layer that passes it on keeps the hint, so a buyer sees Retry-After.
+  if (x == errc::store_unavailable)
+    return make_error(x, limits::store_retry_after_ms);
   return caf::error{static_cast<uint8_t>(x), errc_category};
 }
 

@@ -67,6 +67,7 @@ constexpr caf::atom_value errc_category = caf::atom("seckill");
 const char* to_string(errc x);
 
 /// Wraps a code as a CAF error (0.17 style: found by ADL for `caf::error`).
+/// `store_unavailable` gets its retry hint (limits::store_retry_after_ms).
 caf::error make_error(errc x);
 
 /// `busy` or `rate_limited` with a hint: retry after this many milliseconds.

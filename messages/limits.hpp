@@ -53,6 +53,24 @@ constexpr std::size_t store_group_batches_max = 1024;
 /// in flight, so this is only reached by more items than a node may hold;
 /// beyond it a commit is answered `store_unavailable`.
 constexpr std::size_t store_pending_batches_max = 4 * items_per_node_max;
+/// The WAL: checkpointed once it holds this many pages (SQLite's default
+/// page is 4 KiB), and truncated back to at most this many bytes after a
+/// checkpoint, so that it cannot grow to fill a small volume.
+constexpr int64_t store_wal_checkpoint_pages = 256;
+constexpr int64_t store_wal_bytes_max = 1 << 20;
+/// Bytes held in reserve beside the file: released when the disk is full so
+/// that a checkpoint (which moves the WAL's pages into the file, growing
+/// it by at most the WAL) can always complete.
+constexpr int64_t store_reserve_bytes = 4 << 20;
+/// A store whose commits fail (a full disk) tries to make its reserve again
+/// at most this often.
+constexpr int64_t store_reserve_retry_ms = 1'000;
+/// The Retry-After of `store_unavailable`: a commit failed, the buyer's
+/// purchase took nothing, and trying again soon is safe.
+constexpr int64_t store_retry_after_ms = 1'000;
+/// Repeated failures of one kind are logged at most once per this period,
+/// with the count of those left out (a full disk fails every commit).
+constexpr int64_t log_repeat_ms = 1'000;
 
 // -- User sessions --------------------------------------------------------------
 constexpr std::size_t sessions_per_node_max = 1'000'000;
@@ -102,6 +120,10 @@ constexpr int64_t essential_only_retry_ms = 5'000;
 /// flash sale starts from idle, and its first burst must not be shed
 /// because the quiet minute before measured a low answer rate.
 constexpr std::size_t gate_inflight_floor = 256;
+/// Shedding for lag stops at the first measure under this share of
+/// shed-lag-ms (hysteresis: a lag hovering at the bound must not make the
+/// gate flap between shedding and not at every probe tick).
+constexpr double gate_lag_release_ratio = 0.5;
 /// Recent outcomes an item keeps for `seckill-cli item ID`.
 constexpr std::size_t item_recent_outcomes_max = 32;
 /// Users listed by `seckill-cli sessions`.
@@ -110,6 +132,8 @@ constexpr std::size_t sessions_top_max = 20;
 static_assert(batch_orders_max <= orders_per_item_max);
 static_assert(orders_reserved_max <= orders_per_item_max);
 static_assert(store_group_batches_max <= store_pending_batches_max);
+static_assert(store_reserve_bytes >= 2 * store_wal_bytes_max,
+              "the reserve covers a checkpoint of a WAL at its bound");
 static_assert(batch_waiters_max >= batch_orders_max);
 static_assert(queue_inflight_max <= batch_orders_max,
               "one queue alone can never overflow its item's batch");

@@ -146,12 +146,19 @@ struct purchase {
   std::string user_id;
   std::string request_id;
   int64_t quantity = 1;
+  /// Set by the user session (an `errc` value, 0: none): the session would
+  /// refuse this purchase (a limit it believes reached) but cannot know
+  /// whether it is a retry of an order placed before (the session was
+  /// retired, the node restarted, the user's session moved). The item, which
+  /// knows every request id, answers a retry with its order and refuses
+  /// anything else with this code.
+  uint8_t soft_refusal = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, purchase& x) {
   return f(caf::meta::type_name("purchase"), x.item_id, x.user_id,
-           x.request_id, x.quantity);
+           x.request_id, x.quantity, x.soft_refusal);
 }
 
 /// The tiny dynamic payload of `GET .../stock`.
@@ -226,16 +233,19 @@ typename Inspector::result_type inspect(Inspector& f, item_view& x) {
            x.commit_failures, x.recent);
 }
 
-/// One item's share of a store transaction: its orders that changed and its
-/// snapshot after those changes.
+/// One item's share of a store transaction: its snapshot after the changes,
+/// the orders placed since the last batch (new rows: a plain INSERT, so an
+/// order id already in the file is a conflict, never an overwrite) and the
+/// orders already in the file that changed (an UPDATE that must find them).
 struct item_batch {
   item_record item;
-  std::vector<order> orders;
+  std::vector<order> placed;
+  std::vector<order> changed;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, item_batch& x) {
-  return f(caf::meta::type_name("item_batch"), x.item, x.orders);
+  return f(caf::meta::type_name("item_batch"), x.item, x.placed, x.changed);
 }
 
 /// An admission queue's counters, for the CLI and metrics.

@@ -31,6 +31,7 @@
 #include "messages/limits.hpp"
 #include "actors/membership.hpp"
 #include "node/config.hpp"
+#include "node/data_dir_lock.hpp"
 #include "node/http_server.hpp"
 
 namespace seckill {
@@ -222,11 +223,15 @@ std::string fit_descriptors(node_config& cfg) {
   return {};
 }
 
-std::string prepare_data_dir(node_config& cfg) {
+std::string create_data_dir(const node_config& cfg) {
   std::error_code ec;
   std::filesystem::create_directories(cfg.data_dir, ec);
   if (ec)
     return "cannot create data dir " + cfg.data_dir + ": " + ec.message();
+  return {};
+}
+
+std::string prepare_data_dir(node_config& cfg) {
   if (!cfg.admin_token.empty())
     return {};
   bool generated = false;
@@ -297,7 +302,8 @@ std::string start_http(caf::actor_system& sys, const node_config& cfg,
                    counters,
                    parts.rt.cluster.relays.empty() ? nullptr
                                                    : parts.rt.relay_stats,
-                   parts.switches, parts.gate_stats};
+                   parts.switches, parts.gate_stats,
+                   parts.rt.store_health};
     parts.bridges.push_back(sys.spawn(bridge_impl, std::move(env)));
   }
   for (const auto& [name, value] : cfg.switches)
@@ -499,6 +505,17 @@ int run_node(int argc, char** argv) {
                  "reason=\"not one token comes within wait-ms-max: every "
                  "buyer who finds the bucket empty is answered busy at once\"",
                  q.rate_per_s, q.wait_ms_max);
+  if (auto err = create_data_dir(cfg); !err.empty()) {
+    std::fprintf(stderr, "seckill-node: cannot start: %s\n", err.c_str());
+    return 1;
+  }
+  // Held until the process ends (kill -9 included: the kernel drops it).
+  data_dir_lock lock;
+  if (auto err = lock.acquire(cfg.data_dir); !err.empty()) {
+    spdlog::error("start_refused reason=\"{}\"", err);
+    std::fprintf(stderr, "seckill-node: refusing to start: %s\n", err.c_str());
+    return 2;
+  }
   if (auto err = prepare_data_dir(cfg); !err.empty()) {
     std::fprintf(stderr, "seckill-node: cannot start: %s\n", err.c_str());
     return 1;

@@ -35,6 +35,8 @@ std::string start_runtime(caf::actor_system& sys, const runtime_config& cfg,
   store_config scfg;
   scfg.path = cfg.db_path;
   scfg.synchronous = cfg.synchronous;
+  scfg.exclusive = cfg.exclusive_store;
+  scfg.health = out.store_health;
   // The store blocks on disk I/O: it gets a thread of its own.
   out.store = sys.spawn<caf::detached>(store_impl, scfg);
   auto clock = system_clock_ms();

@@ -19,6 +19,9 @@ namespace seckill {
 struct runtime_config {
   std::string db_path = "./data/seckill.db";
   std::string synchronous = "FULL";
+  /// SQLite's exclusive locking mode for the store (store_config); tests
+  /// that read the file beside a running node in-process turn it off.
+  bool exclusive_store = true;
   session_manager_config sessions;
   directory_config directory;
   /// The members' ids (cluster.nodes order) and this node's index; one
@@ -33,6 +36,9 @@ struct runtime_config {
 
 struct runtime {
   store_actor store;
+  /// The store's health, for /healthz and the admin actor.
+  std::shared_ptr<seckill::store_health> store_health
+    = std::make_shared<seckill::store_health>();
   cluster_env cluster; // with the relays, if there are other members
   std::shared_ptr<relay_counters> relay_stats
     = std::make_shared<relay_counters>();

@@ -9,6 +9,9 @@
 
 namespace seckill::sqlite {
 
+static_assert(code_constraint == SQLITE_CONSTRAINT);
+static_assert(code_full == SQLITE_FULL);
+
 // -- statement ----------------------------------------------------------------
 
 statement::statement(statement&& other) noexcept
@@ -131,6 +134,10 @@ bool database::query_text(const char* sql, std::string& out) {
 
 void database::busy_timeout_ms(int timeout_ms) {
   sqlite3_busy_timeout(db_, timeout_ms);
+}
+
+int64_t database::changes() const {
+  return db_ != nullptr ? sqlite3_changes64(db_) : 0;
 }
 
 bool database::in_transaction() const {

@@ -20,6 +20,11 @@ namespace seckill::sqlite {
 
 class database;
 
+/// SQLite's primary result codes the store reacts to (sqlite3.h stays in the
+/// .cpp; a static_assert there keeps these equal to SQLite's).
+constexpr int code_constraint = 19; // SQLITE_CONSTRAINT
+constexpr int code_full = 13;       // SQLITE_FULL
+
 /// One prepared statement. Parameters are 1-based, columns 0-based, as in
 /// SQLite.
 class statement {
@@ -77,10 +82,15 @@ public:
   bool query_text(const char* sql, std::string& out);
 
   void busy_timeout_ms(int timeout_ms);
+  /// Rows changed by the last INSERT, UPDATE or DELETE.
+  int64_t changes() const;
   /// True between BEGIN and COMMIT/ROLLBACK (SQLite's autocommit is off).
   bool in_transaction() const;
   std::string errmsg() const;
   int errcode() const;
+  /// The primary result code of errcode(): SQLite's extended codes say more,
+  /// the primary ones say which kind (a full disk, a constraint, ...).
+  int primary_errcode() const { return errcode() & 0xff; }
 
 private:
   sqlite3* db_ = nullptr;

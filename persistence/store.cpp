@@ -5,7 +5,9 @@
 // File layout (schema_version 1):
 //   meta(key, value)          'schema_version' -> 1
 //   items(item_id PK, ...)    the spec, the counters, admin, next_order_seq
-//   orders(order_id PK, ...)  one row per order, updated in place;
+//   meta(key, value)          'store_id' -> the file's identity (store.hpp)
+//   orders(order_id PK, ...)  one row per order, inserted once, then updated
+//                             in place;
 //                             UNIQUE(item_id, request_id), indexed by item_id
 //
 // Invariants: every transaction holds whole item batches, each an item's
@@ -20,12 +22,22 @@
 // actor quits rather than write into a half-open transaction).
 #include "persistence/store.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 #include <deque>
+#include <filesystem>
+#include <fstream>
 #include <iterator>
 #include <memory>
+#include <random>
 #include <utility>
 
 #include <caf/actor_cast.hpp>
@@ -37,6 +49,7 @@
 #include "messages/assert.hpp"
 #include "messages/errors.hpp"
 #include "messages/limits.hpp"
+#include "messages/log_limiter.hpp"
 #include "persistence/sqlite_db.hpp"
 
 namespace seckill {
@@ -111,14 +124,20 @@ ON CONFLICT (item_id) DO UPDATE SET
   next_order_seq = excluded.next_order_seq
 )sql";
 
-// Only the mutable columns of an order change after it was placed.
-constexpr const char* upsert_order_sql = R"sql(
+// A new order is a new row: an order id already in the file is a conflict
+// (the file holds an order this store's memory does not), never an overwrite.
+constexpr const char* insert_order_sql = R"sql(
 INSERT INTO orders (order_id, item_id, user_id, request_id, quantity, state,
                     created_ms, expires_ms, updated_ms)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-ON CONFLICT (order_id) DO UPDATE SET
-  state = excluded.state, expires_ms = excluded.expires_ms,
-  updated_ms = excluded.updated_ms
+)sql";
+
+// Only the mutable columns of an order change after it was placed, and only
+// the order this store placed: the row must match it on everything else.
+constexpr const char* update_order_sql = R"sql(
+UPDATE orders SET state = ?6, expires_ms = ?8, updated_ms = ?9
+WHERE order_id = ?1 AND item_id = ?2 AND user_id = ?3 AND request_id = ?4
+  AND quantity = ?5 AND created_ms = ?7
 )sql";
 
 constexpr const char* select_items_sql = R"sql(
@@ -128,7 +147,7 @@ SELECT item_id, name, total, per_user_limit, starts_at_ms, ends_at_ms, mode,
 FROM items ORDER BY rowid
 )sql";
 
-// An updated order keeps its rowid (upsert), so rowid is placement order.
+// An updated order keeps its rowid (UPDATE), so rowid is placement order.
 constexpr const char* select_orders_sql = R"sql(
 SELECT order_id, item_id, user_id, request_id, quantity, state, created_ms,
        expires_ms, updated_ms
@@ -137,51 +156,147 @@ FROM orders WHERE item_id = ?1 ORDER BY rowid
 
 // -- opening the file ---------------------------------------------------------
 
-/// Creates the tables if missing and checks the file's schema_version.
-/// Returns an empty string on success, else what failed.
-std::string apply_schema(sqlite::database& db, const std::string& path) {
+/// A fresh random identity for a new store file (63 bits, positive).
+int64_t new_store_id() {
+  std::random_device rd;
+  uint64_t x = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  return static_cast<int64_t>(x >> 1) | 1;
+}
+
+/// Creates the tables if missing, checks the file's schema_version and
+/// returns its store id in `id`. Returns an empty string on success, else
+/// what failed.
+std::string apply_schema(sqlite::database& db, const std::string& path,
+                         int64_t& id) {
   sqlite::transaction tx{db, sqlite::transaction::kind::immediate};
   if (!tx.begun() || !db.exec(schema_sql))
     return fmt::format("cannot create the schema in {}: {}", path, db.errmsg());
   auto insert = db.prepare("INSERT OR IGNORE INTO meta (key, value) "
-                           "VALUES ('schema_version', ?1)");
+                           "VALUES (?1, ?2)");
   if (!insert.valid())
     return fmt::format("cannot write meta in {}: {}", path, db.errmsg());
-  insert.bind(1, schema_version);
-  std::string version;
-  if (!insert.run() ||
-      !db.query_text("SELECT value FROM meta WHERE key = 'schema_version'",
-                     version))
-    return fmt::format("cannot read schema_version in {}: {}", path,
-                       db.errmsg());
+  insert.bind(1, std::string{"schema_version"});
+  insert.bind(2, schema_version);
+  bool ok = insert.run();
+  insert.reset();
+  insert.bind(1, std::string{"store_id"});
+  insert.bind(2, new_store_id());
+  ok = ok && insert.run();
+  std::string version, id_text;
+  if (!ok
+      || !db.query_text("SELECT value FROM meta WHERE key = 'schema_version'",
+                        version)
+      || !db.query_text("SELECT value FROM meta WHERE key = 'store_id'",
+                        id_text))
+    return fmt::format("cannot read meta in {}: {}", path, db.errmsg());
   if (version != std::to_string(schema_version))
     return fmt::format("{} has schema_version {}, this build reads {}", path,
                        version, schema_version);
   if (!tx.commit())
     return fmt::format("cannot commit the schema in {}: {}", path, db.errmsg());
+  id = std::strtoll(id_text.c_str(), nullptr, 10);
   return {};
 }
 
-/// Opens `path` in WAL mode with the given synchronous level and the schema.
-/// Returns an empty string on success, else what failed.
+std::string id_path_of(const std::string& path) {
+  return path + ".id";
+}
+
+/// The id in `<path>.id`: 0 if there is no such file, -1 if it is unreadable.
+int64_t read_id_file(const std::string& path) {
+  std::ifstream in{id_path_of(path)};
+  if (!in)
+    return 0;
+  int64_t id = 0;
+  if (!(in >> id) || id <= 0)
+    return -1;
+  return id;
+}
+
+/// Writes `<path>.id` durably (the file, then its directory).
+std::string write_id_file(const std::string& path, int64_t id) {
+  auto id_path = id_path_of(path);
+  int fd = ::open(id_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                  0644);
+  if (fd < 0)
+    return fmt::format("cannot create {}: {}", id_path, std::strerror(errno));
+  auto line = std::to_string(id) + "\n";
+  bool ok = ::write(fd, line.data(), line.size())
+                == static_cast<ssize_t>(line.size())
+            && ::fsync(fd) == 0;
+  ::close(fd);
+  auto dir = std::filesystem::path{path}.parent_path().string();
+  if (int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_CLOEXEC);
+      dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return ok ? std::string{} : fmt::format("cannot write {}", id_path);
+}
+
+/// The file must be the one this data dir made: see recover() in store.hpp.
+/// `existed`: the file was there before SQLite opened (or created) it.
+std::string check_identity(const std::string& path, bool existed,
+                           int64_t id) {
+  auto expected = read_id_file(path);
+  if (expected < 0)
+    return fmt::format("{} is unreadable; it should hold the id of {}",
+                       id_path_of(path), path);
+  if (expected > 0 && !existed)
+    return fmt::format("{} is missing, but {} says a store was made here "
+                       "(id {}): the file was lost. Restore it from a "
+                       "backup, or delete {} to start an empty store on "
+                       "purpose (every order in the lost file stays lost)",
+                       path, id_path_of(path), expected, id_path_of(path));
+  if (expected > 0 && expected != id)
+    return fmt::format("{} has store id {}, but {} says {}: another store's "
+                       "file was put in its place. Put the right file back, "
+                       "or delete {} to adopt this one on purpose",
+                       path, id, id_path_of(path), expected,
+                       id_path_of(path));
+  if (expected == 0)
+    return write_id_file(path, id);
+  return {};
+}
+
+/// Opens `path` in WAL mode with the given synchronous level, locking mode
+/// and the schema, and checks its identity. Returns an empty string on
+/// success, else what failed.
 std::string open_store_file(sqlite::database& db, const std::string& path,
-                            const std::string& synchronous) {
+                            const std::string& synchronous, bool exclusive) {
   if (!valid_synchronous(synchronous))
     return fmt::format("invalid synchronous={} (OFF, NORMAL, FULL or EXTRA)",
                        synchronous);
+  std::error_code ec;
+  bool existed = std::filesystem::exists(path, ec);
+  // Before SQLite creates an empty file in the lost one's place.
+  if (!existed && read_id_file(path) != 0)
+    return check_identity(path, existed, 0);
   if (!db.open(path))
     return fmt::format("cannot open {}: {}", path, db.errmsg());
   db.busy_timeout_ms(busy_timeout_ms);
+  // Before WAL is chosen: an exclusive WAL connection keeps its index in
+  // its own memory, and no other connection can open the file meanwhile.
+  if (exclusive && !db.exec("PRAGMA locking_mode=EXCLUSIVE"))
+    return fmt::format("cannot lock {} exclusively: {}", path, db.errmsg());
   std::string mode;
   if (!db.query_text("PRAGMA journal_mode=WAL", mode) || mode != "wal")
     return fmt::format("cannot use WAL for {}: {}", path,
                        mode.empty() ? db.errmsg() : "journal_mode=" + mode);
-  // Safe to splice: `synchronous` is one of the four names checked above.
-  auto pragma = "PRAGMA synchronous=" + synchronous;
-  if (!db.exec(pragma.c_str()))
+  // Safe to splice: `synchronous` is one of the four names checked above,
+  // the numbers are the named limits.
+  auto pragmas = fmt::format(
+      "PRAGMA synchronous={}; PRAGMA wal_autocheckpoint={}; "
+      "PRAGMA journal_size_limit={};",
+      synchronous, limits::store_wal_checkpoint_pages,
+      limits::store_wal_bytes_max);
+  if (!db.exec(pragmas.c_str()))
     return fmt::format("cannot set synchronous={} for {}: {}", synchronous,
                        path, db.errmsg());
-  return apply_schema(db, path);
+  int64_t id = 0;
+  if (auto err = apply_schema(db, path, id); !err.empty())
+    return err;
+  return check_identity(path, existed, id);
 }
 
 // -- the store actor ----------------------------------------------------------
@@ -191,19 +306,42 @@ struct pending_commit {
   caf::typed_response_promise<int64_t> promise;
 };
 
+/// Which file the store opened: the path must keep naming it.
+struct file_identity {
+  dev_t dev = 0;
+  ino_t ino = 0;
+};
+
 struct store_state {
   store_config cfg;
   sqlite::database db; // declared before the statements that use it
   sqlite::statement upsert_item;
-  sqlite::statement upsert_order;
+  sqlite::statement insert_order;
+  sqlite::statement update_order;
   std::deque<pending_commit> pending; // at most limits::store_pending_batches_max
   bool flush_scheduled = false;
+  file_identity opened;
+  /// Set once the store must not acknowledge again (store_fault): every
+  /// commit is then refused at once.
+  store_fault fault = store_fault::none;
+  bool reserve_held = false;
+  int64_t reserve_tried_ms = 0;
+  log_limiter failure_log{limits::log_repeat_ms};
   // transactions and batches count every attempt, failed ones included;
   // rows_written counts committed rows only.
   store_stats stats;
 };
 
-enum class group_outcome { committed, rolled_back, stuck };
+enum class group_outcome { committed, rolled_back, fatal };
+
+/// What writing one batch's rows found.
+enum class write_result { ok, failed, conflict };
+
+int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 /// The batch's promises to the file, checked where they are relied on.
 void check_batch(const item_batch& batch) {
@@ -213,13 +351,14 @@ void check_batch(const item_batch& batch) {
                  "store: snapshot counters are never negative");
   SECKILL_ASSERT(c.available + c.reserved + c.sold == spec.total,
                  "store: available + reserved + sold == total");
-  for (const auto& o : batch.orders) {
-    SECKILL_ASSERT(o.quantity > 0, "store: an order's quantity is positive");
-    SECKILL_ASSERT(o.item_id == spec.item_id,
-                   "store: a batch holds only its own item's orders");
-    SECKILL_ASSERT(static_cast<int64_t>(o.state) <= order_state_max,
-                   "store: an order's state is a known value");
-  }
+  for (const auto* orders : {&batch.placed, &batch.changed})
+    for (const auto& o : *orders) {
+      SECKILL_ASSERT(o.quantity > 0, "store: an order's quantity is positive");
+      SECKILL_ASSERT(o.item_id == spec.item_id,
+                     "store: a batch holds only its own item's orders");
+      SECKILL_ASSERT(static_cast<int64_t>(o.state) <= order_state_max,
+                     "store: an order's state is a known value");
+    }
 }
 
 bool write_item(sqlite::statement& stmt, const item_record& item) {
@@ -243,7 +382,7 @@ bool write_item(sqlite::statement& stmt, const item_record& item) {
   return stmt.run();
 }
 
-bool write_order(sqlite::statement& stmt, const order& o) {
+void bind_order(sqlite::statement& stmt, const order& o) {
   stmt.reset();
   stmt.bind(1, o.order_id);
   stmt.bind(2, o.item_id);
@@ -254,20 +393,35 @@ bool write_order(sqlite::statement& stmt, const order& o) {
   stmt.bind(7, o.created_ms);
   stmt.bind(8, o.expires_ms);
   stmt.bind(9, o.updated_ms);
-  return stmt.run();
 }
 
-bool write_batch(store_state& st, const item_batch& batch) {
+write_result write_orders(store_state& st, const item_batch& batch) {
+  for (const auto& o : batch.placed) {
+    bind_order(st.insert_order, o);
+    if (!st.insert_order.run())
+      return st.db.primary_errcode() == sqlite::code_constraint
+               ? write_result::conflict
+               : write_result::failed;
+  }
+  for (const auto& o : batch.changed) {
+    bind_order(st.update_order, o);
+    if (!st.update_order.run())
+      return write_result::failed;
+    if (st.db.changes() != 1)
+      return write_result::conflict; // the order this store placed is gone
+  }
+  return write_result::ok;
+}
+
+write_result write_batch(store_state& st, const item_batch& batch) {
   check_batch(batch);
   if (!write_item(st.upsert_item, batch.item))
-    return false;
-  return std::all_of(
-      batch.orders.begin(), batch.orders.end(),
-      [&](const order& o) { return write_order(st.upsert_order, o); });
+    return write_result::failed;
+  return write_orders(st, batch);
 }
 
 int64_t rows_of(const item_batch& batch) {
-  return 1 + static_cast<int64_t>(batch.orders.size());
+  return 1 + static_cast<int64_t>(batch.placed.size() + batch.changed.size());
 }
 
 void update_stats(store_stats& stats, std::size_t batches, int64_t rows,
@@ -284,43 +438,165 @@ void update_stats(store_stats& stats, std::size_t batches, int64_t rows,
     stats.failed_transactions += 1;
 }
 
+// -- the file and its reserve -----------------------------------------------------
+
+std::string reserve_path_of(const store_state& st) {
+  return st.cfg.path + "-reserve";
+}
+
+/// Makes the reserve file if it is missing; false if there is no room.
+bool make_reserve(store_state& st) {
+  if (st.cfg.reserve_bytes <= 0 || st.reserve_held)
+    return true;
+  auto path = reserve_path_of(st);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return false;
+  bool ok = ::posix_fallocate(fd, 0, st.cfg.reserve_bytes) == 0
+            && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok)
+    ::unlink(path.c_str()); // a partial reserve only takes room
+  st.reserve_held = ok;
+  return ok;
+}
+
+/// A full disk: gives the reserve's room to a checkpoint, so that the WAL
+/// moves into the file and is truncated (it must not stay full forever).
+void on_disk_full(store_state& st) {
+  bool released = st.reserve_held;
+  if (released) {
+    ::unlink(reserve_path_of(st).c_str());
+    st.reserve_held = false;
+  }
+  bool checkpointed = st.db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  st.reserve_tried_ms = steady_ms();
+  spdlog::warn("store_disk_full path={} reserve_released={} checkpoint={}",
+               st.cfg.path, released, checkpointed ? "done" : "failed");
+}
+
+/// After a success: the reserve again, once there is room (tried at most
+/// once per store_reserve_retry_ms).
+void restore_reserve(store_state& st) {
+  if (st.reserve_held || st.cfg.reserve_bytes <= 0)
+    return;
+  auto now = steady_ms();
+  if (now - st.reserve_tried_ms < limits::store_reserve_retry_ms)
+    return;
+  st.reserve_tried_ms = now;
+  if (make_reserve(st))
+    spdlog::info("store_reserve_restored path={} bytes={}", st.cfg.path,
+                 st.cfg.reserve_bytes);
+}
+
+/// Whether the path still names the file the store opened.
+store_fault check_file(const store_state& st) {
+  struct stat now {};
+  if (::stat(st.cfg.path.c_str(), &now) != 0)
+    return errno == ENOENT ? store_fault::file_unlinked : store_fault::none;
+  if (now.st_dev != st.opened.dev || now.st_ino != st.opened.ino)
+    return store_fault::file_replaced;
+  return store_fault::none;
+}
+
+void set_fault(store_state& st, store_fault fault, const std::string& detail) {
+  if (st.fault != store_fault::none)
+    return;
+  st.fault = fault;
+  if (st.cfg.health)
+    st.cfg.health->fault.store(fault);
+  spdlog::error("store_failed path={} fault={} detail=\"{}\" action=\"no "
+                "commit is acknowledged from now on; see README, "
+                "Durability\"",
+                st.cfg.path, to_string(fault), detail);
+}
+
+void note_failure(store_state& st, int rc, const std::string& msg,
+                  std::size_t batches) {
+  if (st.cfg.health)
+    st.cfg.health->failing.fetch_add(1);
+  int64_t skipped = 0;
+  if (st.failure_log.allow(steady_ms(), skipped))
+    spdlog::warn("store_commit_failed rc={} msg=\"{}\" batches={} "
+                 "failed_since_last_line={}",
+                 rc, msg, batches, skipped);
+  if ((rc & 0xff) == sqlite::code_full)
+    on_disk_full(st);
+}
+
+void note_success(store_state& st) {
+  if (st.cfg.health)
+    st.cfg.health->failing.store(0);
+  restore_reserve(st);
+}
+
+// -- group commit -------------------------------------------------------------------
+
+/// What one transaction attempt found.
+struct attempt {
+  std::string failure; // empty while everything succeeds
+  int rc = 0;
+  bool conflict = false;
+  bool left_open = false;
+};
+
+attempt try_group(store_state& st, std::vector<pending_commit>& group) {
+  attempt a;
+  sqlite::transaction tx{st.db, sqlite::transaction::kind::immediate};
+  auto result = tx.begun() ? write_result::ok : write_result::failed;
+  for (auto i = group.begin(); result == write_result::ok && i != group.end();
+       ++i)
+    result = write_batch(st, i->batch);
+  if (result == write_result::conflict) {
+    a.conflict = true;
+    a.failure = "an order's row disagrees with the order in memory";
+  } else if (result == write_result::failed) {
+    a.failure = st.db.errmsg();
+    a.rc = st.db.errcode();
+  } else if (st.cfg.fail_transaction && st.cfg.fail_transaction()) {
+    a.failure = "injected fault";
+  } else if (!tx.commit()) {
+    a.failure = st.db.errmsg();
+    a.rc = st.db.errcode();
+  }
+  if (!a.failure.empty())
+    a.left_open = !tx.rollback();
+  return a;
+}
+
 /// Writes `group` as one transaction and answers every promise in it.
 group_outcome write_group(store_state& st, std::vector<pending_commit>& group) {
-  auto started = std::chrono::steady_clock::now();
-  std::string failure; // empty while everything succeeds
-  int failure_rc = 0;
-  bool left_open = false;
-  {
-    sqlite::transaction tx{st.db, sqlite::transaction::kind::immediate};
-    bool ok = tx.begun();
-    for (auto i = group.begin(); ok && i != group.end(); ++i)
-      ok = write_batch(st, i->batch);
-    if (!ok) {
-      failure = st.db.errmsg();
-      failure_rc = st.db.errcode();
-    } else if (st.cfg.fail_transaction && st.cfg.fail_transaction()) {
-      failure = "injected fault";
-    } else if (!tx.commit()) {
-      failure = st.db.errmsg();
-      failure_rc = st.db.errcode();
-    }
-    if (!failure.empty())
-      left_open = !tx.rollback();
+  // Checked on every commit (one stat): a file unlinked or replaced under
+  // the node would take every later "durable" order with it.
+  if (auto fault = check_file(st); fault != store_fault::none)
+    set_fault(st, fault, "checked before a commit");
+  if (st.fault != store_fault::none) {
+    for (auto& x : group)
+      x.promise.deliver(make_error(errc::store_unavailable));
+    return group_outcome::fatal;
   }
+  auto started = std::chrono::steady_clock::now();
+  auto a = try_group(st, group);
   auto elapsed_us = std::chrono::duration_cast<std::chrono::microseconds>(
                         std::chrono::steady_clock::now() - started)
                         .count();
   int64_t rows = 0;
   for (const auto& x : group)
     rows += rows_of(x.batch);
-  update_stats(st.stats, group.size(), rows, elapsed_us, failure.empty());
-  if (!failure.empty()) {
-    spdlog::warn("store_commit_failed rc={} msg=\"{}\" batches={}", failure_rc,
-                 failure, group.size());
+  update_stats(st.stats, group.size(), rows, elapsed_us, a.failure.empty());
+  if (!a.failure.empty()) {
+    if (a.conflict)
+      set_fault(st, store_fault::order_conflict, a.failure);
+    else if (a.left_open)
+      set_fault(st, store_fault::stuck, st.db.errmsg());
+    else
+      note_failure(st, a.rc, a.failure, group.size());
     for (auto& x : group)
       x.promise.deliver(make_error(errc::store_unavailable));
-    return left_open ? group_outcome::stuck : group_outcome::rolled_back;
+    return st.fault != store_fault::none ? group_outcome::fatal
+                                         : group_outcome::rolled_back;
   }
+  note_success(st);
   spdlog::debug("store_commit batches={} rows={} us={}", group.size(), rows,
                 elapsed_us);
   for (auto& x : group)
@@ -339,6 +615,10 @@ void schedule_flush(store_actor::pointer self, store_state& st) {
 caf::typed_response_promise<int64_t>
 on_commit(store_actor::pointer self, store_state& st, item_batch& batch) {
   auto promise = self->make_response_promise<int64_t>();
+  if (st.fault != store_fault::none) {
+    promise.deliver(make_error(errc::store_unavailable));
+    return promise;
+  }
   if (st.pending.size() >= limits::store_pending_batches_max) {
     spdlog::warn("store_overloaded item={} pending={}", batch.item.spec.item_id,
                  st.pending.size());
@@ -360,13 +640,13 @@ void on_flush(store_actor::pointer self, store_state& st) {
   std::vector<pending_commit> group{std::make_move_iterator(first),
                                     std::make_move_iterator(last)};
   st.pending.erase(first, last);
-  if (write_group(st, group) == group_outcome::stuck) {
-    spdlog::error("store_transaction_stuck path={} msg=\"{}\"", st.cfg.path,
-                  st.db.errmsg());
+  if (write_group(st, group) == group_outcome::fatal) {
+    // Nothing waiting can be made durable any more: answer it now. The
+    // actor stays, refusing, so that callers get store_unavailable (not a
+    // dead actor) and /healthz can say why.
     for (auto& x : st.pending)
       x.promise.deliver(make_error(errc::store_unavailable));
     st.pending.clear();
-    self->quit(make_error(errc::store_unavailable));
     return;
   }
   // Batches beyond the group's maximum go to the following transaction.
@@ -376,14 +656,29 @@ void on_flush(store_actor::pointer self, store_state& st) {
 
 /// Opens the file and prepares the statements; returns what failed, if any.
 std::string open_store(store_state& st) {
-  auto err = open_store_file(st.db, st.cfg.path, st.cfg.synchronous);
+  auto err = open_store_file(st.db, st.cfg.path, st.cfg.synchronous,
+                             st.cfg.exclusive);
   if (!err.empty())
     return err;
   st.upsert_item = st.db.prepare(upsert_item_sql);
-  st.upsert_order = st.db.prepare(upsert_order_sql);
-  if (!st.upsert_item.valid() || !st.upsert_order.valid())
+  st.insert_order = st.db.prepare(insert_order_sql);
+  st.update_order = st.db.prepare(update_order_sql);
+  if (!st.upsert_item.valid() || !st.insert_order.valid()
+      || !st.update_order.valid())
     return fmt::format("cannot prepare statements for {}: {}", st.cfg.path,
                        st.db.errmsg());
+  struct stat opened {};
+  if (::stat(st.cfg.path.c_str(), &opened) != 0)
+    return fmt::format("cannot stat {}: {}", st.cfg.path, std::strerror(errno));
+  st.opened = file_identity{opened.st_dev, opened.st_ino};
+  // A stale reserve from an earlier run counts as held.
+  struct stat reserve {};
+  st.reserve_held = ::stat(reserve_path_of(st).c_str(), &reserve) == 0
+                    && reserve.st_size >= st.cfg.reserve_bytes;
+  if (!make_reserve(st))
+    spdlog::warn("store_reserve_missing path={} bytes={} reason=\"no room: "
+                 "a full disk may then stop commits until space is freed\"",
+                 reserve_path_of(st), st.cfg.reserve_bytes);
   return {};
 }
 
@@ -563,6 +858,20 @@ std::string check_orphans(sqlite::database& db, int64_t orders_loaded) {
   return {};
 }
 
+/// SQLite's own check of the file's structure (pages, indexes): a damaged
+/// index would otherwise show only when a purchase touches it.
+std::string quick_check(sqlite::database& db, const std::string& path) {
+  std::string verdict;
+  if (!db.query_text("PRAGMA quick_check", verdict))
+    return fmt::format("{} cannot be checked: {}; restore it from a backup",
+                       path, db.errmsg());
+  if (verdict != "ok")
+    return fmt::format("{} is damaged (SQLite's quick_check: {}); restore it "
+                       "from a backup",
+                       path, verdict);
+  return {};
+}
+
 } // namespace
 
 store_actor::behavior_type store_impl(store_actor::pointer self,
@@ -572,6 +881,8 @@ store_actor::behavior_type store_impl(store_actor::pointer self,
   if (auto error = open_store(*st); !error.empty()) {
     spdlog::error("store_open_failed path={} error=\"{}\"", st->cfg.path,
                   error);
+    if (st->cfg.health)
+      st->cfg.health->failing.fetch_add(1);
     self->quit(make_error(errc::store_unavailable));
     return store_actor::behavior_type::make_empty_behavior();
   }
@@ -586,10 +897,25 @@ store_actor::behavior_type store_impl(store_actor::pointer self,
   };
 }
 
+const char* to_string(store_fault x) {
+  switch (x) {
+    case store_fault::none: return "none";
+    case store_fault::file_unlinked: return "file_unlinked";
+    case store_fault::file_replaced: return "file_replaced";
+    case store_fault::order_conflict: return "order_conflict";
+    case store_fault::stuck: return "stuck";
+  }
+  return "?";
+}
+
 recovery recover(const std::string& path) {
   recovery out;
   sqlite::database db;
-  out.error = open_store_file(db, path, "FULL");
+  // Not exclusive: recovery closes the file before the store opens it, and
+  // the node's data-dir lock keeps other processes out.
+  out.error = open_store_file(db, path, "FULL", false);
+  if (out.ok())
+    out.error = quick_check(db, path);
   if (out.ok()) {
     // One read transaction: every query sees the same committed state.
     sqlite::transaction tx{db, sqlite::transaction::kind::deferred};

@@ -30,8 +30,10 @@
 // transaction open after an error.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -39,6 +41,7 @@
 #include <caf/typed_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "messages/limits.hpp"
 #include "messages/type_ids.hpp"
 #include "messages/types.hpp"
 
@@ -51,9 +54,48 @@ using store_actor = caf::typed_actor<
   caf::reacts_to<caf::flush_atom>,
   caf::replies_to<stats_atom>::with<store_stats>>;
 
+/// Why a store stopped acknowledging for good (until an operator acts and
+/// the node restarts): the file it writes is no longer the file recovery
+/// would read, or the file disagrees with what the items hold in memory.
+enum class store_fault : uint8_t {
+  none = 0,
+  file_unlinked,  // the path no longer exists: the writes go nowhere
+  file_replaced,  // the path names another file now
+  order_conflict, // a new order's id is already in the file, or a changed
+                  // order is missing from it
+  stuck,          // a transaction could not even be rolled back
+};
+
+const char* to_string(store_fault x);
+
+/// The store's health, written by the store's thread and read by anyone
+/// (the bridges for /healthz, the admin actor): lock-free atomics.
+struct store_health {
+  std::atomic<store_fault> fault{store_fault::none};
+  /// Commits that failed in a row (0 after a success): a full disk or an
+  /// I/O error that may pass.
+  std::atomic<int64_t> failing{0};
+  /// The last failure's SQLite message is logged, not kept here.
+  bool healthy() const {
+    return fault.load(std::memory_order_relaxed) == store_fault::none
+           && failing.load(std::memory_order_relaxed) == 0;
+  }
+};
+
 struct store_config {
   std::string path;                  // the SQLite file
   std::string synchronous = "FULL";  // OFF, NORMAL, FULL or EXTRA
+  /// SQLite's exclusive locking mode: no other connection, in this process
+  /// or another, can read or write the file while the store has it open.
+  /// The node always sets it; tests that read the file beside a running
+  /// store turn it off.
+  bool exclusive = true;
+  /// Bytes kept in `<path>-reserve` so that a full disk can always be given
+  /// room for a checkpoint (released on SQLITE_FULL, made again when there
+  /// is room). 0: no reserve.
+  int64_t reserve_bytes = limits::store_reserve_bytes;
+  /// Where the store reports its health; optional.
+  std::shared_ptr<store_health> health;
   /// Fault injection for tests and the simulation: called once per
   /// transaction; returning true rolls the transaction back after writing it,
   /// exactly as a failing COMMIT (disk full, I/O error) would.
@@ -78,11 +120,19 @@ struct recovery {
   bool ok() const { return error.empty(); }
 };
 
-/// Opens (creating if missing) the file, checks every item's snapshot against
-/// its order rows and the invariant, and returns what it found. A mismatch is
-/// an error naming the item and the numbers; the caller refuses to start.
-/// Releasing reservations that expired while the node was down is the item
-/// actor's job at start (a normal, durable batch).
+/// Opens (creating if missing) the file, runs SQLite's quick_check, checks
+/// that it is the file this data dir made (`<path>.id`, see below), checks
+/// every item's snapshot against its order rows and the invariant, and
+/// returns what it found. A mismatch is an error naming the item and the
+/// numbers; the caller refuses to start. Releasing reservations that
+/// expired while the node was down is the item actor's job at start (a
+/// normal, durable batch).
+///
+/// The file's identity: the first open writes a random id into the file's
+/// `meta` table and into `<path>.id` beside it. A later open refuses a
+/// missing file while `<path>.id` exists (it was lost: restore it from a
+/// backup, or delete `<path>.id` to start empty on purpose), and a file
+/// whose id differs (another store's file put in its place).
 recovery recover(const std::string& path);
 
 /// Validates `synchronous` ("OFF", "NORMAL", "FULL", "EXTRA").

@@ -124,6 +124,8 @@ void sim_cluster::start(uint32_t k) {
   store_config scfg;
   scfg.path = n.db_path;
   scfg.synchronous = "OFF"; // the simulation tests logic, not the disk
+  scfg.exclusive = false;    // the auditor reads the file beside it
+  scfg.reserve_bytes = 0;
   if (opts.fail_transaction)
     scfg.fail_transaction = [f = opts.fail_transaction, k] { return f(k); };
   n.store = sys.spawn(store_impl, scfg);

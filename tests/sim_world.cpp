@@ -57,6 +57,8 @@ sim_world::sim_world(sim_options options)
   store_config scfg;
   scfg.path = db_path;
   scfg.synchronous = "OFF"; // the simulation tests logic, not the disk
+  scfg.exclusive = false;    // the auditor reads the file beside it
+  scfg.reserve_bytes = 0;
   scfg.fail_transaction = opts.fail_transaction;
   store = sys.spawn(store_impl, scfg);
   sessions = sys.spawn(session_manager_impl, opts.sessions, clock());

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <string>
@@ -79,6 +80,16 @@ struct reply {
   caf::error err;
 };
 
+/// A store on `path` that the test may read beside it (recover() while it
+/// runs), without the 4 MiB reserve file unless a test asks for it.
+store_config test_config(const std::string& path) {
+  store_config config;
+  config.path = path;
+  config.exclusive = false;
+  config.reserve_bytes = 0;
+  return config;
+}
+
 /// A temp directory, an actor system with seckill's types, and the stores
 /// spawned in it (stopped before the directory is removed).
 struct fixture {
@@ -101,9 +112,7 @@ struct fixture {
   }
 
   store_actor spawn_store() {
-    store_config config;
-    config.path = path;
-    return spawn_store(std::move(config));
+    return spawn_store(test_config(path));
   }
 
   void stop(const store_actor& store) {
@@ -207,7 +216,14 @@ item_batch consistent_batch(item_record item, std::vector<order> orders) {
   c.available = item.spec.total - c.reserved - c.sold;
   item.counters = c;
   item.next_order_seq = next_seq;
-  return item_batch{std::move(item), std::move(orders)};
+  return item_batch{std::move(item), std::move(orders), {}};
+}
+
+/// The same snapshot, with `orders` as changes of orders already in the file.
+item_batch changed_batch(item_record item, std::vector<order> orders) {
+  auto batch = consistent_batch(std::move(item), std::move(orders));
+  std::swap(batch.placed, batch.changed);
+  return batch;
 }
 
 void require_same(const item_record& got, const item_record& want) {
@@ -298,7 +314,7 @@ TEST_CASE("store: committed items and orders recover exactly", "[store]") {
   REQUIRE(found.items.size() == 2);
   CHECK(found.orders == 5);
   require_same(found.items[0].record, a.item);
-  CHECK(found.items[0].orders == a.orders);
+  CHECK(found.items[0].orders == a.placed);
   require_same(found.items[1].record, b.item);
   CHECK(found.items[1].orders.empty());
 }
@@ -317,7 +333,7 @@ TEST_CASE("store: an order updated by a later commit recovers once, last "
   confirmed.state = order_state::confirmed;
   confirmed.expires_ms = 0;
   confirmed.updated_ms = reserved.updated_ms + 5'000;
-  auto second = consistent_batch(make_item("sku-r", 10), {confirmed});
+  auto second = changed_batch(make_item("sku-r", 10), {confirmed});
   REQUIRE(second.item.counters == (stock_counters{8, 0, 2}));
   auto r = f.commit(f.spawn_store(), second);
   REQUIRE_FALSE(r.err);
@@ -336,8 +352,7 @@ TEST_CASE("store: a failed transaction answers store_unavailable and writes "
           "[store]") {
   fixture f;
   auto fail = std::make_shared<std::atomic<bool>>(true);
-  store_config config;
-  config.path = f.path;
+  auto config = test_config(f.path);
   config.fail_transaction = [fail] { return fail->load(); };
   auto store = f.spawn_store(config);
   auto lost = f.commit_all(
@@ -370,8 +385,7 @@ TEST_CASE("store: a failed transaction answers store_unavailable and writes "
 TEST_CASE("store: a statement failing in a group fails the whole group",
           "[store]") {
   fixture f;
-  store_config config;
-  config.path = f.path;
+  auto config = test_config(f.path);
   auto entered = std::make_shared<std::atomic<bool>>(false);
   config.fail_transaction = delay_first_transaction(entered);
   auto store = f.spawn_store(config);
@@ -399,20 +413,151 @@ TEST_CASE("store: a statement failing in a group fails the whole group",
   auto st = f.stats(store);
   CHECK(st.transactions == 2);
   CHECK(st.failed_transactions == 1);
-  // The store keeps serving after a failed group.
-  CHECK_FALSE(f.commit(store, good).err);
+  // A new order the file already holds (by id or by request) means the file
+  // and memory disagree: the store stops acknowledging, for good.
+  CHECK(to_errc(f.commit(store, good).err) == errc::store_unavailable);
   auto found = recover(f.path);
   REQUIRE(found.ok());
-  REQUIRE(found.items.size() == 2);
+  REQUIRE(found.items.size() == 1);
   CHECK(found.items[0].record.spec.item_id == "sku-first");
-  CHECK(found.items[1].record.spec.item_id == "sku-good");
-  CHECK(found.orders == 1);
+  CHECK(found.orders == 0);
+}
+
+TEST_CASE("store: a new order never overwrites one in the file, a conflict "
+          "stops the store",
+          "[store]") {
+  fixture f;
+  auto config = test_config(f.path);
+  config.health = std::make_shared<store_health>();
+  auto health = config.health;
+  auto store = f.spawn_store(config);
+  auto ua = make_order("one", 1, order_state::confirmed, 1);
+  ua.user_id = "ua";
+  REQUIRE_FALSE(f.commit(store, consistent_batch(make_item("one", 1), {ua})).err);
+  // Another writer's order one.1 (user ub): once an upsert kept one row
+  // and lost the other's acknowledgement.
+  auto ub = ua;
+  ub.user_id = "ub";
+  ub.request_id = "req-ub";
+  ub.created_ms += 1'000;
+  auto r = f.commit(store, consistent_batch(make_item("one", 1), {ub}));
+  CHECK(to_errc(r.err) == errc::store_unavailable);
+  CHECK(retry_after_ms(r.err) > 0);
+  CHECK(health->fault.load() == store_fault::order_conflict);
+  // Refused from now on, also what would fit.
+  auto other = consistent_batch(make_item("two", 1), {});
+  CHECK(to_errc(f.commit(store, other).err) == errc::store_unavailable);
+  auto found = recover(f.path);
+  REQUIRE(found.ok());
+  REQUIRE(found.items.size() == 1);
+  REQUIRE(found.items[0].orders.size() == 1);
+  CHECK(found.items[0].orders[0] == ua);
+}
+
+TEST_CASE("store: a changed order missing from the file is a conflict",
+          "[store]") {
+  fixture f;
+  auto config = test_config(f.path);
+  config.health = std::make_shared<store_health>();
+  auto store = f.spawn_store(config);
+  auto ghost = make_order("sku-g", 1, order_state::confirmed, 1);
+  auto r = f.commit(store, changed_batch(make_item("sku-g", 10), {ghost}));
+  CHECK(to_errc(r.err) == errc::store_unavailable);
+  CHECK(config.health->fault.load() == store_fault::order_conflict);
+}
+
+TEST_CASE("store: a file unlinked under the store stops it acknowledging, "
+          "and a restart refuses the empty file",
+          "[store]") {
+  fixture f;
+  auto config = test_config(f.path);
+  config.health = std::make_shared<store_health>();
+  auto store = f.spawn_store(config);
+  auto a = consistent_batch(make_item("sku-a", 10),
+                            {make_order("sku-a", 1, order_state::confirmed, 1)});
+  REQUIRE_FALSE(f.commit(store, a).err);
+  std::filesystem::remove(f.path);
+  auto r = f.commit(store, consistent_batch(make_item("sku-b", 10), {}));
+  CHECK(to_errc(r.err) == errc::store_unavailable);
+  CHECK(config.health->fault.load() == store_fault::file_unlinked);
+  CHECK_FALSE(config.health->healthy());
+  f.stop(store);
+  auto found = recover(f.path);
+  REQUIRE_FALSE(found.ok());
+  CHECK(found.error.find("is missing") != std::string::npos);
+  CHECK(found.error.find(".id") != std::string::npos);
+}
+
+TEST_CASE("store: a file replaced by another store's file is refused",
+          "[store]") {
+  fixture f;
+  auto other_path = f.dir.file("other.db");
+  REQUIRE(recover(f.path).ok());
+  REQUIRE(recover(other_path).ok());
+  std::filesystem::remove(f.path);
+  std::filesystem::copy_file(other_path, f.path);
+  auto found = recover(f.path);
+  REQUIRE_FALSE(found.ok());
+  CHECK(found.error.find("another store's file") != std::string::npos);
+  // Replaced under a running store: caught at the next commit.
+  std::filesystem::remove(other_path + ".id");
+  auto config = test_config(other_path);
+  config.health = std::make_shared<store_health>();
+  auto store = f.spawn_store(config);
+  REQUIRE_FALSE(f.commit(store, consistent_batch(make_item("x", 1), {})).err);
+  auto moved = f.dir.file("moved.db");
+  std::filesystem::copy_file(other_path, moved);
+  std::filesystem::rename(moved, other_path);
+  CHECK(to_errc(f.commit(store, consistent_batch(make_item("y", 1), {})).err)
+        == errc::store_unavailable);
+  CHECK(config.health->fault.load() == store_fault::file_replaced);
+}
+
+TEST_CASE("store: a damaged index is refused at recovery", "[store]") {
+  fixture f;
+  {
+    auto store = f.spawn_store();
+    std::vector<order> orders;
+    for (int i = 1; i <= 400; ++i)
+      orders.push_back(make_order("sku-i", i, order_state::confirmed, 1));
+    REQUIRE_FALSE(
+        f.commit(store, consistent_batch(make_item("sku-i", 1000), orders))
+            .err);
+    f.stop(store);
+    f.stores.clear();
+  }
+  REQUIRE(recover(f.path).ok()); // checkpoints the WAL into the file
+  // Overwrite the last page (an index or table page) with garbage.
+  auto size = std::filesystem::file_size(f.path);
+  REQUIRE(size >= 8192);
+  {
+    std::fstream io{f.path, std::ios::in | std::ios::out | std::ios::binary};
+    io.seekp(static_cast<std::streamoff>(size - 4096 + 8));
+    std::string junk(2048, '\x5a');
+    io.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+  }
+  auto found = recover(f.path);
+  REQUIRE_FALSE(found.ok());
+  CHECK((found.error.find("damaged") != std::string::npos
+         || found.error.find("malformed") != std::string::npos
+         || found.error.find("cannot") != std::string::npos));
+}
+
+TEST_CASE("store: keeps a reserve beside the file for a full disk",
+          "[store]") {
+  fixture f;
+  auto config = test_config(f.path);
+  config.reserve_bytes = 1 << 20;
+  config.health = std::make_shared<store_health>();
+  auto store = f.spawn_store(config);
+  REQUIRE_FALSE(f.commit(store, consistent_batch(make_item("a", 1), {})).err);
+  CHECK(std::filesystem::file_size(f.path + "-reserve") == (1u << 20));
+  CHECK(config.health->healthy());
 }
 
 TEST_CASE("store: concurrent commits share transactions", "[store]") {
   fixture f;
-  store_config config;
-  config.path = f.path;
+  auto config = test_config(f.path);
   config.fail_transaction = delay_first_transaction();
   auto store = f.spawn_store(config);
   auto replies = f.commit_all(store, distinct_item_batches(200));
@@ -435,8 +580,7 @@ TEST_CASE("store: concurrent commits share transactions", "[store]") {
 TEST_CASE("store: a group holds at most store_group_batches_max batches",
           "[store]") {
   fixture f;
-  store_config config;
-  config.path = f.path;
+  auto config = test_config(f.path);
   config.fail_transaction = delay_first_transaction();
   auto store = f.spawn_store(config);
   // Whatever the first group takes, more than a full group waits behind it.
@@ -507,11 +651,10 @@ TEST_CASE("store: synchronous must be one of SQLite's four levels", "[store]") {
   CHECK_FALSE(valid_synchronous("FULLY"));
   CHECK_FALSE(valid_synchronous("FULL; DROP TABLE items"));
   fixture f;
-  store_config config;
-  config.path = f.path;
+  auto config = test_config(f.path);
   config.synchronous = "SOMETIMES";
   auto r =
-      f.commit(f.spawn_store(config), item_batch{make_item("sku-1", 1), {}});
+      f.commit(f.spawn_store(config), item_batch{make_item("sku-1", 1), {}, {}});
   CHECK(r.err);
   CHECK(r.rows == -1);
 }
@@ -522,10 +665,9 @@ TEST_CASE("store: a path that cannot be created is an error", "[store]") {
   CHECK_FALSE(found.ok());
   CHECK_THAT(found.error, Catch::Contains(path));
   fixture f;
-  store_config config;
-  config.path = path;
+  auto config = test_config(path);
   auto r =
-      f.commit(f.spawn_store(config), item_batch{make_item("sku-1", 1), {}});
+      f.commit(f.spawn_store(config), item_batch{make_item("sku-1", 1), {}, {}});
   CHECK(r.err);
   CHECK(r.rows == -1);
 }

@@ -189,7 +189,8 @@ bool same(const user_view& a, const user_view& b) {
          && same(a.items, b.items) && same(a.unpaid, b.unpaid);
 }
 bool same(const item_batch& a, const item_batch& b) {
-  return same(a.item, b.item) && same(a.orders, b.orders);
+  return same(a.item, b.item) && same(a.placed, b.placed)
+         && same(a.changed, b.changed);
 }
 
 // -- Samples: every field away from its default -------------------------------
@@ -237,7 +238,7 @@ item_batch sample(tag<item_batch>) {
   auto second = sample(tag<order>{});
   second.order_id = "sku-1.8";
   second.state = order_state::reserved;
-  return {sample(tag<item_record>{}), {sample(tag<order>{}), second}};
+  return {sample(tag<item_record>{}), {sample(tag<order>{})}, {second}};
 }
 queue_view sample(tag<queue_view>) {
   return {"sku-1", item_status::on_sale, 120, 40, 350, 9000, 77, 3, 65};
@@ -246,7 +247,10 @@ store_stats sample(tag<store_stats>) {
   return {500, 2, 4000, 700, 16, 123'456, 9'876};
 }
 std::vector<order> sample(tag<std::vector<order>>) {
-  return sample(tag<item_batch>{}).orders;
+  auto batch = sample(tag<item_batch>{});
+  batch.placed.insert(batch.placed.end(), batch.changed.begin(),
+                      batch.changed.end());
+  return batch.placed;
 }
 std::vector<item_view> sample(tag<std::vector<item_view>>) {
   auto second = sample(tag<item_view>{});
