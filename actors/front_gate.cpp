@@ -32,6 +32,7 @@ constexpr switch_def switch_defs[] = {
   {"shed-inflight-max", &node_switches::shed_inflight_max, 1, 1'000'000},
   {"shed-latency-ms", &node_switches::shed_latency_ms, 0, 60'000},
   {"shed-lag-ms", &node_switches::shed_lag_ms, 0, 60'000},
+  {"shed-lag-window-ms", &node_switches::shed_lag_window_ms, 0, 60'000},
   {"edge-reads-ms", &node_switches::edge_reads_ms, 0, 60'000},
   {"essential-only", nullptr, 0, 1},
 };
@@ -127,6 +128,14 @@ int64_t effective_lag_us(const node_switches& sw, int64_t now_us) {
                   lag_of(sw.io_lag_last_us, sw.io_lag_due_us, now_us));
 }
 
+int64_t stalled_us(const node_switches& sw, int64_t now_us) {
+  auto past = [now_us](const std::atomic<int64_t>& due) {
+    auto d = due.load(std::memory_order_relaxed);
+    return d > 0 ? std::max<int64_t>(0, now_us - d) : 0;
+  };
+  return std::max(past(sw.lag_due_us), past(sw.io_lag_due_us));
+}
+
 switches_view view_of(const node_switches& sw, const gate_counters& c,
                       int64_t now_us) {
   switches_view v;
@@ -149,6 +158,47 @@ switches_view view_of(const node_switches& sw, const gate_counters& c,
   v.node_rate = n(gate_verdict::node_rate);
   v.ip_rate = n(gate_verdict::ip_rate);
   return v;
+}
+
+// -- Lag ----------------------------------------------------------------------------
+
+static_assert(limits::gate_lag_release_ratio > 0
+                && limits::gate_lag_release_ratio < 1,
+              "shedding for lag stops under the bound, never only at no lag");
+
+lag_limits lag_limits_of(const node_switches& sw) {
+  lag_limits lim;
+  lim.lag_max_ms = sw.shed_lag_ms.load(std::memory_order_relaxed);
+  lim.lag_window_ms = sw.shed_lag_window_ms.load(std::memory_order_relaxed);
+  lim.release_ratio = limits::gate_lag_release_ratio;
+  return lim;
+}
+
+bool feed_lag(lag_detector& d, const lag_limits& lim, int64_t lag_us,
+              int64_t now_us) {
+  SECKILL_ASSERT(lim.lag_max_ms >= 0 && lim.lag_window_ms >= 0
+                   && lim.release_ratio > 0 && lim.release_ratio < 1,
+                 "lag limits are in range");
+  if (lim.lag_max_ms == 0) // off: a bound set later starts afresh
+    return d = lag_detector{}, false;
+  auto bound_us = lim.lag_max_ms * 1000;
+  if (d.shedding) {
+    // Hysteresis: only a lag well under the bound ends it.
+    if (static_cast<double>(lag_us) < lim.release_ratio * bound_us)
+      d = lag_detector{};
+    return d.shedding;
+  }
+  if (lag_us <= bound_us) // the run above the bound is broken
+    return d.above_since_us = -1, false;
+  if (d.above_since_us < 0)
+    d.above_since_us = now_us; // the first of a run
+  d.shedding = now_us - d.above_since_us >= lim.lag_window_ms * 1000;
+  return d.shedding;
+}
+
+bool lag_stalled(const lag_limits& lim, int64_t stalled_us) {
+  return lim.lag_max_ms > 0
+         && stalled_us > (lim.lag_window_ms + lim.lag_max_ms) * 1000;
 }
 
 // -- The decision -------------------------------------------------------------------
@@ -189,11 +239,12 @@ const char* to_string(gate_verdict x) {
   return "?";
 }
 
-gate_verdict judge_load(int64_t inflight, int64_t inflight_max, int64_t lag_us,
-                        int64_t lag_max_ms) {
+gate_verdict judge_load(int64_t inflight, int64_t inflight_max,
+                        bool lag_sustained, int64_t stalled_us,
+                        const lag_limits& lim) {
   if (inflight >= inflight_max)
     return gate_verdict::shed_inflight;
-  if (lag_max_ms > 0 && lag_us > lag_max_ms * 1000)
+  if (lim.lag_max_ms > 0 && (lag_sustained || lag_stalled(lim, stalled_us)))
     return gate_verdict::shed_lag;
   return gate_verdict::pass;
 }
@@ -294,47 +345,65 @@ int64_t front_gate::inflight_bound(int64_t now_us) {
   return c.inflight_limit.load(std::memory_order_relaxed);
 }
 
+gate_verdict front_gate::judge_shedding(int64_t now_us, std::string& detail) {
+  auto inflight = counters_->inflight.load(std::memory_order_relaxed);
+  auto sustained = sw_->lag_sustained.load(std::memory_order_relaxed);
+  auto stalled = stalled_us(*sw_, now_us);
+  auto lim = lag_limits_of(*sw_);
+  auto verdict = judge_load(inflight, inflight_bound(now_us), sustained,
+                            stalled, lim);
+  if (verdict == gate_verdict::shed_inflight)
+    detail = "the node is shedding load: " + std::to_string(inflight)
+             + " requests in flight, the bound now";
+  else if (verdict == gate_verdict::shed_lag && sustained)
+    detail = "the node is shedding load: it has run work more than "
+             + std::to_string(lim.lag_max_ms) + " ms late"
+             + (lim.lag_window_ms > 0
+                  ? " for " + std::to_string(lim.lag_window_ms) + " ms"
+                  : std::string{});
+  else if (verdict == gate_verdict::shed_lag)
+    detail = "the node is shedding load: it has run no work for "
+             + std::to_string(stalled / 1000) + " ms";
+  return verdict;
+}
+
+gate_verdict front_gate::judge_rates(const http::request& req, int64_t now_us,
+                                     int64_t& retry_ms, std::string& detail) {
+  auto node_rate = sw_->node_rate_per_s.load(std::memory_order_relaxed);
+  auto ip_rate = sw_->ip_rate_per_s.load(std::memory_order_relaxed);
+  if (node_rate <= 0 && ip_rate <= 0)
+    return gate_verdict::pass;
+  auto now_ms = now_us / 1000;
+  std::lock_guard<std::mutex> guard{mtx_};
+  // The address first: a flooder over its own rate must not spend the
+  // node's budget that honest clients share.
+  auto& ip_bucket = ip_buckets_[std::hash<std::string>{}(req.client_ip)
+                                % limits::gate_ip_slots];
+  if (ip_rate > 0 && !take(ip_bucket, ip_rate, now_ms)) {
+    retry_ms = ms_until_token(ip_bucket, now_ms);
+    detail = "over the rate of " + std::to_string(ip_rate)
+             + " requests/s per client address";
+    return gate_verdict::ip_rate;
+  }
+  if (node_rate > 0 && !take(node_bucket_, node_rate, now_ms)) {
+    retry_ms = ms_until_token(node_bucket_, now_ms);
+    detail = "over this node's rate of " + std::to_string(node_rate)
+             + " requests/s";
+    return gate_verdict::node_rate;
+  }
+  return gate_verdict::pass;
+}
+
 bool front_gate::admit(const http::request& req, gate_class cls,
                        int64_t now_us, http::response& refused) {
   auto& c = *counters_;
   auto verdict = gate_verdict::pass;
   int64_t retry_ms = 1'000;
   std::string detail;
-  if (cls == gate_class::purchase || cls == gate_class::api) {
-    auto inflight = c.inflight.load(std::memory_order_relaxed);
-    auto lag = effective_lag_us(*sw_, now_us);
-    verdict = judge_load(inflight, inflight_bound(now_us), lag,
-                         sw_->shed_lag_ms.load());
-    if (verdict == gate_verdict::shed_inflight)
-      detail = "the node is shedding load: " + std::to_string(inflight)
-               + " requests in flight, the bound now";
-    else if (verdict == gate_verdict::shed_lag)
-      detail = "the node is shedding load: it runs work "
-               + std::to_string(lag / 1000) + " ms late";
-  }
-  if (cls != gate_class::exempt && verdict == gate_verdict::pass) {
-    auto node_rate = sw_->node_rate_per_s.load(std::memory_order_relaxed);
-    auto ip_rate = sw_->ip_rate_per_s.load(std::memory_order_relaxed);
-    if (node_rate > 0 || ip_rate > 0) {
-      auto now_ms = now_us / 1000;
-      std::lock_guard<std::mutex> guard{mtx_};
-      // The address first: a flooder over its own rate must not spend the
-      // node's budget that honest clients share.
-      auto& ip_bucket = ip_buckets_[std::hash<std::string>{}(req.client_ip)
-                                    % limits::gate_ip_slots];
-      if (ip_rate > 0 && !take(ip_bucket, ip_rate, now_ms)) {
-        verdict = gate_verdict::ip_rate;
-        retry_ms = ms_until_token(ip_bucket, now_ms);
-        detail = "over the rate of " + std::to_string(ip_rate)
-                 + " requests/s per client address";
-      } else if (node_rate > 0 && !take(node_bucket_, node_rate, now_ms)) {
-        verdict = gate_verdict::node_rate;
-        retry_ms = ms_until_token(node_bucket_, now_ms);
-        detail = "over this node's rate of " + std::to_string(node_rate)
-                 + " requests/s";
-      }
-    }
-  }
+  if (cls == gate_class::purchase || cls == gate_class::api)
+    verdict = judge_shedding(now_us, detail);
+  if (cls != gate_class::exempt && verdict == gate_verdict::pass)
+    verdict = judge_rates(req, now_us, retry_ms, detail);
   c.verdicts[static_cast<std::size_t>(verdict)].fetch_add(
     1, std::memory_order_relaxed);
   if (verdict != gate_verdict::pass) {

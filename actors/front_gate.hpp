@@ -9,8 +9,9 @@
 //     `shed-latency-ms`, so that a request admitted under overload waits
 //     about that long behind the others, never more than `shed-inflight-max`
 //     and never fewer than limits::gate_inflight_floor.
-//   the actor scheduler or the HTTP event loop late by more than the bound
-//   (lag_probe and the server's own timer measure them)
+//   the actor scheduler or the HTTP event loop late by more than
+//   `shed-lag-ms` for a whole `shed-lag-window-ms` (lag_probe and the
+//   server's own timer measure them; see "Lag" below)
 //                                                   503 overloaded (shedding)
 //   over the node's request rate                    429 rate_limited
 //   over the client address's request rate          429 rate_limited
@@ -35,6 +36,23 @@
 // server has answered it 503 timeout itself meanwhile: its work is still in
 // the node. Such a late answer is observed with the bridge's status and its
 // whole time (beyond the answer timeout).
+//
+// Lag: one late tick is not overload (a host that stalls once, a busy
+// machine, a page fault). The lag probe feeds every measure of both loops
+// to a lag_detector (pure, below) and publishes its verdict in
+// `node_switches::lag_sustained`, which the gate reads lock-free:
+//   shedding starts when every measure stayed above shed-lag-ms over a whole
+//     shed-lag-window-ms (so never on one measure, however late: a window
+//     spans at least two measures, and several at any lag near the bound);
+//   shedding stops at the first measure under limits::gate_lag_release_ratio
+//     of the bound (hysteresis: a lag hovering at the bound does not flap).
+// A loop so stalled that it measures nothing shows as the time past its
+// next tick's due point; the gate sheds at once when that exceeds the window
+// plus the bound, the point at which a sustained lag would have shed too.
+// The in-flight bound above is the measure of real queueing and does not
+// wait for a window. A whole process frozen (SIGSTOP, a host stall) longer
+// than window plus bound sheds the first requests after it resumes, until
+// the probes have ticked again (a few milliseconds).
 //
 // It must never: block on anything but its own short lock (taken once per
 // rate window, and per request only while a rate limit is on), allocate per
@@ -66,6 +84,9 @@ struct node_switches {
   std::atomic<int64_t> shed_inflight_max{8'192};
   std::atomic<int64_t> shed_latency_ms{25}; // 0: the static bound only
   std::atomic<int64_t> shed_lag_ms{100};    // 0: off
+  /// How long the lag must stay above shed_lag_ms before the gate sheds.
+  /// 0: one late measure sheds (no window).
+  std::atomic<int64_t> shed_lag_window_ms{500};
   /// Stock reads answered from the bridge's copy when it is at most this
   /// old, without a hop to the item's owner. 0: off, every read hops.
   std::atomic<int64_t> edge_reads_ms{0};
@@ -81,6 +102,8 @@ struct node_switches {
   /// request that just arrived waits for an I/O thread.
   std::atomic<int64_t> io_lag_last_us{0};
   std::atomic<int64_t> io_lag_due_us{0};
+  /// Written by the lag probe: either loop's lag_detector is shedding.
+  std::atomic<bool> lag_sustained{false};
 };
 
 /// The switches a name selects, by name ("edge-reads-ms", ...), and the
@@ -105,10 +128,47 @@ struct gate_counters;
 switches_view view_of(const node_switches& sw, const gate_counters& counters,
                       int64_t now_us);
 
-/// The node's lag as the gate sees it: the longer of the actor scheduler's
-/// and the HTTP event loop's, each the last measure or the time past the
-/// next tick's due point if that is longer (a stalled loop sends no tick).
+/// The node's lag now, as the CLI and /metrics show it: the longer of the
+/// actor scheduler's and the HTTP event loop's, each the last measure or the
+/// time past the next tick's due point if that is longer (a stalled loop
+/// sends no tick).
 int64_t effective_lag_us(const node_switches& sw, int64_t now_us);
+
+/// How long the more stalled of the two loops is past its next tick's due
+/// point (0: both on time, or not probed yet).
+int64_t stalled_us(const node_switches& sw, int64_t now_us);
+
+// -- Lag (pure) -------------------------------------------------------------------
+
+/// What a lag_detector judges by: the switches' bound and window, and the
+/// share of the bound under which shedding stops.
+struct lag_limits {
+  int64_t lag_max_ms = 0;    // shed-lag-ms; 0: off
+  int64_t lag_window_ms = 0; // shed-lag-window-ms; 0: one measure suffices
+  double release_ratio = 0;  // limits::gate_lag_release_ratio
+};
+
+/// The limits the switches set now.
+lag_limits lag_limits_of(const node_switches& sw);
+
+/// Sustained lag with hysteresis, for one loop, fed each of its measures.
+struct lag_detector {
+  bool shedding = false;
+  /// When the first of an unbroken run of measures above the bound was
+  /// taken (steady clock, microseconds); -1: the last one was not above.
+  int64_t above_since_us = -1;
+};
+
+/// Feeds one measure (the loop ran work `lag_us` late, measured at
+/// `now_us`) and returns whether to shed: true once the measures stayed
+/// above the bound from one taken a whole window ago to this one, and
+/// until one falls under the release threshold. Off (bound 0): resets.
+bool feed_lag(lag_detector& d, const lag_limits& lim, int64_t lag_us,
+              int64_t now_us);
+
+/// A loop past its due point by `stalled_us` measures nothing: it counts as
+/// sustained lag once that exceeds the window plus the bound.
+bool lag_stalled(const lag_limits& lim, int64_t stalled_us);
 
 // -- The decision (pure) ----------------------------------------------------------
 
@@ -137,8 +197,11 @@ constexpr std::size_t gate_verdict_count = 5;
 const char* to_string(gate_verdict x);
 
 /// Shedding, before any bucket is touched: the request would only wait.
-gate_verdict judge_load(int64_t inflight, int64_t inflight_max, int64_t lag_us,
-                        int64_t lag_max_ms);
+/// `lag_sustained` is a lag_detector's verdict (the probe's), `stalled_us`
+/// the time past due now (stalled_us()).
+gate_verdict judge_load(int64_t inflight, int64_t inflight_max,
+                        bool lag_sustained, int64_t stalled_us,
+                        const lag_limits& lim);
 
 /// The in-flight bound for an answer rate of `answers_per_s`: as many as
 /// are answered in `latency_ms`, within [floor, inflight_max]; the static
@@ -202,6 +265,11 @@ public:
   void observe(gate_class cls, int64_t started_us, int64_t now_us, int status);
 
 private:
+  /// Shedding for purchases and API requests: a verdict and its detail.
+  gate_verdict judge_shedding(int64_t now_us, std::string& detail);
+  /// The rate limits (node, address): a verdict, its retry hint and detail.
+  gate_verdict judge_rates(const http::request& req, int64_t now_us,
+                           int64_t& retry_ms, std::string& detail);
   bool take(token_bucket& b, int64_t rate, int64_t now_ms);
   /// The in-flight bound now; re-estimates the answer rate once a window.
   int64_t inflight_bound(int64_t now_us);

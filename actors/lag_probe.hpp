@@ -2,12 +2,21 @@
 // runs a message, which is how long any new work would wait behind the
 // node's own queues. Every `interval_ms` it asks CAF's clock for a tick and
 // notes how much later than due the tick ran; it publishes the lateness and
-// the next tick's due point in the node's switches, where the front gate
-// reads them to shed load (actors/front_gate.hpp). A scheduler so busy that
-// the tick never runs shows as the time past that due point.
+// the next tick's due point in the node's switches. A scheduler so busy that
+// the tick never runs shows as the time past that due point, which the
+// front gate reads itself (actors/front_gate.hpp).
 //
-// Time is the steady clock in microseconds, injected for tests. It must
-// never: block, or keep more than one tick pending.
+// At every tick it also judges whether the lag is sustained, for the
+// scheduler (its own measure) and for the HTTP event loop (the server's
+// timer publishes the loop's last lateness and next due point: the probe
+// samples the longer of the two), each with a lag_detector: a window of
+// measures above shed-lag-ms, with hysteresis. It publishes the verdict in
+// `node_switches::lag_sustained`, the one place the gate reads it from, so
+// the detectors have one writer and the gate stays lock-free. One late
+// tick, however late, never sets it.
+//
+// Time is the steady clock in microseconds, injected for tests; it is read
+// once per tick. It must never: block, or keep more than one tick pending.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +35,8 @@ struct lag_probe_state {
   std::shared_ptr<node_switches> switches;
   steady_us_fn now_us;
   int64_t interval_ms = 5;
+  lag_detector scheduler; // fed with this probe's own ticks
+  lag_detector io_loop;   // fed with the HTTP event loop's, sampled per tick
   static inline const char* name = "seckill.lag_probe";
 };
 

@@ -287,6 +287,8 @@ const std::vector<key_spec>& keys() {
      switch_key("shed-latency-ms")},
     {"seckill.shed-lag-ms", switch_default("shed-lag-ms"),
      switch_key("shed-lag-ms")},
+    {"seckill.shed-lag-window-ms", switch_default("shed-lag-window-ms"),
+     switch_key("shed-lag-window-ms")},
     {"seckill.edge-reads-ms", switch_default("edge-reads-ms"),
      switch_key("edge-reads-ms")},
     {"seckill.essential-only", switch_default("essential-only"),

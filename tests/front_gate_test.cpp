@@ -1,6 +1,8 @@
-// The front gate without a node: how it classifies requests, when it sheds,
-// its node and per-address buckets (time injected), the in-flight count,
-// the switches' names and ranges, the purchase time histogram, and the lag
+// The front gate without a node: how it classifies requests, when it sheds
+// (the in-flight bound; lag only when sustained over a window, with
+// hysteresis, or a loop stalled past the window plus the bound), its node
+// and per-address buckets (time injected), the in-flight count, the
+// switches' names and ranges, the purchase time histogram, and the lag
 // probe on a real actor system with a clock the test moves.
 #include <catch2/catch.hpp>
 
@@ -111,8 +113,10 @@ TEST_CASE("gate: paying and cancelling are never shed, only rate-limited",
   REQUIRE(f.gate.admit(f.from("a"), gate_class::purchase, 1'000, r));
   CHECK_FALSE(f.gate.admit(f.from("a"), gate_class::purchase, 1'000, r));
   CHECK(f.gate.admit(f.from("a"), gate_class::settle, 1'000, r));
-  f.sw->lag_last_us = 10'000'000;
-  CHECK(f.gate.admit(f.from("a"), gate_class::settle, 1'000, r));
+  f.sw->lag_sustained = true;
+  f.sw->lag_due_us = 1; // and stalled for a long time
+  CHECK_FALSE(f.gate.admit(f.from("c"), gate_class::api, 10'000'000, r));
+  CHECK(f.gate.admit(f.from("a"), gate_class::settle, 10'000'000, r));
   f.sw->ip_rate_per_s = 1;
   f.sw->rate_burst_ms = 1'000; // a burst of 1
   CHECK(f.gate.admit(f.from("b"), gate_class::settle, 1'000, r));
@@ -120,13 +124,18 @@ TEST_CASE("gate: paying and cancelling are never shed, only rate-limited",
   CHECK(r.status == 429);
 }
 
-TEST_CASE("gate: shedding by requests in flight and by scheduler lag",
+TEST_CASE("gate: shedding by requests in flight and by sustained lag",
           "[gate]") {
-  CHECK(judge_load(0, 1, 0, 100) == gate_verdict::pass);
-  CHECK(judge_load(1, 1, 0, 100) == gate_verdict::shed_inflight);
-  CHECK(judge_load(5, 8192, 100'000, 100) == gate_verdict::pass);
-  CHECK(judge_load(5, 8192, 100'001, 100) == gate_verdict::shed_lag);
-  CHECK(judge_load(5, 8192, 10'000'000, 0) == gate_verdict::pass); // off
+  const lag_limits lim{100, 500, limits::gate_lag_release_ratio};
+  const lag_limits off{0, 500, limits::gate_lag_release_ratio};
+  CHECK(judge_load(0, 1, false, 0, lim) == gate_verdict::pass);
+  CHECK(judge_load(1, 1, false, 0, lim) == gate_verdict::shed_inflight);
+  CHECK(judge_load(1, 1, true, 0, lim) == gate_verdict::shed_inflight);
+  CHECK(judge_load(5, 8192, true, 0, lim) == gate_verdict::shed_lag);
+  // Stalled: shed past the window plus the bound, not before.
+  CHECK(judge_load(5, 8192, false, 600'000, lim) == gate_verdict::pass);
+  CHECK(judge_load(5, 8192, false, 600'001, lim) == gate_verdict::shed_lag);
+  CHECK(judge_load(5, 8192, true, 10'000'000, off) == gate_verdict::pass);
 
   gate_fixture f;
   f.sw->shed_inflight_max = 2;
@@ -154,19 +163,149 @@ TEST_CASE("gate: shedding by requests in flight and by scheduler lag",
   f.sw->lag_due_us = 10'000;
   CHECK(effective_lag_us(*f.sw, 5'000) == 200);
   CHECK(effective_lag_us(*f.sw, 250'000) == 240'000);
+  CHECK(stalled_us(*f.sw, 5'000) == 0);
+  CHECK(stalled_us(*f.sw, 250'000) == 240'000);
   // The HTTP event loop counts the same way; the longer lag wins.
   f.sw->io_lag_last_us = 7'000;
   CHECK(effective_lag_us(*f.sw, 5'000) == 7'000);
+  CHECK(stalled_us(*f.sw, 5'000) == 0); // a measure is not a stall
   f.sw->io_lag_due_us = 1'000;
   CHECK(effective_lag_us(*f.sw, 250'000) == 249'000);
+  CHECK(stalled_us(*f.sw, 250'000) == 249'000);
   f.sw->io_lag_last_us = 0;
   f.sw->io_lag_due_us = 0;
   f.sw->shed_inflight_max = 100;
   f.sw->shed_lag_ms = 100;
-  CHECK_FALSE(f.gate.admit(f.from("a"), gate_class::purchase, 250'000, r));
+  // One late measure, however late, is not overload (issue 11): the gate
+  // no longer sheds on the last measure alone.
+  f.sw->lag_last_us = 10'000'000;
+  CHECK(f.gate.admit(f.from("a"), gate_class::purchase, 250'000, r));
+  CHECK(f.refused(gate_verdict::shed_lag) == 0);
+  // Stalled for the window plus the bound (10 ms + 600 ms): shed.
+  CHECK(f.gate.admit(f.from("a"), gate_class::purchase, 610'000, r));
+  CHECK_FALSE(f.gate.admit(f.from("a"), gate_class::purchase, 610'001, r));
   CHECK(r.status == 503);
+  CHECK(r.body.find("\"code\":\"overloaded\"") != std::string::npos);
+  CHECK(r.body.find("it has run no work for 600 ms") != std::string::npos);
   CHECK(f.refused(gate_verdict::shed_lag) == 1);
-  CHECK(f.gate.admit(f.from("a"), gate_class::purchase, 50'000, r));
+  // The probe's detector says the lag is sustained: shed, saying so.
+  f.sw->lag_due_us = 0;
+  f.sw->lag_sustained = true;
+  CHECK_FALSE(f.gate.admit(f.from("a"), gate_class::purchase, 50'000, r));
+  CHECK(r.status == 503);
+  CHECK(r.body.find("it has run work more than 100 ms late for 500 ms")
+        != std::string::npos);
+  // Lag shedding off: neither sheds.
+  f.sw->shed_lag_ms = 0;
+  f.sw->lag_due_us = 1;
+  CHECK(f.gate.admit(f.from("a"), gate_class::purchase, 50'000'000, r));
+  CHECK(f.refused(gate_verdict::shed_lag) == 2);
+}
+
+TEST_CASE("gate: one late measure does not shed, even a second late",
+          "[gate]") {
+  const lag_limits lim{100, 500, limits::gate_lag_release_ratio};
+  lag_detector d;
+  int64_t t = 1'000'000;
+  CHECK_FALSE(feed_lag(d, lim, 1'000, t));
+  t += 5'000;
+  CHECK_FALSE(feed_lag(d, lim, 1'000'000, t)); // a host stalled for 1 s
+  CHECK_FALSE(d.shedding);
+  t += 5'000;
+  CHECK_FALSE(feed_lag(d, lim, 800, t)); // and on time again
+  CHECK(d.above_since_us == -1);
+  // A late tick now and then, each followed by one on time, never sheds
+  // however long it goes on.
+  for (int i = 0; i < 1'000; ++i) {
+    t += 150'000;
+    CHECK_FALSE(feed_lag(d, lim, 150'000, t));
+    t += 5'000;
+    CHECK_FALSE(feed_lag(d, lim, 0, t));
+  }
+  // Lag at the bound exactly is not above it.
+  for (int i = 0; i < 100; ++i)
+    CHECK_FALSE(feed_lag(d, lim, 100'000, t += 105'000));
+}
+
+TEST_CASE("gate: lag above the bound for a whole window sheds", "[gate]") {
+  const lag_limits lim{100, 500, limits::gate_lag_release_ratio};
+  lag_detector d;
+  int64_t t = 1'000'000;
+  CHECK_FALSE(feed_lag(d, lim, 150'000, t)); // the run starts
+  CHECK(d.above_since_us == t);
+  for (int64_t at : {155'000, 310'000, 465'000, 499'999})
+    CHECK_FALSE(feed_lag(d, lim, 150'000, t + at));
+  CHECK(feed_lag(d, lim, 150'000, t + 500'000)); // the whole window
+  CHECK(d.shedding);
+  // A run broken by one measure at or under the bound starts afresh.
+  lag_detector e;
+  CHECK_FALSE(feed_lag(e, lim, 150'000, t));
+  CHECK_FALSE(feed_lag(e, lim, 150'000, t + 300'000));
+  CHECK_FALSE(feed_lag(e, lim, 100'000, t + 400'000));
+  CHECK_FALSE(feed_lag(e, lim, 150'000, t + 550'000));
+  CHECK_FALSE(feed_lag(e, lim, 150'000, t + 1'049'999));
+  CHECK(feed_lag(e, lim, 150'000, t + 1'050'000));
+  // Window 0: one measure above the bound is enough (the old behaviour).
+  lag_detector g;
+  CHECK(feed_lag(g, lag_limits{100, 0, limits::gate_lag_release_ratio},
+                 100'001, t));
+  // Off: never, and a bound set later starts from nothing.
+  const lag_limits off{0, 500, limits::gate_lag_release_ratio};
+  CHECK_FALSE(feed_lag(d, off, 10'000'000, t + 600'000));
+  CHECK_FALSE(d.shedding);
+  CHECK_FALSE(feed_lag(d, lim, 150'000, t + 700'000));
+}
+
+TEST_CASE("gate: once shedding for lag, only a lag under half the bound "
+          "stops it",
+          "[gate]") {
+  const lag_limits lim{100, 500, limits::gate_lag_release_ratio};
+  lag_detector d;
+  int64_t t = 1'000'000;
+  for (int i = 0; i <= 5; ++i)
+    feed_lag(d, lim, 120'000, t + i * 100'000);
+  REQUIRE(d.shedding);
+  t += 600'000;
+  // Just under the bound, and down to half of it: still shedding.
+  for (int64_t lag : {99'999, 80'000, 60'000, 50'000, 99'000})
+    CHECK(feed_lag(d, lim, lag, t += 100'000));
+  CHECK(feed_lag(d, lim, 5'000'000, t += 5'000'000));
+  // Under half the bound: it stops.
+  CHECK_FALSE(feed_lag(d, lim, 49'999, t += 55'000));
+  CHECK_FALSE(d.shedding);
+  // And a new start needs a whole window again.
+  CHECK_FALSE(feed_lag(d, lim, 150'000, t += 5'000));
+  CHECK_FALSE(feed_lag(d, lim, 150'000, t += 155'000));
+}
+
+TEST_CASE("gate: a loop stalled past the window plus the bound sheds",
+          "[gate]") {
+  const lag_limits lim{100, 500, limits::gate_lag_release_ratio};
+  CHECK_FALSE(lag_stalled(lim, 0));
+  CHECK_FALSE(lag_stalled(lim, 600'000));
+  CHECK(lag_stalled(lim, 600'001));
+  CHECK_FALSE(lag_stalled(lag_limits{0, 500, 0.5}, 60'000'000)); // off
+  CHECK(lag_stalled(lag_limits{100, 0, 0.5}, 100'001));
+
+  // On the gate: no tick since the one due at 1 s.
+  gate_fixture f;
+  f.sw->node_rate_per_s = 0;
+  f.sw->lag_due_us = 1'000'000;
+  f.sw->io_lag_due_us = 1'590'000; // the event loop ticks on
+  http::response r;
+  CHECK(f.gate.admit(f.from("a"), gate_class::purchase, 1'600'000, r));
+  f.gate.done(gate_class::purchase, 0, 0, 201);
+  CHECK_FALSE(f.gate.admit(f.from("a"), gate_class::purchase, 1'700'000, r));
+  CHECK(r.status == 503);
+  CHECK(r.body.find("it has run no work for 700 ms") != std::string::npos);
+  // The event loop stalled alike, the scheduler ticking: the same.
+  f.sw->lag_due_us = 1'695'000;
+  f.sw->io_lag_due_us = 1'000'000;
+  CHECK_FALSE(f.gate.admit(f.from("a"), gate_class::purchase, 1'700'000, r));
+  // Both tick again: it passes.
+  f.sw->io_lag_due_us = 1'695'000;
+  CHECK(f.gate.admit(f.from("a"), gate_class::purchase, 1'700'000, r));
+  CHECK(f.refused(gate_verdict::shed_lag) == 2);
 }
 
 TEST_CASE("gate: the node's rate, then 429 with Retry-After", "[gate]") {
@@ -305,38 +444,88 @@ TEST_CASE("gate: purchase server time by class, in log2 buckets", "[gate]") {
   CHECK(f.counters->inflight == 0);
 }
 
-TEST_CASE("lag probe: a late tick is measured and makes the gate shed",
+namespace {
+
+/// Waits (boundedly: 10 s, enough on a busy machine) until `pred` holds.
+template <class Pred>
+bool wait_until(Pred pred) {
+  for (int i = 0; i < 2'000 && !pred(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  return pred();
+}
+
+} // namespace
+
+TEST_CASE("lag probe: one late tick is measured and does not shed, a "
+          "sustained lag does, until it is over",
           "[gate]") {
   caf::actor_system_config cfg;
   register_types(cfg);
   caf::actor_system sys{cfg};
   auto sw = std::make_shared<node_switches>();
+  // The probe reads its clock once per tick: every read adds `step_us` to
+  // the skew, so each tick runs about that late.
   auto skew_us = std::make_shared<std::atomic<int64_t>>(0);
+  auto step_us = std::make_shared<std::atomic<int64_t>>(0);
   auto real = steady_clock_us();
-  steady_us_fn clock = [real, skew_us] { return real() + skew_us->load(); };
-  auto probe = sys.spawn(lag_probe_impl, sw, clock, int64_t{5});
-  auto wait_until = [](auto pred) {
-    for (int i = 0; i < 400 && !pred(); ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    return pred();
+  steady_us_fn clock = [real, skew_us, step_us] {
+    auto step = step_us->load();
+    return real() + skew_us->fetch_add(step) + step;
   };
+  auto probe = sys.spawn(lag_probe_impl, sw, clock, int64_t{5});
   REQUIRE(wait_until([&] { return sw->lag_due_us.load() > 0; }));
-  CHECK(sw->lag_last_us.load() < 1'000'000);
-  // The clock jumps 300 ms: the next tick runs 300 ms "late".
-  skew_us->store(300'000);
-  int64_t seen = 0; // the next tick is on time again: keep what was seen
+  // The clock jumps 1 s: the next tick runs 1 s "late", the one after is
+  // on time again. Never sustained.
+  skew_us->fetch_add(1'000'000);
+  int64_t seen = 0;
+  bool sustained = false;
   REQUIRE(wait_until([&] {
     seen = std::max(seen, sw->lag_last_us.load());
-    return seen >= 250'000;
+    sustained |= sw->lag_sustained.load();
+    return seen >= 1'000'000 && sw->lag_last_us.load() < 100'000;
   }));
-  gate_fixture f;
-  f.sw->lag_last_us = seen;
-  f.sw->shed_lag_ms = 100;
+  CHECK_FALSE(sustained);
+  CHECK_FALSE(sw->lag_sustained.load());
+  // Every tick 150 ms late: after 500 ms of it (4 ticks or so), sustained.
+  step_us->store(150'000);
+  REQUIRE(wait_until([&] { return sw->lag_sustained.load(); }));
+  CHECK(sw->lag_last_us.load() >= 100'000);
+  auto counters = std::make_shared<gate_counters>();
+  front_gate gate{sw, counters};
+  http::request req;
+  req.method = "POST";
+  req.target = "/api/v1/items/a/purchase";
   http::response r;
-  CHECK_FALSE(f.gate.admit(f.from("a"), gate_class::purchase, 0, r));
+  // At the due point itself: nothing stalled, only the detector's verdict.
+  CHECK_FALSE(gate.admit(req, gate_class::purchase, sw->lag_due_us.load(), r));
   CHECK(r.status == 503);
-  // The next tick is on time again.
-  REQUIRE(wait_until([&] { return sw->lag_last_us.load() < 250'000; }));
+  CHECK(r.body.find("more than 100 ms late for 500 ms") != std::string::npos);
+  // On time again: the first tick under 50 ms ends it.
+  step_us->store(0);
+  REQUIRE(wait_until([&] { return !sw->lag_sustained.load(); }));
+  CHECK(gate.admit(req, gate_class::purchase, sw->lag_due_us.load(), r));
+  caf::anon_send_exit(probe, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("lag probe: the HTTP event loop's sustained lag sheds too",
+          "[gate]") {
+  caf::actor_system_config cfg;
+  register_types(cfg);
+  caf::actor_system sys{cfg};
+  auto sw = std::make_shared<node_switches>();
+  auto clock = steady_clock_us();
+  // The server's timer measured 200 ms; its next tick is far off, so only
+  // that measure counts (a stall would be the gate's own business).
+  sw->io_lag_due_us = clock() + 3'600'000'000;
+  sw->io_lag_last_us = 200'000;
+  sw->shed_lag_window_ms = 50; // 10 ticks of the probe at least
+  auto probe = sys.spawn(lag_probe_impl, sw, clock, int64_t{5});
+  REQUIRE(wait_until([&] { return sw->lag_sustained.load(); }));
+  sw->io_lag_last_us = 60'000; // above half the bound: still shedding
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK(sw->lag_sustained.load());
+  sw->io_lag_last_us = 1'000;
+  REQUIRE(wait_until([&] { return !sw->lag_sustained.load(); }));
   caf::anon_send_exit(probe, caf::exit_reason::user_shutdown);
 }
 
