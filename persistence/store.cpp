@@ -18,8 +18,9 @@
 // reported as an error naming the item and the numbers).
 // It must never: answer a commit before COMMIT returned, answer success for a
 // group that was rolled back, or leave a transaction open after an error (the
-// `sqlite::transaction` guard rolls back on every path; if even that fails the
-// actor quits rather than write into a half-open transaction).
+// `sqlite::transaction` guard rolls back on every path; if even that fails,
+// the store stops acknowledging, store_fault::stuck, rather than write into a
+// half-open transaction).
 #include "persistence/store.hpp"
 
 #include <fcntl.h>
@@ -511,8 +512,8 @@ void set_fault(store_state& st, store_fault fault, const std::string& detail) {
                 st.cfg.path, to_string(fault), detail);
 }
 
-void note_failure(store_state& st, int rc, const std::string& msg,
-                  std::size_t batches) {
+void note_failure(store_state& st, int rc, bool disk_full,
+                  const std::string& msg, std::size_t batches) {
   if (st.cfg.health)
     st.cfg.health->failing.fetch_add(1);
   int64_t skipped = 0;
@@ -520,7 +521,7 @@ void note_failure(store_state& st, int rc, const std::string& msg,
     spdlog::warn("store_commit_failed rc={} msg=\"{}\" batches={} "
                  "failed_since_last_line={}",
                  rc, msg, batches, skipped);
-  if ((rc & 0xff) == sqlite::code_full)
+  if (disk_full)
     on_disk_full(st);
 }
 
@@ -535,7 +536,8 @@ void note_success(store_state& st) {
 /// What one transaction attempt found.
 struct attempt {
   std::string failure; // empty while everything succeeds
-  int rc = 0;
+  int rc = 0; // SQLite's extended code, for the log
+  bool disk_full = false;
   bool conflict = false;
   bool left_open = false;
 };
@@ -559,6 +561,7 @@ attempt try_group(store_state& st, std::vector<pending_commit>& group) {
     a.failure = st.db.errmsg();
     a.rc = st.db.errcode();
   }
+  a.disk_full = st.db.primary_errcode() == sqlite::code_full;
   if (!a.failure.empty())
     a.left_open = !tx.rollback();
   return a;
@@ -590,7 +593,7 @@ group_outcome write_group(store_state& st, std::vector<pending_commit>& group) {
     else if (a.left_open)
       set_fault(st, store_fault::stuck, st.db.errmsg());
     else
-      note_failure(st, a.rc, a.failure, group.size());
+      note_failure(st, a.rc, a.disk_full, a.failure, group.size());
     for (auto& x : group)
       x.promise.deliver(make_error(errc::store_unavailable));
     return st.fault != store_fault::none ? group_outcome::fatal

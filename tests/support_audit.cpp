@@ -45,13 +45,22 @@ const char* to_string(outcome x) {
 // failed: it may have been placed". busy, rate_limited and overloaded are
 // turned away before the item decides anything: the same request may be
 // sent again at once. Everything else is the item's (or the gate's) word.
+namespace {
+
+/// No answer, or one that says the change may have been made.
+bool answer_lost(const http_reply& r, const std::string& code) {
+  return r.status == 0
+         || (r.status == 503
+             && (code == "timeout" || code == "shard_unavailable"));
+}
+
+} // namespace
+
 outcome classify_purchase(const http_reply& r) {
   if (r.status == 200 || r.status == 201)
     return outcome::placed;
-  if (r.status == 0)
-    return outcome::unknown;
   auto code = code_of(r);
-  if (r.status == 503 && (code == "timeout" || code == "shard_unavailable"))
+  if (answer_lost(r, code))
     return outcome::unknown;
   if ((r.status == 429 && (code == "busy" || code == "rate_limited"))
       || (r.status == 503 && code == "overloaded"))
@@ -62,10 +71,8 @@ outcome classify_purchase(const http_reply& r) {
 outcome classify_action(const http_reply& r) {
   if (r.status == 200)
     return outcome::placed;
-  if (r.status == 0)
-    return outcome::unknown;
   auto code = code_of(r);
-  if (r.status == 503 && (code == "timeout" || code == "shard_unavailable"))
+  if (answer_lost(r, code))
     return outcome::unknown;
   if (r.status == 429 || (r.status == 503 && code == "overloaded"))
     return outcome::transient;
