@@ -242,6 +242,10 @@ void on_routes(directory_pointer self, routes r) {
       mine.push_back(item_ref{id, caf::actor_cast<caf::actor>(e.item)});
   announce(self, came_up, mine);
   if (live_nodes(self) != live_before) {
+    // Users' sessions may have moved: their unpaid orders follow them.
+    for (const auto& [id, e] : st.items)
+      if (e.owner == self_node(self))
+        self->send(e.item, unpaid_atom_v);
     auto q = queue_share(self);
     for (auto& kvp : st.items)
       self->send(kvp.second.queue, rate_atom_v, q.rate_per_s, q.burst);

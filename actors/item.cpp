@@ -129,6 +129,28 @@ void settle_notices(item_pointer self, const item_batch_state& done) {
   }
 }
 
+// Tells the settle listener each user's unpaid orders, so the user's session
+// counts them after a restart or a move. Bounded by the expiry heap, which
+// holds every unpaid order (and some already settled, skipped here).
+void announce_unpaid(item_pointer self) {
+  auto& st = self->state;
+  if (!st.env.settled)
+    return;
+  std::unordered_map<std::string, std::vector<unpaid_view>> by_user;
+  std::unordered_set<std::string> seen;
+  for (const auto& [expires_ms, id] : st.expiry_heap) {
+    auto i = st.book.orders.find(id);
+    if (i == st.book.orders.end() || is_final(i->second.state)
+        || i->second.expires_ms != expires_ms || !seen.insert(id).second)
+      continue;
+    const auto& o = i->second;
+    by_user[o.user_id].push_back(
+      unpaid_view{o.order_id, o.item_id, o.quantity, o.expires_ms});
+  }
+  for (auto& [user, notes] : by_user)
+    self->send(st.env.settled, unpaid_atom_v, user, std::move(notes));
+}
+
 void on_committed(item_pointer self) {
   auto& st = self->state;
   auto done = std::move(st.inflight);
@@ -167,10 +189,12 @@ void on_commit_failed(item_pointer self, const caf::error& err) {
   undo_all(self, inflight);
   auto problem = check_invariants(st.book);
   SECKILL_ASSERT(problem.empty(), "rollback restores a consistent item");
-  spdlog::warn("item_commit_failed item={} undone={} error={}",
-               st.book.rec.spec.item_id,
-               pending.undos.size() + inflight.undos.size(),
-               self->system().render(err));
+  int64_t skipped = 0;
+  if (st.commit_failed_log.allow(now(self), skipped))
+    spdlog::warn("item_commit_failed item={} undone={} error={} skipped={}",
+                 st.book.rec.spec.item_id,
+                 pending.undos.size() + inflight.undos.size(),
+                 self->system().render(err), skipped);
   for (auto& w : inflight.waiters)
     w(errc::store_unavailable);
   for (auto& w : pending.waiters)
@@ -387,6 +411,8 @@ void init(item_pointer self, bool fresh) {
   if (fresh) // The item's record is written before anything is answered.
     record(self, apply_admin(st.book, st.book.rec.admin), nullptr);
   expire_due(self); // releases reservations that expired while we were down
+  if (!fresh)
+    announce_unpaid(self);
   arm_timer(self);
   flush(self);
 }
@@ -464,6 +490,7 @@ item_actor::behavior_type item_impl(item_pointer self, item_book book,
       publish_status(self);
       arm_timer(self);
     },
+    [self](unpaid_atom) { announce_unpaid(self); },
   };
 }
 

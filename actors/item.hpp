@@ -29,6 +29,7 @@
 
 #include "actors/clock.hpp"
 #include "actors/item_book.hpp"
+#include "messages/log_limiter.hpp"
 #include "messages/type_ids.hpp"
 #include "persistence/store.hpp"
 
@@ -39,8 +40,10 @@ using status_listener =
   caf::typed_actor<caf::reacts_to<status_atom, status_update>>;
 
 /// Who an item tells that a user's unpaid order became final.
-using settle_listener =
-  caf::typed_actor<caf::reacts_to<settled_atom, std::string, std::string, bool>>;
+using settle_listener = caf::typed_actor<
+  caf::reacts_to<settled_atom, std::string, std::string, bool>,
+  // A user's unpaid orders here: sent after recovery and when asked.
+  caf::reacts_to<unpaid_atom, std::string, std::vector<unpaid_view>>>;
 
 using item_actor = caf::typed_actor<
   caf::replies_to<purchase_atom, purchase>::with<order>,
@@ -58,7 +61,10 @@ using item_actor = caf::typed_actor<
   // Adds a status listener (an actor that takes (status_atom, status_update)).
   caf::replies_to<subscribe_atom, caf::actor>::with<status_update>,
   // Timer: expiries and the sale window's start and end.
-  caf::reacts_to<tick_atom>>;
+  caf::reacts_to<tick_atom>,
+  // Tell the settle listener every unpaid order (the members changed, so
+  // users' sessions may have moved).
+  caf::reacts_to<unpaid_atom>>;
 
 struct item_env {
   store_actor store;
@@ -94,6 +100,7 @@ struct item_state {
   int64_t backoff_until_ms = 0; // after a failed commit, expiries wait
   int64_t commits = 0;
   int64_t commit_failures = 0;
+  log_limiter commit_failed_log{limits::log_repeat_ms}; // a full disk fails every commit
   /// The latest purchase decisions, for the CLI (at most
   /// limits::item_recent_outcomes_max, oldest first).
   std::deque<outcome_event> recent;

@@ -143,7 +143,9 @@ void push_routes(membership_pointer self) {
   auto& st = self->state;
   ++st.version;
   auto r = make_routes(self);
-  for (const auto& dest : {st.env.directory, st.env.sessions})
+  // The session manager first: the directory has the items re-announce
+  // their unpaid orders through it, which it must route by these routes.
+  for (const auto& dest : {st.env.sessions, st.env.directory})
     if (dest)
       self->send(dest, routes_atom_v, r);
   for (const auto& relay : st.env.relays)

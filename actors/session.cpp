@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <spdlog/spdlog.h>
 
@@ -75,6 +76,9 @@ void learn_error(session_book& book, const purchase& p, errc code,
 
 void forget_unpaid(session_book& book, const std::string& order_id,
                    bool released) {
+  if (book.settled.size() >= limits::session_settled_max)
+    book.settled.clear(); // the oldest matter least: their notes came long ago
+  book.settled.insert(order_id);
   auto i = book.unpaid.find(order_id);
   if (i == book.unpaid.end())
     return;
@@ -85,6 +89,26 @@ void forget_unpaid(session_book& book, const std::string& order_id,
   book.unpaid.erase(i);
 }
 
+void learn_unpaid(session_book& book, const std::vector<unpaid_view>& notes,
+                  int64_t now_ms) {
+  for (const auto& n : notes) {
+    if (n.expires_ms <= now_ms || book.settled.count(n.order_id) != 0
+        || book.unpaid.size() >= static_cast<std::size_t>(
+             limits::unpaid_per_user_max))
+      continue;
+    book.unpaid.emplace(n.order_id,
+                        unpaid_order{n.item_id, n.quantity, n.expires_ms});
+  }
+}
+
+std::vector<unpaid_view> unpaid_notes(const session_book& book) {
+  std::vector<unpaid_view> out;
+  out.reserve(book.unpaid.size());
+  for (const auto& [id, u] : book.unpaid)
+    out.push_back(unpaid_view{id, u.item_id, u.quantity, u.expires_ms});
+  return out;
+}
+
 namespace {
 
 int64_t now(session_pointer self) {
@@ -92,6 +116,16 @@ int64_t now(session_pointer self) {
 }
 
 void send_next(session_pointer self, const std::string& item_id);
+
+// Retired and idle: the unpaid orders go back to the manager, which keeps
+// them for the user's next session.
+void retire(session_pointer self) {
+  auto& st = self->state;
+  auto notes = unpaid_notes(st.book);
+  if (!notes.empty())
+    caf::anon_send(st.manager, unpaid_atom_v, st.user_id, std::move(notes));
+  self->quit();
+}
 
 void finish_head(session_pointer self, const std::string& item_id) {
   auto& st = self->state;
@@ -103,7 +137,7 @@ void finish_head(session_pointer self, const std::string& item_id) {
   else
     send_next(self, item_id);
   if (st.retiring && st.queued == 0)
-    self->quit();
+    retire(self);
 }
 
 void send_next(session_pointer self, const std::string& item_id) {
@@ -201,10 +235,13 @@ session_actor::behavior_type session_impl(session_pointer self,
     [self](settled_atom, const std::string& order_id, bool released) {
       forget_unpaid(self->state.book, order_id, released);
     },
+    [self](unpaid_atom, const std::vector<unpaid_view>& notes) {
+      learn_unpaid(self->state.book, notes, now(self));
+    },
     [self](end_atom) {
       self->state.retiring = true;
       if (self->state.queued == 0)
-        self->quit();
+        retire(self);
     },
     [self](view_atom) { return make_user_view(self->state); },
   };

@@ -16,7 +16,11 @@
 // only what it proves (held >= limit - quantity + 1), never a count it made
 // up.
 // The session manager retires it after `idle_timeout_ms` without work, so
-// memory follows active users; it then finishes what is in flight and stops.
+// memory follows active users; it then finishes what is in flight, hands its
+// unpaid orders back to the manager (which keeps them for the user's next
+// session until their deadlines) and stops. A new session is seeded with
+// those and with what items announce after a restart or a move, so the
+// unpaid cap counts the user's real unpaid orders, not only this session's.
 // Every map here is bounded.
 #pragma once
 
@@ -25,6 +29,7 @@
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include <caf/typed_actor.hpp>
 #include <caf/replies_to.hpp>
@@ -44,6 +49,9 @@ using session_actor = caf::typed_actor<
   caf::replies_to<purchase_atom, purchase, caf::actor, int64_t>::with<order>,
   // An unpaid order of this user became final; true: its units came back.
   caf::reacts_to<settled_atom, std::string, bool>,
+  // Unpaid orders of this user it did not place itself (parked by an earlier
+  // session, announced by an item after a restart or a move).
+  caf::reacts_to<unpaid_atom, std::vector<unpaid_view>>,
   // The manager retired this session: finish what is in flight, then stop.
   caf::reacts_to<end_atom>,
   // Introspection: what this session knows (summary left to the manager).
@@ -75,6 +83,9 @@ struct session_book {
   token_bucket bucket;
   std::unordered_map<std::string, session_item> items;
   std::unordered_map<std::string, unpaid_order> unpaid; // by order id
+  /// Recently settled order ids (at most limits::session_settled_max), so an
+  /// announcement that crossed the settlement does not count it again.
+  std::unordered_set<std::string> settled;
 };
 
 errc decide_session(session_book& book, const purchase& p,
@@ -93,6 +104,12 @@ void learn_error(session_book& book, const purchase& p, errc code,
 /// the user's) or cancelled / expired (`released` true: they came back).
 void forget_unpaid(session_book& book, const std::string& order_id,
                    bool released);
+/// Counts unpaid orders placed elsewhere (an earlier session, before a
+/// restart); past deadlines, settled and known ones are skipped.
+void learn_unpaid(session_book& book, const std::vector<unpaid_view>& notes,
+                  int64_t now_ms);
+/// The unpaid orders this session counts, to hand back when it retires.
+std::vector<unpaid_view> unpaid_notes(const session_book& book);
 
 struct queued_purchase {
   purchase p;

@@ -17,11 +17,23 @@ namespace {
 
 void arm_sweep(session_manager_pointer self) {
   auto& st = self->state;
-  if (st.sweep_armed || st.sessions.empty())
+  if (st.sweep_armed || (st.sessions.empty() && st.parked.empty()))
     return;
   st.sweep_armed = true;
   auto every = std::max<int64_t>(1, st.cfg.session.idle_timeout_ms / 2);
   self->delayed_send(self, std::chrono::milliseconds(every), tick_atom_v);
+}
+
+void park(session_manager_pointer self, const std::string& user_id,
+          const std::vector<unpaid_view>& notes) {
+  auto& st = self->state;
+  auto now = st.now_ms();
+  auto dropped = st.parked.park(user_id, notes, now);
+  int64_t skipped = 0;
+  if (dropped > 0 && st.parked_full_log.allow(now, skipped))
+    spdlog::warn("unpaid_parked_full user={} dropped={} parked={} skipped={}",
+                 user_id, dropped, st.parked.count, skipped);
+  arm_sweep(self);
 }
 
 // Retires every session idle for idle_timeout_ms. Bounded: the map is.
@@ -40,6 +52,7 @@ void sweep(session_manager_pointer self) {
     self->send(i->second.handle, end_atom_v);
     i = st.sessions.erase(i);
   }
+  st.parked.expire(now);
   arm_sweep(self);
 }
 
@@ -59,6 +72,8 @@ session_actor* find_or_spawn(session_manager_pointer self,
   auto s = self->spawn(session_impl, user_id, st.cfg.session, st.now_ms,
                        caf::actor_cast<caf::actor>(self));
   self->monitor(s);
+  if (auto notes = st.parked.take(user_id); !notes.empty())
+    self->send(s, unpaid_atom_v, std::move(notes));
   auto& entry = st.sessions[user_id];
   entry = live_session{std::move(s), now, 1};
   arm_sweep(self);
@@ -68,6 +83,8 @@ session_actor* find_or_spawn(session_manager_pointer self,
 sessions_view make_sessions_view(const session_manager_state& st) {
   sessions_view v;
   v.count = static_cast<int64_t>(st.sessions.size());
+  v.unpaid_parked = static_cast<int64_t>(st.parked.count);
+  v.unpaid_parked_dropped = st.parked.dropped;
   v.sessions_max = static_cast<int64_t>(st.cfg.sessions_max);
   v.refused = st.refused;
   v.top = top_sessions(st.sessions, limits::sessions_top_max);
@@ -129,6 +146,27 @@ caf::result<order> serve_here(session_manager_pointer self, purchase& p,
                         limit);
 }
 
+// A user's unpaid orders reach the user's session: the live one here, or
+// the parking, or the user's node.
+void keep_unpaid(session_manager_pointer self, const std::string& user_id,
+                 std::vector<unpaid_view> notes) {
+  auto& sessions = self->state.sessions;
+  if (auto i = sessions.find(user_id); i != sessions.end())
+    self->send(i->second.handle, unpaid_atom_v, std::move(notes));
+  else
+    park(self, user_id, notes);
+}
+
+void route_unpaid(session_manager_pointer self, const std::string& user_id,
+                  std::vector<unpaid_view> notes) {
+  if (auto peer = remote_manager(self, user_node(self, user_id))) {
+    self->send(caf::actor_cast<session_manager_actor>(peer), unpaid_atom_v,
+               owner_atom_v, user_id, std::move(notes));
+    return;
+  }
+  keep_unpaid(self, user_id, std::move(notes));
+}
+
 void on_routes(session_manager_pointer self, routes r) {
   auto& st = self->state;
   SECKILL_ASSERT(r.self == cluster(self).self_node
@@ -136,9 +174,94 @@ void on_routes(session_manager_pointer self, routes r) {
                  "routes describe this node's cluster");
   st.live = live_members(r);
   st.members = std::move(r);
+  // Parked orders follow their users to the node that serves them now.
+  std::vector<std::string> moved;
+  for (const auto& [user, notes] : st.parked.by_user)
+    if (user_node(self, user) != cluster(self).self_node)
+      moved.push_back(user);
+  for (const auto& user : moved)
+    route_unpaid(self, user, st.parked.take(user));
+}
+
+void settle_here(session_manager_pointer self, const std::string& user,
+                 const std::string& order, bool released) {
+  auto& st = self->state;
+  if (auto i = st.sessions.find(user); i != st.sessions.end()) {
+    self->send(i->second.handle, settled_atom_v, order, released);
+    return;
+  }
+  st.parked.settle(user, order);
 }
 
 } // namespace
+
+int64_t unpaid_parking::park(const std::string& user_id,
+                             const std::vector<unpaid_view>& notes,
+                             int64_t now_ms) {
+  int64_t refused = 0;
+  for (const auto& n : notes) {
+    if (n.expires_ms <= now_ms)
+      continue;
+    auto& mine = by_user[user_id];
+    auto same = [&](const unpaid_view& x) { return x.order_id == n.order_id; };
+    if (std::any_of(mine.begin(), mine.end(), same))
+      continue;
+    if (count >= max
+        || mine.size() >= static_cast<std::size_t>(limits::unpaid_per_user_max)) {
+      ++refused;
+      continue;
+    }
+    mine.push_back(n);
+    ++count;
+  }
+  if (auto i = by_user.find(user_id); i != by_user.end() && i->second.empty())
+    by_user.erase(i);
+  dropped += refused;
+  SECKILL_ASSERT(count <= max, "the parking stays within its bound");
+  return refused;
+}
+
+std::vector<unpaid_view> unpaid_parking::take(const std::string& user_id) {
+  auto i = by_user.find(user_id);
+  if (i == by_user.end())
+    return {};
+  auto notes = std::move(i->second);
+  by_user.erase(i);
+  SECKILL_ASSERT(count >= notes.size(), "the parking's count adds up");
+  count -= notes.size();
+  return notes;
+}
+
+void unpaid_parking::settle(const std::string& user_id,
+                            const std::string& order_id) {
+  auto i = by_user.find(user_id);
+  if (i == by_user.end())
+    return;
+  auto& notes = i->second;
+  auto before = notes.size();
+  notes.erase(std::remove_if(notes.begin(), notes.end(),
+                             [&](const unpaid_view& n) {
+                               return n.order_id == order_id;
+                             }),
+              notes.end());
+  count -= before - notes.size();
+  if (notes.empty())
+    by_user.erase(i);
+}
+
+void unpaid_parking::expire(int64_t now_ms) {
+  for (auto i = by_user.begin(); i != by_user.end();) {
+    auto& notes = i->second;
+    auto before = notes.size();
+    notes.erase(std::remove_if(notes.begin(), notes.end(),
+                               [now_ms](const unpaid_view& n) {
+                                 return n.expires_ms <= now_ms;
+                               }),
+                notes.end());
+    count -= before - notes.size();
+    i = notes.empty() ? by_user.erase(i) : std::next(i);
+  }
+}
 
 std::vector<session_summary>
 top_sessions(const std::unordered_map<std::string, live_session>& sessions,
@@ -207,15 +330,19 @@ session_manager_impl(session_manager_pointer self, session_manager_config cfg,
                    owner_atom_v, user, order, released);
         return;
       }
-      auto& sessions = self->state.sessions;
-      if (auto i = sessions.find(user); i != sessions.end())
-        self->send(i->second.handle, settled_atom_v, order, released);
+      settle_here(self, user, order, released);
     },
     [self](settled_atom, owner_atom, const std::string& user,
            const std::string& order, bool released) {
-      auto& sessions = self->state.sessions;
-      if (auto i = sessions.find(user); i != sessions.end())
-        self->send(i->second.handle, settled_atom_v, order, released);
+      settle_here(self, user, order, released);
+    },
+    [self](unpaid_atom, const std::string& user,
+           std::vector<unpaid_view>& notes) {
+      route_unpaid(self, user, std::move(notes));
+    },
+    [self](unpaid_atom, owner_atom, const std::string& user,
+           std::vector<unpaid_view>& notes) {
+      keep_unpaid(self, user, std::move(notes));
     },
     [self](routes_atom, routes& r) { on_routes(self, std::move(r)); },
     [self](tick_atom) { sweep(self); },

@@ -9,6 +9,13 @@
 // user's last purchase (it routes them all), and one sweep timer (not one
 // per session) removes those idle for `idle_timeout_ms` from its map before
 // telling them to end, so no purchase is ever routed to a stopped session.
+// A retiring session hands back its unpaid orders, and items announce theirs
+// after a restart and when the members change; the manager of the user's
+// node keeps them for users without a live session (bounded by
+// limits::unpaid_parked_max, each until its deadline) and seeds the user's
+// next session with them, so the unpaid cap survives retirement, restarts
+// and moves. When the members change, parked orders of users who now live on
+// another node are sent there.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +27,8 @@
 #include <caf/stateful_actor.hpp>
 
 #include "actors/session.hpp"
+#include "messages/limits.hpp"
+#include "messages/log_limiter.hpp"
 
 namespace seckill {
 
@@ -31,6 +40,11 @@ using session_manager_actor = caf::typed_actor<
                   int64_t>::with<order>,
   caf::reacts_to<settled_atom, std::string, std::string, bool>,
   caf::reacts_to<settled_atom, owner_atom, std::string, std::string, bool>,
+  // A user's unpaid orders, from a retiring session or an item: kept for the
+  // user's session, here or on the user's node.
+  caf::reacts_to<unpaid_atom, std::string, std::vector<unpaid_view>>,
+  caf::reacts_to<unpaid_atom, owner_atom, std::string,
+                 std::vector<unpaid_view>>,
   caf::reacts_to<routes_atom, routes>,
   caf::reacts_to<tick_atom>, // the idle sweep
   caf::replies_to<sessions_atom>::with<int64_t>,
@@ -42,6 +56,28 @@ using session_manager_actor = caf::typed_actor<
 struct session_manager_config {
   session_config session; // its `cluster` is this node's place
   std::size_t sessions_max = 100'000;
+};
+
+/// The pure part of keeping unpaid orders for users without a live session:
+/// bounded by `max` entries (all users) and limits::unpaid_per_user_max per
+/// user; an entry lives until its deadline.
+struct unpaid_parking {
+  std::size_t max = limits::unpaid_parked_max;
+  std::unordered_map<std::string, std::vector<unpaid_view>> by_user;
+  std::size_t count = 0; // entries, all users
+  int64_t dropped = 0;   // not kept: the parking was full
+
+  /// Keeps the user's notes not past their deadline and not kept already;
+  /// returns how many were dropped because the parking was full.
+  int64_t park(const std::string& user_id,
+               const std::vector<unpaid_view>& notes, int64_t now_ms);
+  /// Takes the user's notes out (for a new session, or another node).
+  std::vector<unpaid_view> take(const std::string& user_id);
+  /// The order became final: it is no longer kept.
+  void settle(const std::string& user_id, const std::string& order_id);
+  /// Drops every note at or past its deadline.
+  void expire(int64_t now_ms);
+  bool empty() const { return by_user.empty(); }
 };
 
 struct live_session {
@@ -59,6 +95,8 @@ struct session_manager_state {
   routes members;        // who is up, and their session managers
   std::vector<bool> live; // by node index, this node always
   int64_t forwarded = 0;  // purchases sent on to another node's sessions
+  unpaid_parking parked;
+  log_limiter parked_full_log{limits::log_repeat_ms};
   static inline const char* name = "seckill.sessions";
 };
 

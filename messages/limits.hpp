@@ -82,6 +82,16 @@ constexpr std::size_t session_items_max = 256;  // items one session remembers
 /// count; when the memory is full the session leaves the limit to the item.
 constexpr std::size_t session_requests_max = per_user_limit_max;
 constexpr int64_t unpaid_per_user_max = 100;
+/// Unpaid orders a session manager keeps for users without a live session
+/// (retired while holding them, or announced by an item after a restart or
+/// a move), so the next session starts with the user's true unpaid count.
+/// Each entry lives until its deadline. Beyond this the newest are not kept
+/// (counted, logged): for those users the cap falls back to what the new
+/// session learns by itself.
+constexpr std::size_t unpaid_parked_max = 200'000;
+/// Order ids of recently settled orders a session remembers, so a late
+/// announcement of an order already paid or cancelled is not counted again.
+constexpr std::size_t session_settled_max = 64;
 
 // -- Admission queue --------------------------------------------------------------
 constexpr std::size_t waiting_room_max = 100'000;

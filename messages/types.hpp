@@ -365,12 +365,14 @@ struct sessions_view {
   int64_t sessions_max = 0;
   int64_t refused = 0; // new users answered busy because the table was full
   std::vector<session_summary> top; // by requests, descending, bounded
+  int64_t unpaid_parked = 0; // unpaid orders kept for users without a session
+  int64_t unpaid_parked_dropped = 0; // not kept: the parking was full
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, sessions_view& x) {
   return f(caf::meta::type_name("sessions_view"), x.count, x.sessions_max,
-           x.refused, x.top);
+           x.refused, x.top, x.unpaid_parked, x.unpaid_parked_dropped);
 }
 
 /// What a session knows of one item for its user.

@@ -585,6 +585,8 @@ std::string format_sessions(const sessions_view& x, bool json) {
     json_writer w;
     w.open('{').key("count").num(x.count);
     w.key("sessions_max").num(x.sessions_max).key("refused").num(x.refused);
+    w.key("unpaid_parked").num(x.unpaid_parked);
+    w.key("unpaid_parked_dropped").num(x.unpaid_parked_dropped);
     w.key("top").open('[');
     for (const auto& s : x.top)
       put(w, s);
@@ -595,6 +597,8 @@ std::string format_sessions(const sessions_view& x, bool json) {
                         .add("sessions", x.count)
                         .add("max", x.sessions_max)
                         .add("refused", x.refused)
+                        .add("unpaid parked", x.unpaid_parked)
+                        .add("unpaid not parked", x.unpaid_parked_dropped)
                         .render();
   if (x.top.empty())
     return out + "\ntop users by requests: none\n";

@@ -19,6 +19,7 @@
 
 #include "actors/admission_queue.hpp"
 #include "actors/session.hpp"
+#include "actors/session_manager.hpp"
 #include "actors/token_bucket.hpp"
 #include "messages/errors.hpp"
 #include "messages/limits.hpp"
@@ -481,4 +482,67 @@ TEST_CASE("holds_stock, counts_for_user and is_final truth tables",
     CHECK(counts_for_user(r.s) == r.counts);
     CHECK(is_final(r.s) == r.final_);
   }
+}
+
+TEST_CASE("learn_unpaid counts orders placed elsewhere, once, unless settled "
+          "or past their deadline",
+          "[rules]") {
+  auto s = make_session();
+  learn_order(s, made("a", 1, "r1", 1, order_state::reserved, 5'000));
+  forget_unpaid(s, "b.4", false); // paid before its announcement arrived
+  learn_unpaid(s,
+               {{"a.1", "a", 1, 5'000},  // known already
+                {"b.2", "b", 2, 7'000},  // placed by an earlier session
+                {"b.3", "b", 1, 1'000},  // past its deadline
+                {"b.4", "b", 1, 9'000}}, // settled
+               2'000);
+  CHECK(s.unpaid.size() == 2u);
+  CHECK(s.unpaid.count("b.2") == 1u);
+  CHECK(s.unpaid.at("b.2").quantity == 2);
+  CHECK(decide_session(s, buy("c", "r9"), 5, 2, 2'000) == errc::unpaid_limit);
+  // What it hands back when it retires: exactly what it counts.
+  auto notes = unpaid_notes(s);
+  REQUIRE(notes.size() == 2u);
+  std::sort(notes.begin(), notes.end(),
+            [](const auto& x, const auto& y) { return x.order_id < y.order_id; });
+  CHECK(notes[0].order_id == "a.1");
+  CHECK(notes[1].order_id == "b.2");
+  CHECK(notes[1].item_id == "b");
+  CHECK(notes[1].expires_ms == 7'000);
+}
+
+TEST_CASE("a session's memory of settled orders stays bounded", "[rules]") {
+  auto s = make_session();
+  for (std::size_t k = 0; k < 3 * limits::session_settled_max; ++k)
+    forget_unpaid(s, "i." + std::to_string(k), true);
+  CHECK(s.settled.size() <= limits::session_settled_max);
+  CHECK(s.settled.count("i." + std::to_string(3 * limits::session_settled_max - 1))
+        == 1u);
+}
+
+TEST_CASE("the unpaid parking keeps a user's orders until their deadline, "
+          "within its bound",
+          "[rules]") {
+  unpaid_parking p;
+  p.max = 3;
+  CHECK(p.park("u1", {{"a.1", "a", 1, 5'000}, {"a.1", "a", 1, 5'000}}, 0)
+        == 0);
+  CHECK(p.count == 1u); // the same order once
+  CHECK(p.park("u1", {{"a.2", "a", 1, 9'000}, {"a.3", "a", 1, 10}}, 100) == 0);
+  CHECK(p.count == 2u); // a.3 was past its deadline
+  CHECK(p.park("u2", {{"b.1", "b", 1, 9'000}, {"b.2", "b", 1, 9'000}}, 100)
+        == 1);
+  CHECK(p.count == 3u);
+  CHECK(p.dropped == 1);
+  p.settle("u1", "a.2");
+  CHECK(p.count == 2u);
+  p.expire(5'000);
+  CHECK(p.count == 1u);
+  CHECK(p.by_user.count("u1") == 0u);
+  auto notes = p.take("u2");
+  REQUIRE(notes.size() == 1u);
+  CHECK(notes[0].order_id == "b.1");
+  CHECK(p.count == 0u);
+  CHECK(p.empty());
+  CHECK(p.take("u2").empty());
 }

@@ -181,7 +181,9 @@ bool same(const node_status& a, const node_status& b) {
 }
 bool same(const sessions_view& a, const sessions_view& b) {
   return a.count == b.count && a.sessions_max == b.sessions_max
-         && a.refused == b.refused && same(a.top, b.top);
+         && a.refused == b.refused && same(a.top, b.top)
+         && a.unpaid_parked == b.unpaid_parked
+         && a.unpaid_parked_dropped == b.unpaid_parked_dropped;
 }
 bool same(const user_view& a, const user_view& b) {
   return a.user_id == b.user_id && a.live == b.live
@@ -281,13 +283,19 @@ session_summary sample(tag<session_summary>) {
   return {"u42", 17, 1'700'000'000'500};
 }
 sessions_view sample(tag<sessions_view>) {
-  return {120, 100'000, 4, {sample(tag<session_summary>{}), {"u7", 3, 9}}};
+  return {120, 100'000, 4, {sample(tag<session_summary>{}), {"u7", 3, 9}},
+          6, 2};
 }
 user_item_view sample(tag<user_item_view>) {
   return {"sku-1", 2, 5, 1};
 }
 unpaid_view sample(tag<unpaid_view>) {
   return {"sku-1.7", "sku-1", 2, 1'700'000'060'001};
+}
+std::vector<unpaid_view> sample(tag<std::vector<unpaid_view>>) {
+  auto second = sample(tag<unpaid_view>{});
+  second.order_id = "sku-1.8";
+  return {sample(tag<unpaid_view>{}), second};
 }
 user_view sample(tag<user_view>) {
   return {"u42", true, sample(tag<session_summary>{}), 3.5,
@@ -349,6 +357,7 @@ caf::behavior echo(caf::event_based_actor*) {
     [](const user_item_view& x) { return x; },
     [](const unpaid_view& x) { return x; },
     [](const user_view& x) { return x; },
+    [](const std::vector<unpaid_view>& x) { return x; },
     [](const item_ref& x) { return x; },
     [](const std::vector<item_ref>& x) { return x; },
     [](const peer_hello& x) { return x; },
@@ -455,7 +464,7 @@ TEST_CASE("every type of the seckill block crosses a node boundary",
           "[wire]") {
   constexpr auto count
     = caf::id_block::seckill::end - caf::id_block::seckill::begin;
-  static_assert(count == 32, "a new type: add its sample and echo handler");
+  static_assert(count == 33, "a new type: add its sample and echo handler");
   two_nodes nodes;
   check_block(nodes, std::make_integer_sequence<caf::type_id_t, count>{});
 }
