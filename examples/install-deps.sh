@@ -12,6 +12,7 @@ packages=(
   catch2                   # the tests (v2, header-only)
   libboost-dev             # Boost.Beast/Asio for HTTP (header-only)
   curl                     # the demo script talks to the node with it
+  iptables                 # the partition probe cuts one member off another
 )
 missing=()
 for p in "${packages[@]}"; do
