@@ -11,6 +11,7 @@ packages=(
   libspdlog-dev            # key=value event logs
   catch2                   # the tests (v2, header-only)
   libboost-dev             # Boost.Beast/Asio for HTTP (header-only)
+  nlohmann-json3-dev       # strict JSON syntax check of request bodies
   curl                     # the demo script talks to the node with it
   iptables                 # the partition probe cuts one member off another
 )

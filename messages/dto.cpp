@@ -20,6 +20,7 @@
 
 #include "messages/assert.hpp"
 #include "messages/json_fast.hpp"
+#include "messages/json_strict.hpp"
 
 namespace seckill {
 
@@ -100,7 +101,14 @@ struct body_fields {
 
 /// Pass one: one JSON object, known keys, each field once.
 errc read_shape(const std::string& body, const pb::Descriptor& d,
-                body_fields& out, std::string* why) {
+                blame_fn blame, body_fields& out, std::string* why) {
+  // Strict syntax and a flat, small object before protobuf sees anything:
+  // its parser is lenient and its cost grows with the nesting's square.
+  std::string key;
+  if (auto code = check_flat_json_object(body, why, &key); code != errc::ok) {
+    const auto* field = key.empty() ? nullptr : find_field(d, key);
+    return field != nullptr ? blame(*field) : code;
+  }
   auto st = pbu::JsonStringToMessage(body, &out.tree, strict_options());
   if (!st.ok())
     return fail(errc::invalid_item, why,
@@ -148,7 +156,7 @@ errc find_fault(const pb::Message& proto, const body_fields& fields,
 errc parse_strict(const std::string& body, pb::Message& msg, blame_fn blame,
                   body_fields& fields, std::string* why) {
   const auto& d = *msg.GetDescriptor();
-  if (auto code = read_shape(body, d, fields, why); code != errc::ok)
+  if (auto code = read_shape(body, d, blame, fields, why); code != errc::ok)
     return code;
   auto st = pbu::JsonStringToMessage(body, &msg, strict_options());
   if (!st.ok())

@@ -111,6 +111,11 @@ constexpr int64_t busy_retry_ms_min = 100;
 constexpr std::size_t http_connections_max = 100'000;
 constexpr std::size_t http_header_bytes_max = 65'536; // line and headers
 constexpr std::size_t http_body_bytes_max = 1 << 20;
+/// A JSON request body (an item, a purchase, an order action): one flat
+/// object, read by messages/json_strict.hpp before any other parser. An
+/// item with the longest name and ids is under 2 KiB.
+constexpr std::size_t json_body_bytes_max = 16 * 1024;
+constexpr std::size_t json_keys_max = 32; // the largest message has 10 fields
 /// Requests read from one connection and not yet answered; beyond it the
 /// server stops reading that connection (backpressure).
 constexpr std::size_t http_pipeline_max = 256;

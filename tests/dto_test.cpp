@@ -17,6 +17,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include "messages/dto.hpp"
+#include "messages/limits.hpp"
 #include "messages/json_fast.hpp"
 
 using namespace seckill;
@@ -250,8 +251,22 @@ TEST_CASE("hostile purchase bodies are codes, not crashes", "[dto]") {
     {R"({"user_id":"\ud800","request_id":"r"})", errc::invalid_item},
     {std::string(100'000, '['), errc::invalid_item},
     {R"({"user_id":)" + std::string(100'000, '['), errc::invalid_item},
+    // A nested value is blamed on its field, before any parser nests.
     {R"({"user_id":"u","request_id":"r","quantity":)"
        + std::string(500, '[') + "1" + std::string(500, ']') + "}",
+     errc::invalid_quantity},
+    // Strict as the README says: protobuf's parser alone took these.
+    {R"({'user_id':'u','request_id':'r'})", errc::invalid_item},
+    {R"({user_id:"u",request_id:"r"})", errc::invalid_item},
+    {R"({"user_id":"u","request_id":"r",})", errc::invalid_item},
+    {R"({"user_id":"u","request_id":"r","quantity":2,})", errc::invalid_item},
+    {R"({"user_id":"u",/* c */"request_id":"r"})", errc::invalid_item},
+    {R"({"user_id":"u","request_id":"r","quantity":0x2})", errc::invalid_item},
+    {R"({"user_id":"u","request_id":"r","quantity":+2})", errc::invalid_item},
+    {R"({"user_id":"u","request_id":"r","quantity":NaN})", errc::invalid_item},
+    // Over the JSON budget, whatever it holds.
+    {R"({"request_id":"r","user_id":")"
+       + std::string(limits::json_body_bytes_max, 'x') + R"("})",
      errc::invalid_item},
   };
   for (const auto& c : cases) {
