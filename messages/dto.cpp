@@ -21,6 +21,7 @@
 #include "messages/assert.hpp"
 #include "messages/json_fast.hpp"
 #include "messages/json_strict.hpp"
+#include "messages/limits.hpp"
 
 namespace seckill {
 
@@ -320,7 +321,9 @@ errc parse_purchase_json(const std::string& body, const std::string& item_id,
                          purchase& out, std::string* why) {
   // The plain shape every client sends is read directly; anything else,
   // including every body that is refused, goes to protobuf (json_fast.hpp).
-  if (json_fast::read_purchase(body, item_id, out))
+  // Within the JSON budget only: the gate (json_strict.hpp) refuses the rest.
+  if (body.size() <= limits::json_body_bytes_max
+      && json_fast::read_purchase(body, item_id, out))
     return errc::ok;
   return parse_purchase_json_protobuf(body, item_id, out, why);
 }

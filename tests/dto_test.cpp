@@ -291,13 +291,18 @@ TEST_CASE("odd but well-formed purchase bodies parse consistently", "[dto]") {
     CHECK(!first.user_id.empty());
     CHECK(caf::deep_to_string(first) == caf::deep_to_string(second));
   }
-  // A very long id parses whole; its length is validate_purchase's concern.
+  // A long id within the JSON budget parses whole (its length is
+  // validate_purchase's concern); a body over the budget is refused.
   purchase p;
-  std::string longest(1 << 20, 'x');
+  std::string longest(limits::json_body_bytes_max - 40, 'x');
   REQUIRE(parse_purchase(R"({"user_id":")" + longest + R"(","request_id":"r"})",
                          p)
           == errc::ok);
   CHECK(p.user_id == longest);
+  CHECK(parse_purchase(R"({"user_id":")" + std::string(1 << 20, 'x')
+                         + R"(","request_id":"r"})",
+                       p)
+        == errc::invalid_item);
 }
 
 TEST_CASE("every truncation of a valid body is refused", "[dto]") {
