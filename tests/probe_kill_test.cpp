@@ -58,6 +58,9 @@ constexpr int64_t kill_after_ms_min = 100;
 constexpr int64_t kill_after_ms_max = 600;
 constexpr int64_t cluster_grace_ms = 150; // survivors meet the death
 constexpr int64_t drive_ms_max = 30'000;
+/// A long run's totals (25,000 units an item) on a busy machine need longer:
+/// the drive may take this much more per unit of the items' totals.
+constexpr int64_t drive_ms_per_unit = 4;
 constexpr int rounds_default = 3;
 constexpr int rounds_max = 1'000;
 constexpr std::size_t faults_shown_max = 25;
@@ -293,8 +296,9 @@ bool all_sold(http_client& c, const item_def& d, std::string& last) {
 }
 
 /// Retries every lost answer (no kill now), then buys until every item is
-/// sold (reservations paid at once), at most drive_ms_max. "" if the sale
-/// ended, else the stock last seen.
+/// sold (reservations paid at once), at most drive_ms_max or
+/// drive_ms_per_unit of the totals if longer. "" if the sale ended, else the
+/// stock last seen.
 std::string drive_to_end(sale_ledger& book, const std::vector<item_def>& items,
                          const std::vector<uint16_t>& ports,
                          std::mt19937_64& rng) {
@@ -303,7 +307,11 @@ std::string drive_to_end(sale_ledger& book, const std::vector<item_def>& items,
   auto pool = start_clients(env, ports, rng);
   http_client watch(ports[0]);
   std::string last;
-  auto deadline = steady_now_ms() + drive_ms_max;
+  int64_t units = 0;
+  for (const auto& d : items)
+    units += d.total;
+  auto deadline
+    = steady_now_ms() + std::max(drive_ms_max, units * drive_ms_per_unit);
   unsigned all = (1u << items.size()) - 1;
   while (env.finished != all && steady_now_ms() < deadline) {
     pause_ms(50);
