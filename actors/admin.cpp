@@ -2,6 +2,7 @@
 // to the actors that own the state; each request carries the gather
 // timeout, so a gathering always ends.
 #include "actors/admin.hpp"
+#include "actors/strangers.hpp"
 
 #include <algorithm>
 #include <memory>
@@ -241,6 +242,7 @@ caf::result<std::vector<member_view>> on_nodes(admin_pointer self) {
 } // namespace
 
 admin_actor::behavior_type admin_impl(admin_pointer self, admin_env env) {
+  survive_strangers(self, "admin");
   self->state.env = std::move(env);
   return {
     [self](status_atom) { return on_status(self); },

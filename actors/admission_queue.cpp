@@ -1,5 +1,6 @@
 // The admission-queue actor (see admission_queue.hpp).
 #include "actors/admission_queue.hpp"
+#include "actors/strangers.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -280,6 +281,7 @@ queue_actor::behavior_type queue_impl(queue_pointer self, std::string item_id,
                                       caf::actor item, caf::actor sessions,
                                       std::vector<std::string> known_requests,
                                       cluster_env cluster) {
+  survive_strangers(self, "queue");
   SECKILL_ASSERT(cfg.waiting_max <= limits::waiting_room_max
                    && cfg.inflight_max <= limits::queue_inflight_max
                    && cfg.wait_ms_max <= limits::wait_ms_max,

@@ -1,5 +1,6 @@
 // The directory (see directory.hpp).
 #include "actors/directory.hpp"
+#include "actors/strangers.hpp"
 
 #include <algorithm>
 
@@ -258,6 +259,7 @@ directory_actor::behavior_type
 directory_impl(directory_pointer self, directory_config cfg, clock_fn now_ms,
                store_actor store, session_manager_actor sessions,
                std::vector<recovered_item> recovered, cluster_env cluster) {
+  survive_strangers(self, "directory");
   SECKILL_ASSERT(cfg.items_max <= limits::items_per_node_max,
                  "items per node stay under the hard maximum");
   auto& st = self->state;

@@ -1,5 +1,6 @@
 // The item actor (see item.hpp): behavior, batch pipeline and status pushes.
 #include "actors/item.hpp"
+#include "actors/strangers.hpp"
 #include "actors/request_filter.hpp"
 
 #include <algorithm>
@@ -435,6 +436,7 @@ item_view make_view(const item_state& st, int64_t now_ms) {
 
 item_actor::behavior_type item_impl(item_pointer self, item_book book,
                                     item_env env, bool fresh) {
+  survive_strangers(self, "item");
   self->state.book = std::move(book);
   self->state.env = std::move(env);
   init(self, fresh);

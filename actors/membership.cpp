@@ -1,5 +1,6 @@
 // The membership actor (see membership.hpp).
 #include "actors/membership.hpp"
+#include "actors/strangers.hpp"
 
 #include <fcntl.h>
 #include <netdb.h>
@@ -334,6 +335,7 @@ std::vector<member_view> make_views(membership_pointer self) {
 } // namespace
 
 caf::behavior membership_impl(membership_pointer self, membership_env env) {
+  survive_strangers(self, "membership");
   SECKILL_ASSERT(!env.members.empty() && env.self < env.members.size()
                    && env.members.size() <= limits::cluster_nodes_max,
                  "this node is one of at most cluster_nodes_max members");

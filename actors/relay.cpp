@@ -1,5 +1,6 @@
 // The relay (see relay.hpp).
 #include "actors/relay.hpp"
+#include "actors/strangers.hpp"
 
 #include <chrono>
 #include <tuple>
@@ -161,6 +162,7 @@ void on_routes(relay_pointer self, const routes& r) {
 } // namespace
 
 caf::behavior relay_impl(relay_pointer self, relay_env env) {
+  survive_strangers(self, "relay");
   SECKILL_ASSERT(env.counters != nullptr, "a relay counts what it relays");
   self->state.env = std::move(env);
   self->state.up.assign(self->state.env.self_node + 1, false);

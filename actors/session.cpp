@@ -1,5 +1,6 @@
 // The user-session actor (see session.hpp).
 #include "actors/session.hpp"
+#include "actors/strangers.hpp"
 
 #include <chrono>
 
@@ -219,6 +220,7 @@ session_actor::behavior_type session_impl(session_pointer self,
                                           std::string user_id,
                                           session_config cfg, clock_fn now_ms,
                                           caf::actor manager) {
+  survive_strangers(self, "session");
   auto& st = self->state;
   st.user_id = std::move(user_id);
   st.cfg = cfg;

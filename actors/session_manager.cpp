@@ -1,5 +1,6 @@
 // The session manager (see session_manager.hpp).
 #include "actors/session_manager.hpp"
+#include "actors/strangers.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -284,6 +285,7 @@ top_sessions(const std::unordered_map<std::string, live_session>& sessions,
 session_manager_actor::behavior_type
 session_manager_impl(session_manager_pointer self, session_manager_config cfg,
                      clock_fn now_ms) {
+  survive_strangers(self, "sessions");
   SECKILL_ASSERT(cfg.sessions_max <= limits::sessions_per_node_max,
                  "sessions per node stay under the hard maximum");
   self->state.cfg = cfg;

@@ -429,13 +429,14 @@ int serve(caf::actor_system& sys, node_config& cfg, const sigset_t& signals) {
     err = start_http(sys, cfg, parts);
   if (!err.empty()) {
     std::fprintf(stderr, "seckill-node: cannot start: %s\n", err.c_str());
+    caf::scoped_actor stopper{sys};
     for (auto& b : parts.bridges)
-      caf::anon_send_exit(b, caf::exit_reason::user_shutdown);
+      stopper->send_exit(b, caf::exit_reason::user_shutdown);
     if (parts.lag_probe)
-      caf::anon_send_exit(parts.lag_probe, caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(parts.admin, caf::exit_reason::user_shutdown);
+      stopper->send_exit(parts.lag_probe, caf::exit_reason::user_shutdown);
+    stopper->send_exit(parts.admin, caf::exit_reason::user_shutdown);
     if (parts.membership)
-      caf::anon_send_exit(parts.membership, caf::exit_reason::user_shutdown);
+      stopper->send_exit(parts.membership, caf::exit_reason::user_shutdown);
     stop_runtime(sys, parts.rt);
     return 1;
   }
@@ -459,13 +460,16 @@ int serve(caf::actor_system& sys, node_config& cfg, const sigset_t& signals) {
     parts.live->server = nullptr;
   }
   parts.server->stop();
-  caf::anon_send_exit(parts.lag_probe, caf::exit_reason::user_shutdown);
+  // From a local actor: actors reachable from the cluster port honour no
+  // anonymous exit (actors/strangers.hpp).
+  caf::scoped_actor stopper{sys};
+  stopper->send_exit(parts.lag_probe, caf::exit_reason::user_shutdown);
   for (auto& b : parts.bridges)
-    caf::anon_send_exit(b, caf::exit_reason::user_shutdown);
+    stopper->send_exit(b, caf::exit_reason::user_shutdown);
   if (parts.membership) // no new connects queued before the unpublish
-    caf::anon_send_exit(parts.membership, caf::exit_reason::user_shutdown);
+    stopper->send_exit(parts.membership, caf::exit_reason::user_shutdown);
   sys.middleman().unpublish(parts.admin, parts.cluster_port);
-  caf::anon_send_exit(parts.admin, caf::exit_reason::user_shutdown);
+  stopper->send_exit(parts.admin, caf::exit_reason::user_shutdown);
   stop_runtime(sys, parts.rt);
   spdlog::info("shutdown_done node={}", cfg.node_id);
   return 0;

@@ -1237,3 +1237,47 @@ TEST_CASE("cli: a SIGSTOPped node is exit 3 in ~2 s", "[cli]") {
   // Awake again, it answers.
   CHECK(node_cli(node.cluster_port(), {"status"}, out) == 0);
 }
+
+TEST_CASE("cli: strangers' errors, exits and junk sent to the admin actor "
+          "over the cluster port leave it serving",
+          "[cli][hostile]") {
+  test::temp_dir tmp;
+  test::node_process node((tmp.path / "data").string());
+  const auto port = node.cluster_port();
+  {
+    caf::actor_system_config cfg;
+    register_types(cfg);
+    cfg.load<caf::io::middleman>();
+    cfg.set("scheduler.max-threads", 1);
+    caf::actor_system sys{cfg};
+    auto typed = sys.middleman().remote_actor<admin_actor>("127.0.0.1", port);
+    REQUIRE(typed);
+    // A stranger sends whatever it likes, typed or not.
+    auto admin = std::optional<caf::actor>{caf::actor_cast<caf::actor>(*typed)};
+    // Before the fix one anonymous error killed the admin actor until a
+    // restart; an exit message did the same.
+    caf::anon_send(*admin, caf::make_error(caf::sec::runtime_error));
+    caf::anon_send(*admin, make_error(errc::corrupt_state));
+    caf::anon_send_exit(*admin, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(*admin, caf::exit_reason::unhandled_exception);
+    // Not sent: exit_reason::kill, which CAF 0.17 applies before any
+    // handler sees it. Only an authenticated cluster port keeps it out.
+    caf::anon_send(*admin, std::string{"junk"}, int64_t{42});
+    caf::scoped_actor self{sys};
+    self->send_exit(*admin, caf::exit_reason::user_shutdown); // from afar
+    // A request of an unknown shape is answered, not left hanging.
+    bool answered = false;
+    self->request(*admin, std::chrono::seconds(5), std::string{"junk"})
+      .receive([&](const caf::message&) { answered = true; },
+               [&](caf::error& err) {
+                 answered = err == caf::sec::unexpected_message;
+               });
+    CHECK(answered);
+  }
+  std::string out;
+  CHECK(node_cli(port, {"status"}, out) == 0);
+  CHECK(node_cli(port, {"items"}, out) == 0);
+  CHECK(node.alive());
+  CHECK(contains(node.log(), "stranger_message_dropped"));
+  CHECK(node.terminate() == 0);
+}
