@@ -23,6 +23,10 @@ int64_t ms_until_unpaid_frees(const session_book& book, int64_t now_ms) {
   return std::max<int64_t>(1, first - now_ms);
 }
 
+int64_t held_units(const session_item& x) {
+  return std::max(x.held, x.held_floor);
+}
+
 errc decide_session(session_book& book, const purchase& p,
                     int64_t per_user_limit, int64_t unpaid_max,
                     int64_t now_ms) {
@@ -44,7 +48,8 @@ errc decide_session(session_book& book, const purchase& p,
     return errc::unpaid_limit;
   // With its memory of request ids full, the session cannot tell a retry
   // from a new request: it leaves the limit to the item.
-  if (i != book.items.end() && i->second.held + p.quantity > per_user_limit
+  if (i != book.items.end()
+      && held_units(i->second) + p.quantity > per_user_limit
       && i->second.requests.size() < limits::session_requests_max)
     return errc::user_limit_exceeded;
   if (i == book.items.end() && book.items.size() >= limits::session_items_max)
@@ -68,10 +73,11 @@ void learn_error(session_book& book, const purchase& p, errc code,
                  int64_t per_user_limit) {
   // The item refused held + quantity > limit: so the user holds at least
   // limit - quantity + 1. That much is known; more would be invented (and
-  // would refuse smaller purchases that fit).
+  // would refuse smaller purchases that fit). It is a bound, not a count
+  // of orders: the orders it covers may be learned later (a retry's replay).
   if (code == errc::user_limit_exceeded && p.soft_refusal == 0) {
-    auto& held = book.items[p.item_id].held;
-    held = std::max(held, per_user_limit - p.quantity + 1);
+    auto& floor = book.items[p.item_id].held_floor;
+    floor = std::max(floor, per_user_limit - p.quantity + 1);
   }
 }
 
@@ -84,8 +90,11 @@ void forget_unpaid(session_book& book, const std::string& order_id,
   if (i == book.unpaid.end())
     return;
   if (released) {
+    // The bound falls too: it may have counted these units (lowering it
+    // only leaves more to the item, which has the last word).
     auto& item = book.items[i->second.item_id];
     item.held = std::max<int64_t>(0, item.held - i->second.quantity);
+    item.held_floor = std::max<int64_t>(0, item.held_floor - i->second.quantity);
   }
   book.unpaid.erase(i);
 }
@@ -207,7 +216,7 @@ user_view make_user_view(const session_state& st) {
     auto line = st.lines.find(item_id);
     auto queued = line == st.lines.end() ? 0 : line->second.size();
     v.items.push_back(user_item_view{
-      item_id, known.held, static_cast<int64_t>(known.requests.size()),
+      item_id, held_units(known), static_cast<int64_t>(known.requests.size()),
       static_cast<int64_t>(queued)});
   }
   for (const auto& [order_id, u] : st.book.unpaid)

@@ -68,9 +68,18 @@ struct session_config {
 
 /// What the session knows of one item for its user.
 struct session_item {
-  int64_t held = 0;                          // units known to be held
+  int64_t held = 0; // units of the orders this session learned
+  // Units the item's user_limit_exceeded proved the user holds (orders this
+  // session may not know: another session's, before a retirement or a
+  // move). Kept apart from `held`: a known order replayed later is in the
+  // bound already, and adding it to it would count it twice.
+  int64_t held_floor = 0;
   std::unordered_set<std::string> requests;  // request ids answered before
 };
+
+/// The units the session can prove the user holds of one item: what its own
+/// orders add up to, or the item's bound, whichever is more.
+int64_t held_units(const session_item& x);
 
 struct unpaid_order {
   std::string item_id;

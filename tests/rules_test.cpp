@@ -285,9 +285,27 @@ TEST_CASE("learn_error remembers that the user is at the limit", "[rules]") {
   learn_error(s, buy("i", "r1"), errc::busy, 3);
   CHECK(decide_session(s, buy("i", "r1", 3), 3, 3, 0) == errc::ok);
   learn_error(s, buy("i", "r1"), errc::user_limit_exceeded, 3);
-  CHECK(s.items.at("i").held == 3);
+  CHECK(held_units(s.items.at("i")) == 3);
   CHECK(decide_session(s, buy("i", "r2", 1), 3, 3, 0)
         == errc::user_limit_exceeded);
+}
+
+TEST_CASE("a replay after a limit refusal is not counted twice: the units "
+          "come back when the reservation is cancelled",
+          "[rules]") {
+  // Limit 2. The user holds a reservation of 2 this session does not know
+  // (another session's: a partition split them, or a retirement). A new
+  // request is refused by the item; the retry of the old one replays it.
+  auto s = make_session();
+  learn_error(s, buy("i", "r2", 1), errc::user_limit_exceeded, 2);
+  learn_order(s, made("i", 1, "r1", 2, order_state::reserved, 9'000));
+  CHECK(held_units(s.items.at("i")) == 2); // not 4
+  CHECK(decide_session(s, buy("i", "r3", 1), 2, 3, 0)
+        == errc::user_limit_exceeded);
+  // Cancelled: the user holds nothing, and may buy again.
+  forget_unpaid(s, "i.1", true);
+  CHECK(held_units(s.items.at("i")) == 0);
+  CHECK(decide_session(s, buy("i", "r3", 1), 2, 3, 0) == errc::ok);
 }
 
 TEST_CASE("forget_unpaid frees the units and the unpaid slot", "[rules]") {
