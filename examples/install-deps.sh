@@ -13,7 +13,7 @@ packages=(
   libboost-dev             # Boost.Beast/Asio for HTTP (header-only)
   nlohmann-json3-dev       # strict JSON syntax check of request bodies
   curl                     # the demo script talks to the node with it
-  iptables                 # the partition probe cuts one member off another
+  iptables iproute2        # the partition probe cuts one member off another (ss finds the link)
 )
 missing=()
 for p in "${packages[@]}"; do
