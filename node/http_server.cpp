@@ -438,6 +438,25 @@ bool session::check_request_line() {
   return true;
 }
 
+// The framing and identity headers RFC 9112 and RFC 9110 require once:
+// "" if the request's header is acceptable, else why not. An HTTP/1.0
+// request has no transfer codings (RFC 9112 6.1: faulty framing); an
+// HTTP/1.1 request has exactly one Host (RFC 9112 3.2); a request has at
+// most one Authorization (two would let a proxy and the node read different
+// credentials).
+std::string header_fault(const bhttp::request_header<>& h) {
+  if (h.version() < 11 && h.count(bhttp::field::transfer_encoding) != 0)
+    return "Transfer-Encoding is not allowed in HTTP/1.0";
+  auto hosts = h.count(bhttp::field::host);
+  if (h.version() >= 11 && hosts == 0)
+    return "an HTTP/1.1 request needs a Host header";
+  if (hosts > 1)
+    return "more than one Host header";
+  if (h.count(bhttp::field::authorization) > 1)
+    return "more than one Authorization header";
+  return {};
+}
+
 session::step session::after_put(bool header_before, std::size_t used,
                                  error_code ec) {
   bool need_more = ec == bhttp::error::need_more;
@@ -464,6 +483,10 @@ session::step session::after_put(bool header_before, std::size_t used,
         !parser_->chunked()) {
       transport_error(errc::bad_request, 400,
                       "Transfer-Encoding must end with chunked");
+      return step::failed;
+    }
+    if (auto why = header_fault(h); !why.empty()) {
+      transport_error(errc::bad_request, 400, why);
       return step::failed;
     }
   }

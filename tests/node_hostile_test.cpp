@@ -166,6 +166,23 @@ std::vector<hostile_case> broken_http_cases() {
   return {
     {"request line without version", "GET /healthz\r\n\r\n", {bad_request},
      true},
+    // RFC 9112 6.1 and 3.2, and one credential per request.
+    {"HTTP/1.0 keep-alive with Transfer-Encoding",
+     "POST " + purchase_target
+       + " HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n"
+         "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+         "\r\n2\r\n{}\r\n0\r\n\r\n",
+     {bad_request}, true},
+    {"HTTP/1.1 without Host", "GET /healthz HTTP/1.1\r\n\r\n", {bad_request},
+     true},
+    {"two Host headers",
+     "GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", {bad_request},
+     true},
+    {"two Authorization headers",
+     post("/api/v1/items", "{}",
+          "Authorization: Bearer " + std::string(node_process::token())
+            + "\r\nAuthorization: Bearer wrong\r\n"),
+     {bad_request}, true},
     {"garbage method", get("/healthz").replace(0, 3, "G@T"), {bad_request},
      true},
     {"method alone", "GET\r\n\r\n", {bad_request}, true},
