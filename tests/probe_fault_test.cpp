@@ -84,28 +84,12 @@ constexpr int64_t rejoin_ms_max = 20'000;
 constexpr int64_t drive_ms_max = 30'000;
 constexpr int transient_retries_max = 50;
 
-int64_t steady_now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch())
-      .count();
-}
-
-void pause_ms(int64_t ms) {
-  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-}
-
 /// Limits lifted so that no client is throttled: the probes test the fault,
 /// not the rate limits.
 std::vector<std::string> fault_args() {
-  return {"--seckill.session-rate-per-s=100000",
-          "--seckill.session-burst=100000",
-          "--seckill.admission-rate-per-s=1000000",
-          "--seckill.admission-burst=100000",
-          "--seckill.waiting-room-max=100000",
-          "--seckill.wait-ms-max=5000",
-          "--seckill.http-connections-max=1000",
-          "--seckill.http-idle-timeout-ms=60000",
-          "--seckill.hop-timeout-ms=" + std::to_string(hop_timeout_ms)};
+  auto args = unthrottled_args();
+  args.push_back("--seckill.hop-timeout-ms=" + std::to_string(hop_timeout_ms));
+  return args;
 }
 
 /// A tmpfs mounted on `dir` for the guard's life. The data dir is the mount

@@ -65,16 +65,6 @@ constexpr int rounds_default = 3;
 constexpr int rounds_max = 1'000;
 constexpr std::size_t faults_shown_max = 25;
 
-int64_t steady_now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch())
-    .count();
-}
-
-void pause_ms(int64_t ms) {
-  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-}
-
 int rounds_from_env() {
   const char* v = std::getenv("SECKILL_KILL_ROUNDS");
   if (v == nullptr || *v == '\0')
@@ -92,15 +82,9 @@ uint64_t seed_from_env() {
 /// only retries). unpaid-max stays below the reserve item's per-user limit
 /// on purpose: the session's unpaid cap is on the path a retry must pass.
 std::vector<std::string> probe_args() {
-  return {"--seckill.session-rate-per-s=100000",
-          "--seckill.session-burst=100000",
-          "--seckill.admission-rate-per-s=1000000",
-          "--seckill.admission-burst=100000",
-          "--seckill.waiting-room-max=100000",
-          "--seckill.wait-ms-max=5000",
-          "--seckill.unpaid-max=2",
-          "--seckill.http-connections-max=1000",
-          "--seckill.http-idle-timeout-ms=60000"};
+  auto args = unthrottled_args();
+  args.push_back("--seckill.unpaid-max=2");
+  return args;
 }
 
 /// The sale: `order_id` in order mode, `reserve_id` in reserve mode.

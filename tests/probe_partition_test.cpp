@@ -91,28 +91,12 @@ constexpr int resolve_passes_max = 5;
 constexpr std::size_t faults_shown_max = 25;
 constexpr uid_t cli_uid = 65534; // nobody: its connections pass the cut
 
-int64_t steady_now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch())
-    .count();
-}
-
-void pause_ms(int64_t ms) {
-  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-}
-
 std::vector<std::string> partition_args() {
-  return {"--seckill.session-rate-per-s=100000",
-          "--seckill.session-burst=100000",
-          "--seckill.admission-rate-per-s=1000000",
-          "--seckill.admission-burst=100000",
-          "--seckill.waiting-room-max=100000",
-          "--seckill.wait-ms-max=" + std::to_string(wait_ms_max),
-          "--seckill.http-connections-max=1000",
-          "--seckill.http-idle-timeout-ms=60000",
-          "--seckill.hop-timeout-ms=" + std::to_string(hop_timeout_ms),
-          "--seckill.http-answer-timeout-ms="
-            + std::to_string(answer_timeout_ms)};
+  auto args = unthrottled_args(wait_ms_max);
+  args.push_back("--seckill.hop-timeout-ms=" + std::to_string(hop_timeout_ms));
+  args.push_back("--seckill.http-answer-timeout-ms="
+                 + std::to_string(answer_timeout_ms));
+  return args;
 }
 
 const char* first_executable(std::initializer_list<const char*> paths) {

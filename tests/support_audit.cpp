@@ -2,6 +2,8 @@
 #include "tests/support_audit.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <set>
 #include <sstream>
 #include <utility>
@@ -406,6 +408,27 @@ probe_report sale_ledger::audit(const std::vector<recovered_item>& file,
                            "sale did not end at exactly the total");
   }
   return out;
+}
+
+int64_t steady_now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch())
+    .count();
+}
+
+void pause_ms(int64_t ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+}
+
+std::vector<std::string> unthrottled_args(int64_t wait_ms_max) {
+  return {"--seckill.session-rate-per-s=100000",
+          "--seckill.session-burst=100000",
+          "--seckill.admission-rate-per-s=1000000",
+          "--seckill.admission-burst=100000",
+          "--seckill.waiting-room-max=100000",
+          "--seckill.wait-ms-max=" + std::to_string(wait_ms_max),
+          "--seckill.http-connections-max=1000",
+          "--seckill.http-idle-timeout-ms=60000"};
 }
 
 } // namespace seckill::test::probe

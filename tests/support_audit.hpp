@@ -160,4 +160,16 @@ private:
   std::map<std::string, std::vector<action_log>> actions_; // by order id
 };
 
+// -- what every probe needs ------------------------------------------------
+
+/// The steady clock, in milliseconds.
+int64_t steady_now_ms();
+void pause_ms(int64_t ms);
+
+/// Node flags that lift the per-user rate, the admission rate and the
+/// waiting room, so a probe's crowd is never throttled (a rate-limited client
+/// only retries): the probes test faults, not limits. `wait_ms_max` bounds a
+/// purchase's wait in the room.
+std::vector<std::string> unthrottled_args(int64_t wait_ms_max = 5'000);
+
 } // namespace seckill::test::probe
