@@ -246,6 +246,10 @@ const std::vector<key_spec>& keys() {
      int_key(1, L(limits::http_connections_max), [](node_config& c, L x) {
        c.http.connections_max = static_cast<std::size_t>(x);
      })},
+    {"seckill.http-connections-per-address-max", "1000",
+     int_key(1, L(limits::http_connections_max), [](node_config& c, L x) {
+       c.http.connections_per_address_max = static_cast<std::size_t>(x);
+     })},
     {"seckill.http-request-line-bytes-max", "4096",
      int_key(64, L(limits::http_header_bytes_max), [](node_config& c, L x) {
        c.http.request_line_bytes_max = static_cast<std::size_t>(x);

@@ -43,6 +43,7 @@
 #include <deque>
 #include <future>
 #include <mutex>
+#include <unordered_map>
 #include <optional>
 #include <shared_mutex>
 #include <thread>
@@ -114,10 +115,44 @@ struct gate {
 };
 
 // What every session shares with the server; it outlives all sessions.
+/// Open connections by client address: an entry exists only while its
+/// address has an open connection, so the map is bounded by connections_max.
+class address_slots {
+public:
+  /// Takes a slot for `ip`; false if it has `max` already (loopback: never).
+  bool take(const std::string& ip, std::size_t max) {
+    std::lock_guard lock(mtx_);
+    auto& n = open_[ip];
+    if (n >= max && !exempt(ip)) {
+      if (n == 0)
+        open_.erase(ip);
+      return false;
+    }
+    ++n;
+    return true;
+  }
+  void give_back(const std::string& ip) {
+    std::lock_guard lock(mtx_);
+    auto i = open_.find(ip);
+    SECKILL_ASSERT(i != open_.end() && i->second > 0,
+                   "a connection gives back the slot it took");
+    if (--i->second == 0)
+      open_.erase(i);
+  }
+
+private:
+  static bool exempt(const std::string& ip) {
+    return ip == "127.0.0.1" || ip == "::1";
+  }
+  std::mutex mtx_;
+  std::unordered_map<std::string, std::size_t> open_;
+};
+
 struct core {
   server_config cfg;
   handler_fn handler;
   counters stats;
+  address_slots by_address;
   std::shared_ptr<gate> reply_gate = std::make_shared<gate>();
   std::atomic<bool> accepting{true};
 };
@@ -227,8 +262,11 @@ public:
 
   /// Serves the connection (counted in connections_open).
   void start();
-  /// Answers 503 overloaded and closes (over connections_max, or draining).
-  void refuse();
+  /// Answers 503 overloaded and closes (over connections_max, over
+  /// connections_per_address_max, or draining); `why` is the detail.
+  void refuse(const char* why);
+  /// Takes one of its address's slots; false: the address has them all.
+  bool take_address_slot();
   /// On the strand: the handler's answer for request `seq`.
   void on_reply(uint64_t seq, response r);
   const executor_type& strand() const { return strand_; }
@@ -283,6 +321,7 @@ private:
   executor_type strand_; // the connection's strand
   tcp::socket socket_;
   std::string client_ip_;
+  bool holds_address_slot_ = false;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::deque<slot> slots_;
@@ -334,6 +373,14 @@ session::session(core& c, tcp::socket socket)
 session::~session() {
   if (counted_open_)
     --core_.stats.connections_open;
+  if (holds_address_slot_)
+    core_.by_address.give_back(client_ip_);
+}
+
+bool session::take_address_slot() {
+  holds_address_slot_ =
+    core_.by_address.take(client_ip_, core_.cfg.connections_per_address_max);
+  return holds_address_slot_;
 }
 
 void session::start() {
@@ -342,12 +389,11 @@ void session::start() {
   net::post(strand_, [self = shared_from_this()] { self->pump(); });
 }
 
-void session::refuse() {
-  net::post(strand_, [self = shared_from_this()] {
+void session::refuse(const char* why) {
+  net::post(strand_, [self = shared_from_this(), why] {
     self->closing_ = true;
     self->done_reading_ = true;
-    self->push_answer(problem(errc::overloaded, 503, "server overloaded"), 11,
-                      true);
+    self->push_answer(problem(errc::overloaded, 503, why), 11, true);
     self->maybe_write();
   });
 }
@@ -923,6 +969,9 @@ std::string validate(const server_config& cfg) {
   if (cfg.connections_max < 1 ||
       cfg.connections_max > limits::http_connections_max)
     return "connections_max out of range";
+  if (cfg.connections_per_address_max < 1 ||
+      cfg.connections_per_address_max > limits::http_connections_max)
+    return "connections_per_address_max out of range";
   if (cfg.request_line_bytes_max < 16 ||
       cfg.header_bytes_max > limits::http_header_bytes_max ||
       cfg.header_bytes_max < cfg.request_line_bytes_max)
@@ -1081,7 +1130,11 @@ void server_impl::on_accept(error_code ec, tcp::socket socket) {
               static_cast<int64_t>(core_.cfg.connections_max);
   if (full || !core_.accepting.load()) {
     ++core_.stats.connections_refused;
-    s->refuse();
+    s->refuse(core_.accepting.load() ? "server overloaded"
+                                     : "server is shutting down");
+  } else if (!s->take_address_slot()) {
+    ++core_.stats.connections_refused;
+    s->refuse("too many connections from this address");
   } else {
     ++core_.stats.connections_accepted;
     s->start();

@@ -15,6 +15,8 @@
 //   request not complete `request_timeout_ms` after
 //   its first byte (a slow client)                    408 request_timeout
 //   more than `connections_max` open connections      503 overloaded
+//   more than `connections_per_address_max` from one
+//   client address (127.0.0.1 and ::1 exempt)         503 overloaded
 //   the handler did not answer in `answer_timeout_ms` 503 timeout
 //   the server is draining (stop_accepting called)    503 overloaded
 // After a 400, 408, 413, 414 or 431 the connection is closed (the byte
@@ -47,6 +49,11 @@ struct server_config {
   uint16_t port = 8080; // 0: the kernel picks a free port (see port())
   std::size_t io_threads = 1;
   std::size_t connections_max = 10'000;
+  /// Open connections from one client address, so one client cannot take
+  /// every slot. Connections from 127.0.0.1 and ::1 (a proxy on this
+  /// machine, the benchmarks) are not capped; behind a proxy elsewhere set
+  /// it to connections_max.
+  std::size_t connections_per_address_max = 1'000;
   std::size_t request_line_bytes_max = 4'096;
   std::size_t header_bytes_max = 8'192; // request line and headers together
   std::size_t body_bytes_max = 65'536;

@@ -274,8 +274,9 @@ std::string http_reply::header(const std::string& lower_name) const {
 
 // -- http_client ------------------------------------------------------------
 
-http_client::http_client(uint16_t port, int64_t timeout_ms)
-  : port_(port), timeout_ms_(timeout_ms) {
+http_client::http_client(uint16_t port, int64_t timeout_ms,
+                         std::string source_ip)
+  : port_(port), timeout_ms_(timeout_ms), source_ip_(std::move(source_ip)) {
   reconnect();
 }
 
@@ -293,6 +294,15 @@ void http_client::reconnect() {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return;
+  if (!source_ip_.empty()) {
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    if (::inet_pton(AF_INET, source_ip_.c_str(), &local.sin_addr) != 1
+        || ::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0) {
+      ::close(fd);
+      return;
+    }
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port_);

@@ -82,7 +82,11 @@ struct http_reply {
 /// A blocking HTTP/1.1 client on one keep-alive connection to 127.0.0.1.
 class http_client {
 public:
-  explicit http_client(uint16_t port, int64_t timeout_ms = 10'000);
+  /// `source_ip`: the local address to connect from (another loopback
+  /// address such as 127.0.0.2 stands for another client); empty: the
+  /// kernel's choice (127.0.0.1).
+  explicit http_client(uint16_t port, int64_t timeout_ms = 10'000,
+                       std::string source_ip = {});
   ~http_client();
 
   http_client(const http_client&) = delete;
@@ -122,6 +126,7 @@ private:
 
   uint16_t port_;
   int64_t timeout_ms_;
+  std::string source_ip_;
   int fd_ = -1;
   std::string buffered_; // bytes read past the last response
   bool closing_ = false; // the last response said Connection: close

@@ -33,8 +33,11 @@ constexpr std::size_t body_bytes_max = 65'536;
 constexpr const char* item = "hx";
 const std::string purchase_target = "/api/v1/items/hx/purchase";
 
-std::vector<std::string> hostile_args(std::size_t connections_max = 64) {
-  return {"--seckill.session-rate-per-s=1000",
+std::vector<std::string> hostile_args(std::size_t connections_max = 64,
+                                      std::size_t per_address_max = 1'000) {
+  return {"--seckill.http-connections-per-address-max="
+            + std::to_string(per_address_max),
+          "--seckill.session-rate-per-s=1000",
           "--seckill.session-burst=1000",
           "--seckill.admission-rate-per-s=1000000",
           "--seckill.admission-burst=100000",
@@ -55,8 +58,10 @@ struct target {
   node_process node;
   int probes = 0;
 
-  explicit target(std::size_t connections_max = 64)
-    : node((tmp.path / "data").string(), hostile_args(connections_max)) {
+  explicit target(std::size_t connections_max = 64,
+                  std::size_t per_address_max = 1'000)
+    : node((tmp.path / "data").string(),
+           hostile_args(connections_max, per_address_max)) {
     http_client c(node.http_port());
     item_def d;
     d.item_id = item;
@@ -622,5 +627,57 @@ TEST_CASE("hostile: nesting bombs and lenient JSON on every route with a "
   auto s = c.request("GET", "/api/v1/items/hx/stock");
   CHECK(json_int(s.body, "sold") == t.probes);
   CHECK(c.request("GET", "/api/v1/items/nb").status == 404);
+  CHECK(t.node.terminate() == 0);
+}
+
+TEST_CASE("hostile: one address over its connection cap gets 503 while "
+          "others are served",
+          "[hostile]") {
+  constexpr std::size_t per_address_max = 4;
+  target t(64, per_address_max);
+  // 127.0.0.2 stands for one client on the network (127.0.0.1 is exempt:
+  // a proxy on this machine).
+  const std::string greedy = "127.0.0.2";
+  std::vector<std::unique_ptr<http_client>> open;
+  for (std::size_t i = 0; i < per_address_max; ++i) {
+    open.push_back(
+      std::make_unique<http_client>(t.node.http_port(), 5'000, greedy));
+    REQUIRE(open.back()->connected());
+    REQUIRE(open.back()->request("GET", "/healthz").status == 200);
+  }
+  {
+    http_client extra(t.node.http_port(), 1'000, greedy);
+    REQUIRE(extra.connected());
+    auto r = extra.read_reply(); // the server may answer before a request
+    if (r.status == 0 && !r.closed) {
+      extra.set_timeout_ms(5'000);
+      extra.send_raw(get("/healthz"));
+      r = extra.read_reply();
+    }
+    CHECK(problem_mismatch(r, 503, "overloaded") == "");
+    CHECK(r.body.find("this address") != std::string::npos);
+  }
+  // Another client, and the exempt loopback address, are served.
+  http_client other(t.node.http_port(), 5'000, "127.0.0.3");
+  CHECK(other.request("GET", "/healthz").status == 200);
+  std::vector<std::unique_ptr<http_client>> local;
+  for (std::size_t i = 0; i < 2 * per_address_max; ++i) {
+    local.push_back(std::make_unique<http_client>(t.node.http_port()));
+    CHECK(local.back()->request("GET", "/healthz").status == 200);
+  }
+  // The greedy client's own connections still work; once one closes, it
+  // may open one again (the server notices the close asynchronously).
+  for (auto& c : open)
+    CHECK(c->request("GET", "/healthz").status == 200);
+  open.pop_back();
+  bool served = false;
+  for (int i = 0; i < 100 && !served; ++i) {
+    http_client c(t.node.http_port(), 2'000, greedy);
+    served = c.request("GET", "/healthz").status == 200;
+    if (!served)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  CHECK(served);
+  CHECK(t.still_selling() == "");
   CHECK(t.node.terminate() == 0);
 }
