@@ -280,6 +280,39 @@ auto failer(bridge_pointer self, exchange_ptr ex, route_kind r) {
   return [self, ex, r](caf::error& err) { fail(self, ex, r, err); };
 }
 
+/// What a render of a shared answer ends with: the response, or the error.
+using shared_done = std::function<void(caf::expected<http::response>)>;
+using shared_render = std::function<void(shared_done)>;
+
+// Joins `ex` to the render of `slot` under way, or starts one; every waiter
+// gets the same answer (or error) when it is done.
+void serve_shared(bridge_pointer self, shared_answer bridge_state::*slot,
+                  std::atomic<int64_t> bridge_counters::*renders, route_kind r,
+                  exchange_ptr ex, const shared_render& render) {
+  auto& sh = self->state.*slot;
+  if (sh.waiting.size() >= limits::shared_answer_waiters_max)
+    return fail(self, ex, r, errc::busy,
+                "too many requests wait for this answer",
+                limits::shared_answer_retry_ms);
+  sh.waiting.push_back(std::move(ex));
+  if (sh.rendering)
+    return;
+  sh.rendering = true;
+  ((*self->state.env.counters).*renders).fetch_add(1, std::memory_order_relaxed);
+  render([self, slot, r](caf::expected<http::response> out) {
+    auto& sh = self->state.*slot;
+    auto waiting = std::move(sh.waiting);
+    sh.waiting.clear();
+    sh.rendering = false;
+    for (auto& w : waiting) {
+      if (out)
+        answer(self, w, r, *out);
+      else
+        fail(self, w, r, out.error());
+    }
+  });
+}
+
 // -- Items ------------------------------------------------------------------------
 
 void on_item_get(bridge_pointer self, exchange_ptr ex, const route& rt) {
@@ -350,15 +383,20 @@ void on_items_list(bridge_pointer self, exchange_ptr ex) {
                 "non-essential work is off on this node (essential-only): "
                 "the item list is not served",
                 limits::essential_only_retry_ms);
-  self->request(self->state.env.admin, hop(self), list_atom_v)
-    .then(
-      [self, ex](std::vector<item_detail>& all) {
-        v1::ItemList list;
-        for (auto& d : all)
-          *list.add_items() = to_proto(d.item.record.spec, d.item.status);
-        answer(self, ex, route_kind::items_list, json_response(200, list));
-      },
-      failer(self, ex, route_kind::items_list));
+  serve_shared(
+    self, &bridge_state::items_list, &bridge_counters::items_list_renders,
+    route_kind::items_list, std::move(ex),
+    [self](shared_done done) {
+      self->request(self->state.env.admin, hop(self), list_atom_v)
+        .then(
+          [done](std::vector<item_detail>& all) {
+            v1::ItemList list;
+            for (auto& d : all)
+              *list.add_items() = to_proto(d.item.record.spec, d.item.status);
+            done(json_response(200, list));
+          },
+          [done](caf::error& err) { done(std::move(err)); });
+    });
 }
 
 void on_items_create(bridge_pointer self, exchange_ptr ex) {
@@ -505,38 +543,42 @@ void on_healthz(bridge_pointer self, exchange_ptr ex) {
 // /metrics: the node's status, its items (left out with essential-only on:
 // gathering them asks every item and queue), and the members.
 void on_metrics(bridge_pointer self, exchange_ptr ex) {
-  auto admin = self->state.env.admin;
-  auto fail = failer(self, ex, route_kind::metrics);
-  auto write = [self, ex, admin, fail](const node_status& st,
-                                       const std::vector<item_detail>& items) {
-    self->request(admin, hop(self), nodes_atom_v, false)
+  serve_shared(self, &bridge_state::metrics, &bridge_counters::metrics_renders,
+               route_kind::metrics, std::move(ex), [self](shared_done done) {
+    auto admin = self->state.env.admin;
+    auto fail = [done](caf::error& err) { done(std::move(err)); };
+    auto write = [self, admin, done, fail](
+                   const node_status& st, const std::vector<item_detail>& items) {
+      self->request(admin, hop(self), nodes_atom_v, false)
+        .then(
+          [self, done, st, items](std::vector<member_view>& members) {
+            auto& env = self->state.env;
+            switches_view sw;
+            if (env.switches && env.gate_stats)
+              sw = view_of(*env.switches, *env.gate_stats,
+                           steady_clock_us()());
+            http::response resp;
+            resp.content_type = "text/plain; version=0.0.4";
+            resp.body = format_metrics(*env.counters, st, items,
+                                       env.remote.get(), members,
+                                       env.gate_stats.get(), sw);
+            done(std::move(resp));
+          },
+          fail);
+    };
+    self->request(admin, hop(self), status_atom_v)
       .then(
-        [self, ex, st, items](std::vector<member_view>& members) {
-          auto& env = self->state.env;
-          switches_view sw;
-          if (env.switches && env.gate_stats)
-            sw = view_of(*env.switches, *env.gate_stats, steady_clock_us()());
-          http::response resp;
-          resp.content_type = "text/plain; version=0.0.4";
-          resp.body = format_metrics(*env.counters, st, items,
-                                     env.remote.get(), members,
-                                     env.gate_stats.get(), sw);
-          answer(self, ex, route_kind::metrics, std::move(resp));
+        [self, admin, write, fail](node_status& st) {
+          if (essential_only(self))
+            return write(st, {});
+          self->request(admin, hop(self), list_atom_v)
+            .then([st, write](std::vector<item_detail>& items) {
+                    write(st, items);
+                  },
+                  fail);
         },
         fail);
-  };
-  self->request(admin, hop(self), status_atom_v)
-    .then(
-      [self, admin, write, fail](node_status& st) {
-        if (essential_only(self))
-          return write(st, {});
-        self->request(admin, hop(self), list_atom_v)
-          .then([st, write](std::vector<item_detail>& items) {
-                  write(st, items);
-                },
-                fail);
-      },
-      fail);
+  });
 }
 
 errc check_path_id(const route& rt) {

@@ -74,6 +74,12 @@ void write_requests(writer& w, const bridge_counters& c) {
            c.orders_created.load());
   w.sample("seckill_orders_answered_total", label("kind", "replayed"),
            c.orders_replayed.load());
+  w.family("seckill_shared_renders_total", "counter",
+           "Renders of answers shared by the requests that wait for them.");
+  w.sample("seckill_shared_renders_total", label("answer", "metrics"),
+           c.metrics_renders.load());
+  w.sample("seckill_shared_renders_total", label("answer", "items_list"),
+           c.items_list_renders.load());
 }
 
 void write_node(writer& w, const node_status& s) {

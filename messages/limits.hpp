@@ -141,6 +141,10 @@ constexpr std::size_t gate_inflight_floor = 256;
 constexpr double gate_lag_release_ratio = 0.5;
 /// Recent outcomes an item keeps for `seckill-cli item ID`.
 constexpr std::size_t item_recent_outcomes_max = 32;
+/// Requests of /metrics or of the item list waiting for the one render
+/// under way (actors/bridge.hpp shared_answer); beyond, 503 busy.
+constexpr std::size_t shared_answer_waiters_max = 256;
+constexpr int64_t shared_answer_retry_ms = 100;
 /// Users listed by `seckill-cli sessions`.
 constexpr std::size_t sessions_top_max = 20;
 

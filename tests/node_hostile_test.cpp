@@ -681,3 +681,61 @@ TEST_CASE("hostile: one address over its connection cap gets 503 while "
   CHECK(t.still_selling() == "");
   CHECK(t.node.terminate() == 0);
 }
+
+namespace {
+
+/// The value of the sample `name{labels}` in a Prometheus text, -1 if absent.
+int64_t metric_sample(const std::string& text, const std::string& series) {
+  auto at = text.find("\n" + series + " ");
+  if (at == std::string::npos)
+    return -1;
+  return std::atoll(text.c_str() + at + series.size() + 2);
+}
+
+} // namespace
+
+TEST_CASE("hostile: scrapers that come together share one render of "
+          "/metrics and of the item list",
+          "[hostile]") {
+  temp_dir tmp;
+  auto args = hostile_args();
+  args.push_back("--seckill.bridge-actors=1"); // one bridge sees them all
+  node_process node((tmp.path / "data").string(), args);
+  http_client c(node.http_port());
+  // Enough items that a render takes many hops: the pipelined requests
+  // below all arrive while the first render is under way.
+  constexpr int items = 200;
+  for (int i = 0; i < items; ++i) {
+    item_def d;
+    d.item_id = "sc" + std::to_string(i);
+    REQUIRE(create_item(c, d).status == 201);
+  }
+  constexpr int scrapers = 8;
+  std::string burst;
+  for (int i = 0; i < scrapers; ++i)
+    burst += get("/metrics") + get("/api/v1/items");
+  REQUIRE(c.send_raw(burst));
+  std::string first_metrics;
+  for (int i = 0; i < 2 * scrapers; ++i) {
+    auto r = c.read_reply();
+    REQUIRE(r.status == 200);
+    if (i % 2 == 1)
+      CHECK(r.body.find("\"sc199\"") != std::string::npos);
+    else if (first_metrics.empty())
+      first_metrics = r.body;
+    else
+      CHECK(r.body == first_metrics); // the same render
+  }
+  auto text = c.request("GET", "/metrics").body;
+  auto metrics = metric_sample(
+    text, R"(seckill_shared_renders_total{answer="metrics"})");
+  auto lists = metric_sample(
+    text, R"(seckill_shared_renders_total{answer="items_list"})");
+  INFO(text.substr(0, 2'000));
+  // Without sharing each request renders: 9 and 8.
+  CHECK(metrics >= 2);
+  CHECK(metrics < scrapers);
+  CHECK(lists >= 1);
+  CHECK(lists < scrapers);
+  CHECK(node.terminate() == 0);
+}
