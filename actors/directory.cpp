@@ -116,6 +116,16 @@ caf::result<item_view> on_create(directory_pointer self, item_spec spec) {
     return make_error(errc::item_exists);
   if (st.owned + st.creating.size() >= st.cfg.items_max)
     return make_error(errc::capacity_exceeded);
+  auto bytes = table_bytes(spec, 0);
+  if (st.table_bytes + bytes > st.cfg.items_memory_bytes) {
+    spdlog::warn("item_refused_memory item={} needs_mib={} left_mib={} "
+                 "budget_mib={}",
+                 id, bytes >> 20,
+                 (st.cfg.items_memory_bytes - st.table_bytes) >> 20,
+                 st.cfg.items_memory_bytes >> 20);
+    return make_error(errc::capacity_exceeded);
+  }
+  st.table_bytes += bytes; // given back if the creation fails
   auto item = spawn_item(self, make_book(spec), true);
   st.creating.insert(id);
   auto rp = self->make_response_promise<item_view>();
@@ -132,8 +142,9 @@ caf::result<item_view> on_create(directory_pointer self, item_spec spec) {
                      v.record.spec.total, to_string(v.record.spec.mode));
         rp.deliver(std::move(v));
       },
-      [self, rp, id, item](caf::error& err) mutable {
+      [self, rp, id, item, bytes](caf::error& err) mutable {
         self->state.creating.erase(id);
+        self->state.table_bytes -= bytes;
         self->unlink_from(item);
         self->send_exit(item, caf::exit_reason::user_shutdown);
         spdlog::warn("item_create_failed item={} error={}", id,
@@ -275,6 +286,7 @@ directory_impl(directory_pointer self, directory_config cfg, clock_fn now_ms,
   st.up.assign(st.cluster.nodes->size(), false);
   st.up[st.cluster.self_node] = true;
   for (auto& r : recovered) {
+    st.table_bytes += table_bytes(r.record.spec, r.orders.size());
     auto book = make_book(r.record, r.orders);
     std::vector<std::string> requests;
     requests.reserve(book.by_request.size());

@@ -56,6 +56,8 @@ using directory_actor = caf::typed_actor<
 struct directory_config {
   queue_config queue;
   std::size_t items_max = 1'000;
+  /// The owned items' tables at most (see limits::items_memory_mib_default).
+  int64_t items_memory_bytes = limits::items_memory_mib_default << 20;
 };
 
 struct item_entry {
@@ -77,6 +79,7 @@ struct directory_state {
   routes members;          // empty until the membership pushes them
   std::vector<bool> up;    // by node index; this node always
   std::size_t owned = 0;   // entries this node owns
+  int64_t table_bytes = 0; // their tables (and those being created)
   std::size_t next_relay = 0;
   static inline const char* name = "seckill.directory";
 };

@@ -120,15 +120,24 @@ namespace {
 // (measured: up to a second at 800k orders). A pay-mode item may hold more
 // orders than units; then a table grows, rarely.
 void reserve_tables(item_book& book, std::size_t orders) {
-  auto n = std::min<std::size_t>(
-    std::max<std::size_t>(orders, static_cast<std::size_t>(book.rec.spec.total)),
-    limits::orders_reserved_max);
+  auto n = table_slots(book.rec.spec, orders);
   book.orders.reserve(n);
   book.by_request.reserve(n);
   book.held_by_user.reserve(n);
 }
 
 } // namespace
+
+std::size_t table_slots(const item_spec& spec, std::size_t orders) {
+  return std::min<std::size_t>(
+    std::max<std::size_t>(orders, static_cast<std::size_t>(spec.total)),
+    limits::orders_reserved_max);
+}
+
+int64_t table_bytes(const item_spec& spec, std::size_t orders) {
+  return static_cast<int64_t>(table_slots(spec, orders))
+         * limits::item_table_bytes_per_slot;
+}
 
 item_book make_book(const item_spec& spec) {
   item_book book;

@@ -63,6 +63,11 @@ std::string item_of_order(const std::string& order_id);
 // -- Reading -------------------------------------------------------------------
 
 item_book make_book(const item_spec& spec);
+/// The order slots an item's tables are sized for (by its stock or the
+/// orders it holds, at most limits::orders_reserved_max), and the bytes
+/// they take (limits::item_table_bytes_per_slot each).
+std::size_t table_slots(const item_spec& spec, std::size_t orders);
+int64_t table_bytes(const item_spec& spec, std::size_t orders);
 /// Rebuilds the indexes of a book from a recovered record and its orders.
 item_book make_book(const item_record& rec, const std::vector<order>& orders);
 item_status status_at(const item_record& rec, int64_t now_ms);

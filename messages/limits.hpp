@@ -33,6 +33,16 @@ constexpr int64_t reserve_ttl_ms_max = 24 * 3600 * 1000;
 
 // -- Items per node -----------------------------------------------------------------
 constexpr std::size_t items_per_node_max = 10'000;
+/// Bytes an item's tables take per order slot they are sized for (three
+/// hash tables' buckets; measured: 32 MB for an item of 10^8 units, sized
+/// for orders_reserved_max slots, whatever it sells).
+constexpr int64_t item_table_bytes_per_slot = 32;
+/// The node's budget for its items' tables (seckill.items-memory-mib): an
+/// item whose tables would not fit is refused `capacity_exceeded` at
+/// creation, instead of the kernel killing the node later (1,000 items of
+/// 10^8 units would want 32 GB).
+constexpr int64_t items_memory_mib_default = 4'096;
+constexpr int64_t items_memory_mib_max = 1 << 20;
 
 // -- Cluster --------------------------------------------------------------------
 /// Members of one cluster (cluster.nodes).

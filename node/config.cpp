@@ -177,6 +177,10 @@ const std::vector<key_spec>& keys() {
      int_key(1, L(limits::items_per_node_max), [](node_config& c, L x) {
        c.runtime.directory.items_max = static_cast<std::size_t>(x);
      })},
+    {"seckill.items-memory-mib", "4096",
+     int_key(16, L(limits::items_memory_mib_max), [](node_config& c, L x) {
+       c.runtime.directory.items_memory_bytes = static_cast<int64_t>(x) << 20;
+     })},
     {"seckill.admission-rate-per-s", "20000",
      real_key(1, 1e7, [](node_config& c, double x) {
        c.runtime.directory.queue.rate_per_s = x;

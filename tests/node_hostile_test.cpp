@@ -739,3 +739,42 @@ TEST_CASE("hostile: scrapers that come together share one render of "
   CHECK(lists < scrapers);
   CHECK(node.terminate() == 0);
 }
+
+TEST_CASE("hostile: an item too big for the memory budget is refused at "
+          "creation and the node keeps its budget across a restart",
+          "[hostile]") {
+  temp_dir tmp;
+  auto data = (tmp.path / "data").string();
+  // Two items of 10^8 units (32 MiB of tables each) fit in 65 MiB, a third
+  // does not; before the budget, 1,000 of them were created until the
+  // kernel killed the node.
+  std::vector<std::string> args{"--seckill.items-memory-mib=65"};
+  auto big = [](const std::string& id) {
+    item_def d;
+    d.item_id = id;
+    d.total = 100'000'000;
+    return d;
+  };
+  {
+    node_process node(data, args);
+    http_client c(node.http_port());
+    REQUIRE(create_item(c, big("big1")).status == 201);
+    REQUIRE(create_item(c, big("big2")).status == 201);
+    CHECK(problem_mismatch(create_item(c, big("big3")), 503,
+                           "capacity_exceeded")
+          == "");
+    CHECK(node.log().find("item_refused_memory item=big3") != std::string::npos);
+    // A small item still fits, and the big ones sell.
+    item_def small;
+    small.item_id = "small";
+    CHECK(create_item(c, small).status == 201);
+    CHECK(purchase(c, "big1", "u1", 1, "r1").status == 201);
+    CHECK(node.terminate() == 0);
+  }
+  node_process node(data, args);
+  http_client c(node.http_port());
+  CHECK(problem_mismatch(create_item(c, big("big3")), 503, "capacity_exceeded")
+        == "");
+  CHECK(c.request("GET", "/api/v1/items/big2").status == 200);
+  CHECK(node.terminate() == 0);
+}
