@@ -167,6 +167,8 @@ int64_t new_store_id() {
 /// Creates the tables if missing, checks the file's schema_version and
 /// returns its store id in `id`. Returns an empty string on success, else
 /// what failed.
+std::string quick_check(sqlite::database& db, const std::string& path);
+
 std::string apply_schema(sqlite::database& db, const std::string& path,
                          int64_t& id) {
   sqlite::transaction tx{db, sqlite::transaction::kind::immediate};
@@ -188,8 +190,13 @@ std::string apply_schema(sqlite::database& db, const std::string& path,
       || !db.query_text("SELECT value FROM meta WHERE key = 'schema_version'",
                         version)
       || !db.query_text("SELECT value FROM meta WHERE key = 'store_id'",
-                        id_text))
+                        id_text)) {
+    // A file whose pages are damaged fails here first, often with no SQLite
+    // error ("not an error"): say what SQLite's own check finds.
+    if (auto damage = quick_check(db, path); !damage.empty())
+      return damage;
     return fmt::format("cannot read meta in {}: {}", path, db.errmsg());
+  }
   if (version != std::to_string(schema_version))
     return fmt::format("{} has schema_version {}, this build reads {}", path,
                        version, schema_version);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <stdexcept>
 #include <string>
 
@@ -97,4 +98,44 @@ TEST_CASE("data dir: the store file deleted under a running node stops it "
   CHECK(rc != 0);
   CHECK(out.find("is missing") != std::string::npos);
   CHECK(out.find("node_ready") == std::string::npos);
+}
+
+TEST_CASE("data dir: a store file overwritten with garbage is refused at "
+          "start with a message naming it, and the restored file sells on",
+          "[process][data-dir]") {
+  temp_dir dir;
+  auto data = (dir.path / "d").string();
+  auto db = data + "/seckill.db";
+  {
+    node_process node{data};
+    http_client c{node.http_port()};
+    REQUIRE(create_item(c, item_def{"sku", 10, 5}).status == 201);
+    REQUIRE(purchase(c, "sku", "u1", 1, "r1").status == 201);
+    REQUIRE(node.terminate() == 0);
+  }
+  auto backup = dir.path / "backup.db";
+  std::filesystem::copy_file(db, backup);
+  {
+    // The pages after the header: the file still says it is SQLite.
+    std::fstream f(db, std::ios::in | std::ios::out | std::ios::binary);
+    REQUIRE(f);
+    f.seekp(4'096);
+    std::string junk(8'192, '\x5a');
+    f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+  }
+  std::string out;
+  int rc = run_process(node_bin(), second_node_args(data), out, 20'000);
+  INFO(out);
+  CHECK(rc != 0);
+  CHECK(out.find("seckill.db is damaged") != std::string::npos);
+  CHECK(out.find("restore it from a backup") != std::string::npos);
+  CHECK(out.find("node_ready") == std::string::npos);
+  // The operator restores the backup: the order is there and it sells on.
+  std::filesystem::copy_file(backup, db,
+                             std::filesystem::copy_options::overwrite_existing);
+  node_process node{data};
+  http_client c{node.http_port()};
+  CHECK(purchase(c, "sku", "u1", 1, "r1").status == 200);
+  CHECK(purchase(c, "sku", "u2", 1, "r2").status == 201);
+  CHECK(node.terminate() == 0);
 }
