@@ -233,35 +233,27 @@ std::vector<unpaid_view> unpaid_parking::take(const std::string& user_id) {
   return notes;
 }
 
-void unpaid_parking::settle(const std::string& user_id,
-                            const std::string& order_id) {
-  auto i = by_user.find(user_id);
-  if (i == by_user.end())
-    return;
+template <class Pred>
+void unpaid_parking::remove_if(by_user_map::iterator i, Pred pred) {
   auto& notes = i->second;
   auto before = notes.size();
-  notes.erase(std::remove_if(notes.begin(), notes.end(),
-                             [&](const unpaid_view& n) {
-                               return n.order_id == order_id;
-                             }),
-              notes.end());
+  notes.erase(std::remove_if(notes.begin(), notes.end(), pred), notes.end());
   count -= before - notes.size();
   if (notes.empty())
     by_user.erase(i);
 }
 
+void unpaid_parking::settle(const std::string& user_id,
+                            const std::string& order_id) {
+  if (auto i = by_user.find(user_id); i != by_user.end())
+    remove_if(i, [&](const unpaid_view& n) { return n.order_id == order_id; });
+}
+
 void unpaid_parking::expire(int64_t now_ms) {
-  for (auto i = by_user.begin(); i != by_user.end();) {
-    auto& notes = i->second;
-    auto before = notes.size();
-    notes.erase(std::remove_if(notes.begin(), notes.end(),
-                               [now_ms](const unpaid_view& n) {
-                                 return n.expires_ms <= now_ms;
-                               }),
-                notes.end());
-    count -= before - notes.size();
-    i = notes.empty() ? by_user.erase(i) : std::next(i);
-  }
+  for (auto i = by_user.begin(); i != by_user.end();)
+    remove_if(i++, [now_ms](const unpaid_view& n) {
+      return n.expires_ms <= now_ms;
+    });
 }
 
 std::vector<session_summary>

@@ -62,8 +62,10 @@ struct session_manager_config {
 /// bounded by `max` entries (all users) and limits::unpaid_per_user_max per
 /// user; an entry lives until its deadline.
 struct unpaid_parking {
+  using by_user_map =
+    std::unordered_map<std::string, std::vector<unpaid_view>>;
   std::size_t max = limits::unpaid_parked_max;
-  std::unordered_map<std::string, std::vector<unpaid_view>> by_user;
+  by_user_map by_user;
   std::size_t count = 0; // entries, all users
   int64_t dropped = 0;   // not kept: the parking was full
 
@@ -78,6 +80,12 @@ struct unpaid_parking {
   /// Drops every note at or past its deadline.
   void expire(int64_t now_ms);
   bool empty() const { return by_user.empty(); }
+
+private:
+  /// Removes the user's notes that `pred` takes, and the user if none is
+  /// left (which invalidates `i`: callers step past it first).
+  template <class Pred>
+  void remove_if(by_user_map::iterator i, Pred pred);
 };
 
 struct live_session {
