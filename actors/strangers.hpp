@@ -8,8 +8,8 @@
 // message is honoured only from an actor of this process (the node stops
 // its actors with send_exit from a local actor); an anonymous one or one
 // from another node is a stranger's (its `source` field is whatever the
-// sender wrote, so only the mailbox's sender can be trusted). `survive_strangers` replaces the three: the actor
-// drops them, answers a request with `unexpected_message`, counts them and
+// sender wrote, so only the mailbox's sender can be trusted).
+// `survive_strangers` replaces the three: the actor drops them, answers a request with `unexpected_message`, counts them and
 // logs at most once per limits::log_repeat_ms (process-wide: a flood writes
 // one line a second, whichever actors it hits).
 #pragma once
@@ -49,14 +49,17 @@ inline bool stranger_log_due(int64_t& skipped) {
   return true;
 }
 
-inline void note_stranger(const char* actor, const char* kind,
-                          const std::string& what) {
+/// Counts one dropped message; `describe` renders it only when a line is
+/// due, so a flood costs a counter, not a rendering per message.
+template <class Describe>
+void note_stranger(const char* actor, const char* kind, Describe describe) {
   strangers_dropped.fetch_add(1, std::memory_order_relaxed);
   int64_t skipped = 0;
   if (stranger_log_due(skipped))
     spdlog::warn("stranger_message_dropped actor={} kind={} what=\"{}\" "
                  "skipped={}",
-                 actor, kind, what.substr(0, 120), skipped < 0 ? 0 : skipped);
+                 actor, kind, describe().substr(0, 120),
+                 skipped < 0 ? 0 : skipped);
 }
 
 /// Makes `self` drop unrequested errors, exit messages and unexpected
@@ -64,7 +67,7 @@ inline void note_stranger(const char* actor, const char* kind,
 /// behavior function.
 inline void survive_strangers(caf::scheduled_actor* self, const char* actor) {
   self->set_error_handler([actor](caf::scheduled_actor* s, caf::error& err) {
-    note_stranger(actor, "error", s->system().render(err));
+    note_stranger(actor, "error", [&] { return s->system().render(err); });
   });
   self->set_exit_handler([actor](caf::scheduled_actor* s, caf::exit_msg& em) {
     const auto& sender = s->current_sender();
@@ -73,12 +76,14 @@ inline void survive_strangers(caf::scheduled_actor* self, const char* actor) {
         s->quit(std::move(em.reason));
       return;
     }
-    note_stranger(actor, "exit", s->system().render(em.reason));
+    note_stranger(actor, "exit",
+                  [&] { return s->system().render(em.reason); });
   });
   self->set_default_handler(
     [actor](caf::scheduled_actor* s,
             caf::message_view& x) -> caf::result<caf::message> {
-      note_stranger(actor, "unexpected", x.content().stringify());
+      note_stranger(actor, "unexpected",
+                    [&] { return x.content().stringify(); });
       return caf::drop(s, x);
     });
 }
