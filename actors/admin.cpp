@@ -13,6 +13,7 @@
 
 #include "actors/admission_queue.hpp"
 #include "actors/item.hpp"
+#include "messages/secret.hpp"
 
 namespace seckill {
 
@@ -133,26 +134,38 @@ caf::result<item_view> on_admin(admin_pointer self, Atom atom,
 }
 
 // Status: the identity, then the directory's, sessions' and store's counts.
-caf::result<node_status> on_status(admin_pointer self) {
+// For a peer (`for_peer`), only what a member shows in `nodes`.
+caf::result<node_status> on_status(admin_pointer self, bool for_peer) {
   auto rp = self->make_response_promise<node_status>();
   auto status = std::make_shared<node_status>(self->state.env.identity);
   auto t = gather_timeout(self);
   auto fail = [rp](caf::error& err) mutable { rp.deliver(std::move(err)); };
   self->request(self->state.env.directory, t, list_atom_v, true)
     .then(
-      [self, rp, status, t, fail](std::vector<std::string>& ids) mutable {
+      [self, rp, status, t, fail, for_peer](std::vector<std::string>& ids) mutable {
         status->items = static_cast<int64_t>(ids.size());
         self->request(self->state.env.sessions, t, sessions_atom_v)
           .then(
-            [self, rp, status, t, fail](int64_t n) mutable {
+            [self, rp, status, t, fail, for_peer](int64_t n) mutable {
               status->sessions = n;
               // The store may be busy committing: answer without its
               // counters (left at zero) rather than not at all.
-              auto finish = [self, rp, status]() mutable {
+              auto finish = [self, rp, status, for_peer]() mutable {
                 status->now_ms = self->state.env.now_ms();
                 if (self->state.env.live)
                   self->state.env.live(*status);
-                rp.deliver(*status);
+                if (!for_peer) {
+                  rp.deliver(*status);
+                  return;
+                }
+                node_status counts;
+                counts.node_id = status->node_id;
+                counts.items = status->items;
+                counts.sessions = status->sessions;
+                counts.http.connections_open = status->http.connections_open;
+                counts.http.requests = status->http.requests;
+                counts.now_ms = status->now_ms;
+                rp.deliver(std::move(counts));
               };
               self->request(self->state.env.store, t, stats_atom_v)
                 .then(
@@ -205,7 +218,8 @@ caf::result<std::vector<member_view>> on_nodes(admin_pointer self) {
       if (!admin || !r.members[j].up)
         continue;
       acc->left += 1;
-      self->request(caf::actor_cast<admin_actor>(admin), t, status_atom_v)
+      self->request(caf::actor_cast<admin_actor>(admin), t, peer_atom_v,
+                    status_atom_v)
         .then(
           [acc, j, finish](node_status& s) mutable {
             auto& v = acc->views[j];
@@ -239,50 +253,114 @@ caf::result<std::vector<member_view>> on_nodes(admin_pointer self) {
   return rp;
 }
 
+// errc::ok if `key` is the node's admin token. A refusal is counted and
+// logged (at most a line a second, with how many were left out), naming
+// the command and the sender's node, never the key.
+errc admit(admin_pointer self, const admin_key& key, const char* command) {
+  auto& st = self->state;
+  auto code = check_secret(key, st.env.token);
+  if (code == errc::ok)
+    return code;
+  ++st.refused;
+  int64_t skipped = 0;
+  if (st.refusals.allow(st.env.now_ms(), skipped)) {
+    auto sender = self->current_sender();
+    spdlog::warn("admin_refused command={} reason={} sender_node={} "
+                 "refused_total={} skipped={}",
+                 command, to_string(code),
+                 sender ? caf::to_string(sender->node()) : "unknown",
+                 st.refused, skipped);
+  }
+  return code;
+}
+
 } // namespace
 
 admin_actor::behavior_type admin_impl(admin_pointer self, admin_env env) {
   survive_strangers(self, "admin");
   self->state.env = std::move(env);
   return {
-    [self](status_atom) { return on_status(self); },
-    [self](list_atom) { return on_list(self); },
-    [self](view_atom, const std::string& id) { return on_view(self, id); },
-    [self](sessions_atom) -> caf::result<sessions_view> {
+    [self](status_atom, const admin_key& key) -> caf::result<node_status> {
+      if (auto code = admit(self, key, "status"); code != errc::ok)
+        return make_error(code);
+      return on_status(self, false);
+    },
+    [self](list_atom,
+           const admin_key& key) -> caf::result<std::vector<item_detail>> {
+      if (auto code = admit(self, key, "items"); code != errc::ok)
+        return make_error(code);
+      return on_list(self);
+    },
+    [self](view_atom, const admin_key& key,
+           const std::string& id) -> caf::result<item_detail> {
+      if (auto code = admit(self, key, "item"); code != errc::ok)
+        return make_error(code);
+      return on_view(self, id);
+    },
+    [self](sessions_atom, const admin_key& key) -> caf::result<sessions_view> {
+      if (auto code = admit(self, key, "sessions"); code != errc::ok)
+        return make_error(code);
       return self->delegate(self->state.env.sessions, view_atom_v);
     },
-    [self](user_atom, const std::string& id) -> caf::result<user_view> {
+    [self](user_atom, const admin_key& key,
+           const std::string& id) -> caf::result<user_view> {
+      if (auto code = admit(self, key, "user"); code != errc::ok)
+        return make_error(code);
       return self->delegate(self->state.env.sessions, user_atom_v, id);
     },
-    [self](create_atom, item_spec& spec) -> caf::result<item_view> {
+    [self](create_atom, const admin_key& key,
+           item_spec& spec) -> caf::result<item_view> {
+      if (auto code = admit(self, key, "create-item"); code != errc::ok)
+        return make_error(code);
       return self->delegate(self->state.env.directory, create_atom_v,
                             std::move(spec));
     },
-    [self](pause_atom, const std::string& id) {
+    [self](pause_atom, const admin_key& key,
+           const std::string& id) -> caf::result<item_view> {
+      if (auto code = admit(self, key, "pause"); code != errc::ok)
+        return make_error(code);
       return on_admin(self, pause_atom_v, id);
     },
-    [self](resume_atom, const std::string& id) {
+    [self](resume_atom, const admin_key& key,
+           const std::string& id) -> caf::result<item_view> {
+      if (auto code = admit(self, key, "resume"); code != errc::ok)
+        return make_error(code);
       return on_admin(self, resume_atom_v, id);
     },
-    [self](end_atom, const std::string& id) {
+    [self](end_atom, const admin_key& key,
+           const std::string& id) -> caf::result<item_view> {
+      if (auto code = admit(self, key, "end"); code != errc::ok)
+        return make_error(code);
       return on_admin(self, end_atom_v, id);
     },
-    [self](nodes_atom) { return on_nodes(self); },
-    [self](nodes_atom, bool) -> caf::result<std::vector<member_view>> {
+    [self](nodes_atom,
+           const admin_key& key) -> caf::result<std::vector<member_view>> {
+      if (auto code = admit(self, key, "nodes"); code != errc::ok)
+        return make_error(code);
+      return on_nodes(self);
+    },
+    [self](nodes_atom, const admin_key& key,
+           bool) -> caf::result<std::vector<member_view>> {
+      if (auto code = admit(self, key, "nodes"); code != errc::ok)
+        return make_error(code);
       auto& env = self->state.env;
       if (!env.membership)
         return std::vector<member_view>{alone_view(env)};
       self->delegate(env.membership, nodes_atom_v);
       return caf::delegated<std::vector<member_view>>{};
     },
-    [self](switch_atom) -> caf::result<switches_view> {
+    [self](switch_atom, const admin_key& key) -> caf::result<switches_view> {
+      if (auto code = admit(self, key, "switch"); code != errc::ok)
+        return make_error(code);
       auto& env = self->state.env;
       if (!env.switches || !env.gate_stats)
         return make_error(errc::not_found); // a node without a front gate
       return view_of(*env.switches, *env.gate_stats, steady_clock_us()());
     },
-    [self](switch_atom, const std::string& name,
+    [self](switch_atom, const admin_key& key, const std::string& name,
            const std::string& value) -> caf::result<switches_view> {
+      if (auto code = admit(self, key, "switch"); code != errc::ok)
+        return make_error(code);
       auto& env = self->state.env;
       if (!env.switches || !env.gate_stats)
         return make_error(errc::not_found);
@@ -297,6 +375,7 @@ admin_actor::behavior_type admin_impl(admin_pointer self, admin_env env) {
                    switch_value(*env.switches, name));
       return view_of(*env.switches, *env.gate_stats, steady_clock_us()());
     },
+    [self](peer_atom, status_atom) { return on_status(self, true); },
     [self](hello_atom, peer_hello& h) -> caf::result<peer_hello> {
       if (!self->state.env.membership)
         return make_error(errc::forbidden); // not a cluster member

@@ -1,6 +1,7 @@
 // The REST bridge actor (see bridge.hpp): routes first (pure), then one
 // handler per route that validates, makes its hops and answers.
 #include "actors/bridge.hpp"
+#include "messages/secret.hpp"
 
 #include <chrono>
 #include <cstdio>
@@ -169,13 +170,9 @@ errc check_token(const std::string& authorization, const std::string& token) {
   if (authorization.size() <= scheme.size()
       || authorization.compare(0, scheme.size(), scheme) != 0)
     return errc::unauthorized;
-  auto given = authorization.substr(scheme.size());
-  // Constant time in the token's length: no early exit on a mismatch.
-  unsigned diff = given.size() == token.size() ? 0u : 1u;
-  for (std::size_t i = 0; i < token.size(); ++i)
-    diff |= static_cast<unsigned char>(token[i])
-            ^ static_cast<unsigned char>(i < given.size() ? given[i] : 0);
-  return diff == 0 ? errc::ok : errc::forbidden;
+  auto given = std::string_view{authorization}.substr(scheme.size());
+  // A "Bearer " with nothing after it presents a credential: a wrong one.
+  return check_secret(given, token) == errc::ok ? errc::ok : errc::forbidden;
 }
 
 std::string etag_of(const std::string& body) {
@@ -387,7 +384,8 @@ void on_items_list(bridge_pointer self, exchange_ptr ex) {
     self, &bridge_state::items_list, &bridge_counters::items_list_renders,
     route_kind::items_list, std::move(ex),
     [self](shared_done done) {
-      self->request(self->state.env.admin, hop(self), list_atom_v)
+      self->request(self->state.env.admin, hop(self), list_atom_v,
+                    self->state.env.admin_token)
         .then(
           [done](std::vector<item_detail>& all) {
             v1::ItemList list;
@@ -408,7 +406,8 @@ void on_items_create(bridge_pointer self, exchange_ptr ex) {
   if (auto code = validate_spec(spec); code != errc::ok)
     return fail(self, ex, route_kind::items_create, code,
                 "see the item fields' ranges in the README");
-  self->request(self->state.env.admin, hop(self), create_atom_v, spec)
+  self->request(self->state.env.admin, hop(self), create_atom_v,
+                self->state.env.admin_token, spec)
     .then(
       [self, ex](item_view& v) {
         auto resp = json_response(201, to_proto(v.record.spec, v.status));
@@ -425,7 +424,8 @@ void on_items_create(bridge_pointer self, exchange_ptr ex) {
 template <class Atom>
 void on_item_admin(bridge_pointer self, exchange_ptr ex, const route& rt,
                    Atom atom) {
-  self->request(self->state.env.admin, hop(self), atom, rt.id)
+  self->request(self->state.env.admin, hop(self), atom,
+                self->state.env.admin_token, rt.id)
     .then(
       [self, ex, rt](item_view& v) {
         spdlog::info("item_admin item={} action={} status={}", rt.id,
@@ -549,7 +549,8 @@ void on_metrics(bridge_pointer self, exchange_ptr ex) {
     auto fail = [done](caf::error& err) { done(std::move(err)); };
     auto write = [self, admin, done, fail](
                    const node_status& st, const std::vector<item_detail>& items) {
-      self->request(admin, hop(self), nodes_atom_v, false)
+      self->request(admin, hop(self), nodes_atom_v,
+                    self->state.env.admin_token, false)
         .then(
           [self, done, st, items](std::vector<member_view>& members) {
             auto& env = self->state.env;
@@ -566,12 +567,14 @@ void on_metrics(bridge_pointer self, exchange_ptr ex) {
           },
           fail);
     };
-    self->request(admin, hop(self), status_atom_v)
+    self->request(admin, hop(self), status_atom_v,
+                  self->state.env.admin_token)
       .then(
         [self, admin, write, fail](node_status& st) {
           if (essential_only(self))
             return write(st, {});
-          self->request(admin, hop(self), list_atom_v)
+          self->request(admin, hop(self), list_atom_v,
+                        self->state.env.admin_token)
             .then([st, write](std::vector<item_detail>& items) {
                     write(st, items);
                   },

@@ -89,7 +89,7 @@ start_single() { # start_single NAME ARG...
 
 # notice_of CLUSTER_ENDPOINT ITEM: the queue's own sold-out notice there.
 notice_of() {
-  "./$build/seckill-cli" --node="$1" item "$2" --json |
+  "./$build/seckill-cli" --node="$1" --data-dir="$node_dir" item "$2" --json |
     sed -nE 's/.*"sold_out_notice_ms":(-?[0-9]+),"sold_out_waiters":([0-9]+).*/\1 ms (\2 waiters answered then)/p'
 }
 

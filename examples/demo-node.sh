@@ -45,8 +45,8 @@ Stock (tiny, dynamic) and the item (static, with an ETag):
 The order (only its user may see it):
   curl -s 'http://$http/api/v1/orders/demo-phone.1?user_id=alice'
 Inspect the node's actors:
-  ./build/seckill-cli --node $cluster status
-  ./build/seckill-cli --node $cluster item demo-phone
+  ./build/seckill-cli --node $cluster --data-dir ./data status
+  ./build/seckill-cli --node $cluster --data-dir ./data item demo-phone
 Metrics:  curl -s http://$http/metrics
 
 The node runs until Ctrl-C.

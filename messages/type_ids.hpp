@@ -76,6 +76,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(seckill, caf::first_custom_type_id)
   CAF_ADD_ATOM(seckill, seckill, owner_atom, "owner")
   CAF_ADD_ATOM(seckill, seckill, rate_atom, "rate")
   CAF_ADD_ATOM(seckill, seckill, admin_atom, "admin")
+  CAF_ADD_ATOM(seckill, seckill, peer_atom, "peer")
   // Plan B: the front gate's limits and the degrade switches.
   CAF_ADD_TYPE_ID(seckill, (seckill::switches_view))
   CAF_ADD_ATOM(seckill, seckill, switch_atom, "switch")

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -66,7 +68,8 @@ const char* to_string(command x) {
 }
 
 std::string usage() {
-  return R"(usage: seckill-cli --node HOST:PORT [--json] COMMAND [ARGS]
+  return R"(usage: seckill-cli --node HOST:PORT [--token TOKEN | --data-dir DIR] [--json]
+                   COMMAND [ARGS]
 
 Talks to a seckill node's admin actor (its cluster port). Flags may come
 before or after the command; --flag=value works as well as --flag value.
@@ -108,6 +111,10 @@ commands:
 
 flags:
   --node HOST:PORT       the node's cluster endpoint (required)
+  --token TOKEN          the node's admin token; without it the CLI takes
+                         $SECKILL_ADMIN_TOKEN, else the file admin-token of
+                         --data-dir (every command needs one of the three)
+  --data-dir DIR         the node's data directory, to read its admin-token
   --json                 JSON instead of text: one object, or for nodes
                          an array of one object per member
 
@@ -126,6 +133,7 @@ struct flag_info {
 
 constexpr flag_info known_flags[] = {
     {"--node", true, false},        {"--json", false, false},
+    {"--token", true, false},       {"--data-dir", true, false},
     {"--help", false, false},       {"-h", false, false},
     {"--id", true, true},           {"--total", true, true},
     {"--name", true, true},         {"--per-user-limit", true, true},
@@ -349,12 +357,43 @@ parse_result parse_args(const std::vector<std::string>& args, int64_t now_ms) {
   }
   if (res.error = parse_command_args(raw, now_ms, opts); !res.error.empty())
     return res;
+  if (auto t = raw.flags.find("--token"); t != raw.flags.end())
+    opts.token = t->second;
+  if (auto d = raw.flags.find("--data-dir"); d != raw.flags.end())
+    opts.data_dir = d->second;
   auto node = raw.flags.find("--node");
   if (node == raw.flags.end())
     res.error = "missing --node HOST:PORT";
   else
     res.error = parse_node(node->second, opts);
   return res;
+}
+
+std::string resolve_token(cli_options& opts, const char* env_token) {
+  if (!opts.token.empty())
+    return {};
+  if (env_token != nullptr && *env_token != '\0') {
+    opts.token = env_token;
+    return {};
+  }
+  if (opts.data_dir.empty())
+    return "no admin token: give --token TOKEN, set SECKILL_ADMIN_TOKEN, or "
+           "give --data-dir DIR of the node (its DIR/admin-token is read)";
+  auto path = opts.data_dir + "/admin-token";
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr)
+    return "--data-dir: cannot read " + in_quotes(path) + ": " +
+           std::strerror(errno);
+  char buf[256];
+  auto n = std::fread(buf, 1, sizeof(buf), f);
+  std::fclose(f);
+  std::string token(buf, n);
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r'))
+    token.pop_back();
+  if (token.empty() || n == sizeof(buf))
+    return "--data-dir: " + in_quotes(path) + " does not hold an admin token";
+  opts.token = std::move(token);
+  return {};
 }
 
 // -- Running a command --------------------------------------------------------
@@ -446,39 +485,42 @@ cli_result run_command(caf::actor_system& sys, const cli_options& o,
   const auto& d = *dest;
   switch (o.cmd) {
   case command::status:
-    return ask<node_status>(self, d, o, timeout, format_status, status_atom_v);
+    return ask<node_status>(self, d, o, timeout, format_status, status_atom_v,
+                            o.token);
   case command::items:
     return ask<std::vector<item_detail>>(self, d, o, timeout, format_items,
-                                         list_atom_v);
+                                         list_atom_v, o.token);
   case command::item:
     return ask<item_detail>(self, d, o, timeout, format_item, view_atom_v,
-                            o.id);
+                            o.token, o.id);
   case command::sessions:
     return ask<sessions_view>(self, d, o, timeout, format_sessions,
-                              sessions_atom_v);
+                              sessions_atom_v, o.token);
   case command::user:
-    return ask<user_view>(self, d, o, timeout, format_user, user_atom_v, o.id);
+    return ask<user_view>(self, d, o, timeout, format_user, user_atom_v,
+                          o.token, o.id);
   case command::create_item:
     return ask<item_view>(self, d, o, timeout, format_created, create_atom_v,
-                          o.spec);
+                          o.token, o.spec);
   case command::pause:
     return ask<item_view>(self, d, o, timeout, format_item_status, pause_atom_v,
-                          o.id);
+                          o.token, o.id);
   case command::resume:
     return ask<item_view>(self, d, o, timeout, format_item_status,
-                          resume_atom_v, o.id);
+                          resume_atom_v, o.token, o.id);
   case command::end:
     return ask<item_view>(self, d, o, timeout, format_item_status, end_atom_v,
-                          o.id);
+                          o.token, o.id);
   case command::nodes:
     return ask<std::vector<member_view>>(self, d, o, timeout, format_nodes_now,
-                                         nodes_atom_v);
+                                         nodes_atom_v, o.token);
   case command::switches:
     if (o.switch_name.empty())
       return ask<switches_view>(self, d, o, timeout, format_switches,
-                                switch_atom_v);
+                                switch_atom_v, o.token);
     return ask<switches_view>(self, d, o, timeout, format_switches,
-                              switch_atom_v, o.switch_name, o.switch_value);
+                              switch_atom_v, o.token, o.switch_name,
+                              o.switch_value);
   case command::none:
   case command::help:
     break;

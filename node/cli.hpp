@@ -48,6 +48,8 @@ struct cli_options {
   std::string host;
   uint16_t port = 0;
   bool json = false;
+  std::string token;    // --token; resolve_token fills it otherwise
+  std::string data_dir; // --data-dir: read DATA_DIR/admin-token
   command cmd = command::none;
   std::string id; // the item or user of item, user, pause, resume, end
   item_spec spec; // create-item
@@ -71,6 +73,11 @@ struct parse_result {
 /// --starts-in-s / --ends-in-s. A command of `help` (or --help, -h) needs no
 /// --node; `none` with an empty error means no command was given.
 parse_result parse_args(const std::vector<std::string>& args, int64_t now_ms);
+
+/// Fills opts.token when --token was not given: from `env_token` (the
+/// SECKILL_ADMIN_TOKEN variable, null if unset), else from the admin-token
+/// file of --data-dir. "" on success, else why not (naming the source).
+std::string resolve_token(cli_options& opts, const char* env_token);
 
 /// The usage text (ends with a newline).
 std::string usage();

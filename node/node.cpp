@@ -259,6 +259,7 @@ std::string start_admin(caf::actor_system& sys, const node_config& cfg,
   env.now_ms = system_clock_ms();
   env.switches = parts.switches;
   env.gate_stats = parts.gate_stats;
+  env.token = cfg.admin_token;
   env.live = [live = parts.live](node_status& st) {
     std::lock_guard<std::mutex> guard{live->mtx};
     st.http_endpoint = live->http_endpoint;

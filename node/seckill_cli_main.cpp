@@ -106,6 +106,10 @@ int main(int argc, char** argv) {
     write(stdout, seckill::cli::usage());
     return seckill::cli::exit_ok;
   }
+  auto options = parsed.options;
+  if (parsed.error.empty())
+    parsed.error = seckill::cli::resolve_token(
+        options, std::getenv("SECKILL_ADMIN_TOKEN"));
   if (!parsed.error.empty()) {
     std::string text = "error: " + parsed.error + "\n";
     if (opts.cmd == seckill::cli::command::none && args.empty())
@@ -115,5 +119,5 @@ int main(int argc, char** argv) {
     write(stderr, text);
     return seckill::cli::exit_usage;
   }
-  return run(opts);
+  return run(options);
 }

@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <fstream>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -838,11 +839,23 @@ caf::result<item_view> changed(const std::string& id, item_status status) {
   return view_of(id, status);
 }
 
+constexpr const char* fake_token = "fake-admin-token-42";
+
+/// The fake answers only commands that carry its token, as the real one.
+bool keyed(const admin_key& key) { return key == fake_token; }
+
 admin_actor::behavior_type fake_admin(fake_pointer self) {
   return {
-      [](status_atom) { return sample_status(); },
-      [](list_atom) { return std::vector<item_detail>{sample_detail()}; },
-      [self](view_atom, const std::string& id) -> caf::result<item_detail> {
+      [](status_atom, const admin_key& key) -> caf::result<node_status> {
+        if (!keyed(key))
+          return make_error(key.empty() ? errc::unauthorized : errc::forbidden);
+        return sample_status();
+      },
+      [](list_atom, const admin_key&) {
+        return std::vector<item_detail>{sample_detail()};
+      },
+      [self](view_atom, const admin_key&,
+             const std::string& id) -> caf::result<item_detail> {
         if (id == "nope")
           return make_error(errc::unknown_item);
         if (id == "silent") {
@@ -852,34 +865,42 @@ admin_actor::behavior_type fake_admin(fake_pointer self) {
         }
         return sample_detail(id);
       },
-      [](sessions_atom) { return sample_sessions(); },
-      [](user_atom, const std::string&) { return sample_user(); },
-      [](create_atom, const item_spec& spec) -> caf::result<item_view> {
+      [](sessions_atom, const admin_key&) { return sample_sessions(); },
+      [](user_atom, const admin_key&, const std::string&) {
+        return sample_user();
+      },
+      [](create_atom, const admin_key&,
+         const item_spec& spec) -> caf::result<item_view> {
         if (spec.total < 1)
           return make_error(errc::invalid_item);
         auto v = view_of(spec.item_id, item_status::on_sale);
         v.record.spec = spec;
         return v;
       },
-      [](pause_atom, const std::string& id) {
+      [](pause_atom, const admin_key&, const std::string& id) {
         return changed(id, item_status::paused);
       },
-      [](resume_atom, const std::string& id) {
+      [](resume_atom, const admin_key&, const std::string& id) {
         return changed(id, item_status::on_sale);
       },
-      [](end_atom, const std::string& id) {
+      [](end_atom, const admin_key&, const std::string& id) {
         return changed(id, item_status::ended);
       },
       // Members relative to the real clock: run_command reads it for FOR.
-      [](nodes_atom) { return sample_members(test::epoch_ms()); },
-      [](nodes_atom, bool) { return sample_members(test::epoch_ms()); },
+      [](nodes_atom, const admin_key&) {
+        return sample_members(test::epoch_ms());
+      },
+      [](nodes_atom, const admin_key&, bool) {
+        return sample_members(test::epoch_ms());
+      },
+      [](peer_atom, status_atom) { return node_status{}; },
       [](hello_atom, const peer_hello&) -> caf::result<peer_hello> {
         return make_error(errc::forbidden);
       },
-      [self](switch_atom) {
+      [self](switch_atom, const admin_key&) {
         return view_of(*self->state.switches, self->state.gate, 0);
       },
-      [self](switch_atom, const std::string& name,
+      [self](switch_atom, const admin_key&, const std::string& name,
              const std::string& value) -> caf::result<switches_view> {
         std::string why;
         if (check_switch(name, value, why) != errc::ok)
@@ -892,6 +913,8 @@ admin_actor::behavior_type fake_admin(fake_pointer self) {
 
 cli_options options_for(uint16_t port, std::vector<std::string> args) {
   args.insert(args.end(), {"--node", "127.0.0.1:" + std::to_string(port)});
+  if (std::find(args.begin(), args.end(), "--token") == args.end())
+    args.insert(args.end(), {"--token", fake_token});
   auto r = parse_args(args, t0_ms);
   INFO(r.error);
   REQUIRE(r.error.empty());
@@ -917,6 +940,9 @@ TEST_CASE("cli: run_command over CAF remoting against a fake admin", "[cli]") {
   CHECK(r.exit_code == exit_ok);
   CHECK(contains(r.out, "1h02m03s"));
   CHECK(r.err.empty());
+  r = run({"status", "--token", "not-the-fake-token"}); // the token is sent
+  CHECK(r.exit_code == exit_refused);
+  CHECK(contains(r.err, "error: forbidden"));
   r = run({"items", "--json"});
   CHECK(parse_json_or_fail(r.out)["items"].items.size() == 1);
   r = run({"item", "sku-7"});
@@ -1279,5 +1305,83 @@ TEST_CASE("cli: strangers' errors, exits and junk sent to the admin actor "
   CHECK(node_cli(port, {"items"}, out) == 0);
   CHECK(node.alive());
   CHECK(contains(node.log(), "stranger_message_dropped"));
+  CHECK(node.terminate() == 0);
+}
+
+TEST_CASE("cli: every command to the cluster port needs the node's admin "
+          "token: --token, SECKILL_ADMIN_TOKEN or --data-dir",
+          "[cli][hostile]") {
+  test::temp_dir tmp;
+  auto dir = (tmp.path / "data").string();
+  // A generated token, as a node started without one keeps it.
+  test::node_process node(dir, {"--seckill.admin-token="});
+  const auto port = node.cluster_port();
+  auto node_flag = node_arg(port);
+  auto cli = [&](std::vector<std::string> args, std::string& out) {
+    int rc = test::run_process(SECKILL_CLI_BIN, args, out);
+    UNSCOPED_INFO("seckill-cli " << args.front() << ": " << out);
+    return rc;
+  };
+  std::string out;
+  // No token at all: refused before anything is sent, naming the ways.
+  CHECK(cli({"status", node_flag}, out) == 2);
+  CHECK(contains(out, "--token"));
+  CHECK(contains(out, "SECKILL_ADMIN_TOKEN"));
+  CHECK(contains(out, "--data-dir"));
+  // A wrong token: the node refuses every command and runs none of them.
+  const std::string wrong = "--token=wrong-token-0123456789";
+  CHECK(cli({"create-item", "--id", "sneak", "--total", "5", node_flag, wrong},
+            out) == 1);
+  CHECK(contains(out, "error: forbidden"));
+  for (auto cmd : {"status", "items", "sessions", "nodes", "switch"}) {
+    CHECK(cli({cmd, node_flag, wrong}, out) == 1);
+    CHECK(contains(out, "forbidden"));
+  }
+  CHECK(cli({"end", "sneak", node_flag, wrong}, out) == 1);
+  CHECK(cli({"switch", "essential-only", "on", node_flag, wrong}, out) == 1);
+  // The token file of the data dir.
+  CHECK(cli({"items", "--json", node_flag, "--data-dir=" + dir}, out) == 0);
+  CHECK(!contains(out, "sneak")); // the refused create made nothing
+  CHECK(cli({"switch", "--json", node_flag, "--data-dir=" + dir}, out) == 0);
+  CHECK(contains(out, "\"essential_only\":false"));
+  CHECK(cli({"status", node_flag, "--data-dir=" + tmp.path.string()}, out)
+        == 2); // no admin-token there: the path is named
+  CHECK(contains(out, "admin-token"));
+  // The environment variable, and --token itself.
+  std::ifstream f(dir + "/admin-token");
+  std::string token;
+  std::getline(f, token);
+  REQUIRE(token.size() >= 16);
+  CHECK(test::run_process("/usr/bin/env",
+                          {"SECKILL_ADMIN_TOKEN=" + token, SECKILL_CLI_BIN,
+                           "status", node_flag},
+                          out) == 0);
+  CHECK(contains(out, "uptime"));
+  CHECK(cli({"status", node_flag, "--token=" + token}, out) == 0);
+  // Raw CAF messages with an empty or wrong key are refused the same way.
+  {
+    caf::actor_system_config cfg;
+    register_types(cfg);
+    cfg.load<caf::io::middleman>();
+    cfg.set("scheduler.max-threads", 1);
+    caf::actor_system sys{cfg};
+    auto admin = sys.middleman().remote_actor<admin_actor>("127.0.0.1", port);
+    REQUIRE(admin);
+    caf::scoped_actor self{sys};
+    item_spec spec;
+    spec.item_id = "raw-sneak";
+    spec.total = 5;
+    for (std::string key : {std::string{}, std::string{"x"}, token + "x",
+                            token.substr(0, token.size() - 1)}) {
+      errc got = errc::ok;
+      self->request(*admin, std::chrono::seconds(5), create_atom_v, key, spec)
+        .receive([&](item_view&) { got = errc::ok; },
+                 [&](caf::error& err) { got = to_errc(err); });
+      CHECK(got == (key.empty() ? errc::unauthorized : errc::forbidden));
+    }
+  }
+  CHECK(cli({"item", "raw-sneak", node_flag, "--token=" + token}, out) == 1);
+  CHECK(contains(out, "unknown_item"));
+  CHECK(contains(node.log(), "admin_refused"));
   CHECK(node.terminate() == 0);
 }

@@ -710,7 +710,16 @@ int run_process(const std::string& binary,
 
 int run_cli(const std::vector<std::string>& args, std::string& output,
             int64_t timeout_ms) {
-  return run_process(SECKILL_CLI_BIN, args, output, timeout_ms);
+  bool to_node = false, keyed = false;
+  for (const auto& a : args) {
+    to_node = to_node || a.rfind("--node", 0) == 0;
+    keyed = keyed || a.rfind("--token", 0) == 0 || a.rfind("--data-dir", 0) == 0;
+  }
+  if (!to_node || keyed)
+    return run_process(SECKILL_CLI_BIN, args, output, timeout_ms);
+  auto with_token = args;
+  with_token.push_back(std::string("--token=") + node_process::token());
+  return run_process(SECKILL_CLI_BIN, with_token, output, timeout_ms);
 }
 
 

@@ -181,7 +181,9 @@ int run_process(const std::string& binary,
                 int64_t timeout_ms = 10'000);
 
 /// Runs SECKILL_CLI_BIN with `args`, at most `timeout_ms`; returns the exit
-/// code (-1 on timeout) and stdout+stderr in `output`.
+/// code (-1 on timeout) and stdout+stderr in `output`. A command to a node
+/// (`--node`) without --token or --data-dir gets the harness's admin token
+/// (node_process::token()); run_process(SECKILL_CLI_BIN, ...) sends none.
 int run_cli(const std::vector<std::string>& args, std::string& output,
             int64_t timeout_ms = 10'000);
 

@@ -278,6 +278,7 @@ std::string cli_via(const node_process& via, std::vector<std::string> args) {
   std::string out;
   args.push_back("--json");
   args.push_back("--node=127.0.0.1:" + std::to_string(via.cluster_port()));
+  args.push_back(std::string("--token=") + node_process::token());
   const char* setpriv = first_executable({"/usr/bin/setpriv", "/bin/setpriv"});
   if (setpriv == nullptr) {
     run_cli(args, out);

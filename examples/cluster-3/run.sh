@@ -82,7 +82,7 @@ for it in "${items[@]}"; do
   echo "$line"
 done
 echo
-"$cli_bin" --node 127.0.0.1:4301 nodes || true
+"$cli_bin" --node 127.0.0.1:4301 --data-dir "$dir/n1" nodes || true
 if $keep; then
   echo
   echo "The nodes keep running: kill -TERM ${pids[*]}   (logs: $dir/n*.log)"
