@@ -14,6 +14,7 @@
 
 #include <caf/event_based_actor.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
 #include <spdlog/spdlog.h>
 
 #include "messages/assert.hpp"
@@ -228,8 +229,9 @@ void handshake(membership_pointer self, uint32_t j) {
   auto& st = self->state;
   const auto& m = st.env.members[j];
   auto t = std::chrono::milliseconds{st.env.hop_timeout_ms};
-  self->request(self->system().middleman().actor_handle(), t,
-                caf::connect_atom_v, m.host, m.port)
+  auto connector = st.env.tls ? self->system().openssl_manager().actor_handle()
+                              : self->system().middleman().actor_handle();
+  self->request(connector, t, caf::connect_atom_v, m.host, m.port)
     .then(
       [self, j, t](caf::node_id&, caf::strong_actor_ptr& ptr,
                    std::set<std::string>&) {

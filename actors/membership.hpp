@@ -57,6 +57,9 @@ struct membership_env {
   std::vector<caf::actor> relays;
   clock_fn now_ms;
   int64_t hop_timeout_ms = 5'000; // a connect and a hello
+  /// Connect through CAF's OpenSSL module (the cluster port is TLS with
+  /// peer certificates) instead of the plain middleman.
+  bool tls = false;
 };
 
 enum class peer_phase : uint8_t { down, connecting, up };

@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
   g++ make cmake           # the toolchain
   libcaf-dev               # C++ Actor Framework 0.17.6 (core + io)
+  libcaf-openssl0.17 libssl-dev # CAF's TLS module for the cluster port, OpenSSL
+  openssl                  # makes the certificates of the TLS example and tests
   libsqlite3-dev           # the store
   libprotobuf-dev protobuf-compiler # the API's DTOs and their JSON mapping
   libspdlog-dev            # key=value event logs

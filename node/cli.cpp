@@ -16,6 +16,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/openssl/remote_actor.hpp>
 #include <caf/scoped_actor.hpp>
 
 #include "actors/admin.hpp"
@@ -115,6 +116,10 @@ flags:
                          $SECKILL_ADMIN_TOKEN, else the file admin-token of
                          --data-dir (every command needs one of the three)
   --data-dir DIR         the node's data directory, to read its admin-token
+  --tls-cert FILE --tls-key FILE --tls-ca FILE
+                         for a node whose cluster port is TLS ([openssl]
+                         in its config): a certificate the cluster's CA
+                         signed, its key, and the CA (PEM files)
   --json                 JSON instead of text: one object, or for nodes
                          an array of one object per member
 
@@ -134,6 +139,8 @@ struct flag_info {
 constexpr flag_info known_flags[] = {
     {"--node", true, false},        {"--json", false, false},
     {"--token", true, false},       {"--data-dir", true, false},
+    {"--tls-cert", true, false},    {"--tls-key", true, false},
+    {"--tls-ca", true, false},
     {"--help", false, false},       {"-h", false, false},
     {"--id", true, true},           {"--total", true, true},
     {"--name", true, true},         {"--per-user-limit", true, true},
@@ -361,6 +368,24 @@ parse_result parse_args(const std::vector<std::string>& args, int64_t now_ms) {
     opts.token = t->second;
   if (auto d = raw.flags.find("--data-dir"); d != raw.flags.end())
     opts.data_dir = d->second;
+  int tls_given = 0;
+  for (auto [flag, dest] : {std::pair{"--tls-cert", &opts.tls_cert},
+                            std::pair{"--tls-key", &opts.tls_key},
+                            std::pair{"--tls-ca", &opts.tls_ca}}) {
+    if (auto f = raw.flags.find(flag); f != raw.flags.end()) {
+      if (f->second.empty()) {
+        res.error = std::string{flag} + " needs a file";
+        return res;
+      }
+      *dest = f->second;
+      ++tls_given;
+    }
+  }
+  if (tls_given != 0 && tls_given != 3) {
+    res.error = "--tls-cert, --tls-key and --tls-ca go together (TLS with "
+                "a certificate), got " + std::to_string(tls_given) + " of them";
+    return res;
+  }
   auto node = raw.flags.find("--node");
   if (node == raw.flags.end())
     res.error = "missing --node HOST:PORT";
@@ -476,11 +501,20 @@ std::string no_answer_message(const cli_options& opts,
 
 cli_result run_command(caf::actor_system& sys, const cli_options& o,
                        std::chrono::milliseconds timeout) {
-  auto dest = sys.middleman().remote_actor<admin_actor>(o.host, o.port);
-  if (!dest)
+  auto dest = o.tls()
+                ? caf::openssl::remote_actor<admin_actor>(sys, o.host, o.port)
+                : sys.middleman().remote_actor<admin_actor>(o.host, o.port);
+  if (!dest) {
+    std::string hint;
+    if (dest.error() == caf::sec::disconnect_during_handshake)
+      hint = o.tls() ? " (the node refused this certificate, or its port "
+                       "is not TLS)"
+                     : " (a node whose cluster port is TLS needs --tls-cert, "
+                       "--tls-key and --tls-ca)";
     return {exit_unreachable, "",
             "error: cannot reach node " + endpoint(o) + ": " +
-                sys.render(dest.error()) + "\n"};
+                sys.render(dest.error()) + hint + "\n"};
+  }
   caf::scoped_actor self{sys};
   const auto& d = *dest;
   switch (o.cmd) {

@@ -50,6 +50,10 @@ struct cli_options {
   bool json = false;
   std::string token;    // --token; resolve_token fills it otherwise
   std::string data_dir; // --data-dir: read DATA_DIR/admin-token
+  // --tls-cert, --tls-key, --tls-ca: for a node whose cluster port is TLS
+  // ([openssl]); all three or none.
+  std::string tls_cert, tls_key, tls_ca;
+  bool tls() const { return !tls_cert.empty(); }
   command cmd = command::none;
   std::string id; // the item or user of item, user, pause, resume, end
   item_spec spec; // create-item

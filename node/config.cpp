@@ -1,6 +1,8 @@
 // The strict reader of the [seckill] configuration (see config.hpp).
 #include "node/config.hpp"
 
+#include <arpa/inet.h>
+
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
@@ -312,6 +314,21 @@ const std::vector<key_spec>& keys() {
      ms_key(0, 600'000, [](node_config& c, L x) {
        c.connection_timeout_ms = x;
      })},
+    {"openssl.certificate", "\"\" (TLS off)",
+     [](const std::string& v, node_config& c) -> std::string {
+       c.tls.certificate = v;
+       return {};
+     }},
+    {"openssl.key", "\"\"",
+     [](const std::string& v, node_config& c) -> std::string {
+       c.tls.key = v;
+       return {};
+     }},
+    {"openssl.cafile", "\"\"",
+     [](const std::string& v, node_config& c) -> std::string {
+       c.tls.cafile = v;
+       return {};
+     }},
     {"cluster.host", "127.0.0.1", host_key([](node_config& c,
                                               const std::string& v) {
        c.cluster_host = v;
@@ -388,7 +405,8 @@ std::string set_key(const std::string& key, const std::string& raw,
 
 bool is_ours(const std::string& section) {
   return section == "seckill" || section == "cluster"
-         || section == "scheduler" || section == "middleman";
+         || section == "openssl" || section == "scheduler"
+         || section == "middleman";
 }
 
 void derive(node_config& out) {
@@ -450,12 +468,46 @@ std::string apply_config_arg(const std::string& arg, node_config& out) {
   if (eq == std::string::npos || dot == std::string::npos || dot > eq
       || !is_ours(arg.substr(0, dot)))
     return "command line: expected --SECTION.KEY=VALUE (seckill, cluster, "
-           "scheduler, middleman), got '--"
+           "openssl, scheduler, middleman), got '--"
            + arg + "'";
   auto problem = set_key(arg.substr(0, eq), arg.substr(eq + 1),
                          "command line", out);
   derive(out);
   return problem;
+}
+
+bool is_loopback_host(const std::string& host) {
+  if (host == "localhost" || host == "::1" || host == "[::1]")
+    return true;
+  in_addr a{};
+  return ::inet_pton(AF_INET, host.c_str(), &a) == 1
+         && (ntohl(a.s_addr) >> 24) == 127;
+}
+
+// The cluster port takes CAF messages from whoever connects: off loopback
+// it must be TLS with peer certificates, or any host could join or admin.
+static std::string check_tls(const node_config& c) {
+  const auto& t = c.tls;
+  int given = !t.certificate.empty() + !t.key.empty() + !t.cafile.empty();
+  if (given != 0 && given != 3)
+    return "[openssl] needs certificate, key and cafile together (TLS with "
+           "peer authentication), got "
+           + std::string(t.certificate.empty() ? "" : "certificate ")
+           + (t.key.empty() ? "" : "key ") + (t.cafile.empty() ? "" : "cafile ")
+           + "only";
+  if (given == 3)
+    return {};
+  if (!is_loopback_host(c.cluster_host))
+    return "cluster.host ('" + c.cluster_host
+           + "') is not loopback: the cluster port would take members and "
+             "admin commands from the network without TLS; set "
+             "openssl.certificate, openssl.key and openssl.cafile";
+  for (const auto& m : c.cluster_members)
+    if (!is_loopback_host(m.host))
+      return "cluster.nodes has member " + m.id + " on '" + m.host
+             + "', not loopback: a cluster across machines needs TLS; set "
+               "openssl.certificate, openssl.key and openssl.cafile";
+  return {};
 }
 
 // Relations between keys, checked on the effective config.
@@ -482,6 +534,8 @@ static std::string check_relations(node_config& c) {
              "and middleman.connection-timeout must exceed it (e.g. 200ms "
              "and 1s): a hung member is noticed only so";
   }
+  if (auto problem = check_tls(c); !problem.empty())
+    return problem;
   if (c.http.request_line_bytes_max > c.http.header_bytes_max)
     return "seckill.http-request-line-bytes-max ("
            + std::to_string(c.http.request_line_bytes_max)

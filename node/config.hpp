@@ -1,5 +1,5 @@
-// The node's configuration: the [seckill], [cluster], [scheduler] and
-// [middleman] sections of cluster.conf, then `--SECTION.KEY=VALUE`
+// The node's configuration: the [seckill], [cluster], [openssl],
+// [scheduler] and [middleman] sections of cluster.conf, then `--SECTION.KEY=VALUE`
 // arguments over them. CAF 0.17's own config parser silently drops a value
 // of the wrong type (from the file and from the command line alike,
 // measured) and keeps unknown keys, so seckill reads its sections itself:
@@ -18,6 +18,20 @@
 #include "node/runtime.hpp"
 
 namespace seckill {
+
+/// The cluster port's TLS (CAF's OpenSSL module): this member's certificate
+/// chain and key, and the CA that signs every member's certificate. All
+/// three or none; with them every connection, both ways, must present a
+/// certificate that the CA signed (a member, or the operator's CLI).
+struct tls_files {
+  std::string certificate; // PEM, the chain from this member's certificate
+  std::string key;         // PEM, unencrypted
+  std::string cafile;      // PEM, the cluster's CA
+  bool on() const { return !certificate.empty(); }
+};
+
+/// Whether `host` is a loopback address (127.0.0.0/8, ::1, localhost).
+bool is_loopback_host(const std::string& host);
 
 struct node_config {
   std::string node_id = "n1";
@@ -42,6 +56,7 @@ struct node_config {
   int64_t scheduler_max_threads = 0;
   int64_t heartbeat_interval_ms = 0;
   int64_t connection_timeout_ms = 0;
+  tls_files tls; // [openssl]
 };
 
 /// An admin token as seckill.admin-token and DATA_DIR/admin-token take

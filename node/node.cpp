@@ -21,6 +21,9 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/openssl/publish.hpp>
+#include <caf/function_view.hpp>
+#include <caf/openssl/manager.hpp>
 #include <caf/scoped_actor.hpp>
 #include <spdlog/spdlog.h>
 
@@ -33,6 +36,7 @@
 #include "node/config.hpp"
 #include "node/data_dir_lock.hpp"
 #include "node/http_server.hpp"
+#include "node/tls.hpp"
 
 namespace seckill {
 
@@ -268,8 +272,12 @@ std::string start_admin(caf::actor_system& sys, const node_config& cfg,
       st.http = live->server->stats();
   };
   parts.admin = sys.spawn(admin_impl, std::move(env));
-  auto port = sys.middleman().publish(parts.admin, cfg.cluster_port,
-                                      cfg.cluster_host.c_str(), true);
+  // With TLS only the TLS port exists: a plain CAF connection finds nothing.
+  auto port = cfg.tls.on()
+                ? caf::openssl::publish(parts.admin, cfg.cluster_port,
+                                        cfg.cluster_host.c_str(), true)
+                : sys.middleman().publish(parts.admin, cfg.cluster_port,
+                                          cfg.cluster_host.c_str(), true);
   if (!port)
     return "cannot publish the admin actor on " + cfg.cluster_host + ":"
            + std::to_string(cfg.cluster_port) + ": "
@@ -421,6 +429,7 @@ int serve(caf::actor_system& sys, node_config& cfg, const sigset_t& signals) {
     menv.relays = parts.rt.cluster.relays;
     menv.now_ms = system_clock_ms();
     menv.hop_timeout_ms = cfg.runtime.hop_timeout_ms;
+    menv.tls = cfg.tls.on();
     parts.membership = sys.spawn(membership_impl, std::move(menv));
     spdlog::info("cluster_joining node={} members={}", cfg.node_id,
                  members.size());
@@ -469,7 +478,12 @@ int serve(caf::actor_system& sys, node_config& cfg, const sigset_t& signals) {
     stopper->send_exit(b, caf::exit_reason::user_shutdown);
   if (parts.membership) // no new connects queued before the unpublish
     stopper->send_exit(parts.membership, caf::exit_reason::user_shutdown);
-  sys.middleman().unpublish(parts.admin, parts.cluster_port);
+  if (cfg.tls.on()) // caf/openssl/unpublish.hpp does not compile in 0.17.6
+    caf::make_function_view(sys.openssl_manager().actor_handle())(
+      caf::unpublish_atom_v, caf::actor_cast<caf::actor_addr>(parts.admin),
+      parts.cluster_port);
+  else
+    sys.middleman().unpublish(parts.admin, parts.cluster_port);
   stopper->send_exit(parts.admin, caf::exit_reason::user_shutdown);
   stop_runtime(sys, parts.rt);
   spdlog::info("shutdown_done node={}", cfg.node_id);
@@ -498,12 +512,19 @@ int run_node(int argc, char** argv) {
     std::fprintf(stderr, "seckill-node: refusing to start: %s\n", err.c_str());
     return 2;
   }
-  if (cfg.cluster_host != "127.0.0.1" && cfg.cluster_host != "::1"
-      && cfg.cluster_host != "localhost")
-    spdlog::warn("cluster_port_exposed host={} reason=\"the admin actor "
-                 "takes commands without a token: keep this network "
-                 "private\"",
-                 cfg.cluster_host);
+  if (cfg.tls.on()) {
+    if (auto err = check_tls_files(cfg.tls); !err.empty()) {
+      std::fprintf(stderr, "seckill-node: refusing to start: %s\n",
+                   err.c_str());
+      return 2;
+    }
+    spdlog::info("cluster_tls certificate={} cafile={}", cfg.tls.certificate,
+                 cfg.tls.cafile);
+  } else if (cfg.cluster_members.size() > 1) {
+    spdlog::warn("cluster_unauthenticated reason=\"no [openssl]: any process "
+                 "on this machine can connect to the cluster port and join "
+                 "as a member; set openssl.certificate, key and cafile\"");
+  }
   if (const auto& q = cfg.runtime.directory.queue;
       q.rate_per_s * static_cast<double>(q.wait_ms_max) < 1000.0)
     spdlog::warn("waiting_room_off admission_rate_per_s={} wait_ms_max={} "
@@ -528,6 +549,8 @@ int run_node(int argc, char** argv) {
   caf::actor_system_config ccfg;
   register_types(ccfg);
   ccfg.load<caf::io::middleman>();
+  if (cfg.tls.on())
+    enable_tls(ccfg, cfg.tls);
   if (cfg.scheduler_max_threads > 0)
     ccfg.set("scheduler.max-threads",
              static_cast<size_t>(cfg.scheduler_max_threads));

@@ -18,6 +18,8 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <thread>
 #include <vector>
 
@@ -27,6 +29,7 @@
 
 #include "messages/type_ids.hpp"
 #include "node/cli.hpp"
+#include "node/tls.hpp"
 
 namespace {
 
@@ -53,6 +56,8 @@ void worker(std::shared_ptr<exchange> ex, cli_options opts) {
     caf::actor_system_config cfg;
     seckill::register_types(cfg);
     cfg.load<caf::io::middleman>();
+    if (opts.tls())
+      seckill::enable_tls(cfg, {opts.tls_cert, opts.tls_key, opts.tls_ca});
     caf::actor_system sys{cfg};
     auto res = seckill::cli::run_command(sys, opts, answer_timeout);
     {
@@ -110,6 +115,18 @@ int main(int argc, char** argv) {
   if (parsed.error.empty())
     parsed.error = seckill::cli::resolve_token(
         options, std::getenv("SECKILL_ADMIN_TOKEN"));
+  if (parsed.error.empty() && options.tls()) {
+    // The node's key names, as the CLI's flags.
+    auto why = seckill::check_tls_files(
+        {options.tls_cert, options.tls_key, options.tls_ca});
+    for (auto [key, flag] : {std::pair{"openssl.certificate", "--tls-cert"},
+                             std::pair{"openssl.key", "--tls-key"},
+                             std::pair{"openssl.cafile", "--tls-ca"}})
+      for (auto at = why.find(key); at != std::string::npos;
+           at = why.find(key, at))
+        why.replace(at, std::string_view{key}.size(), flag);
+    parsed.error = why;
+  }
   if (!parsed.error.empty()) {
     std::string text = "error: " + parsed.error + "\n";
     if (opts.cmd == seckill::cli::command::none && args.empty())

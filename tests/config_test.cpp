@@ -216,10 +216,14 @@ TEST_CASE("config: cluster.nodes lists the members, and this node's entry sets "
         std::string{"--cluster.nodes=n1@127.0.0.1:5001,n2@10.0.0.2:5002"}}) {
     node_config c;
     std::vector<std::string> rest;
+    // Off loopback: only with TLS (the files are checked at start, not
+    // here).
     auto problem
       = load_config({}, {arg, "--seckill.node-id=n2",
                          "--middleman.heartbeat-interval=200ms",
-                         "--middleman.connection-timeout=1s"},
+                         "--middleman.connection-timeout=1s",
+                         "--openssl.certificate=n2.pem", "--openssl.key=n2.key",
+                         "--openssl.cafile=ca.pem"},
                     c, rest);
     INFO(arg << ": " << problem);
     REQUIRE(problem.empty());
@@ -233,4 +237,58 @@ TEST_CASE("config: cluster.nodes lists the members, and this node's entry sets "
   REQUIRE(load_config({}, {"--cluster.port=7000"}, alone, rest).empty());
   CHECK(alone.cluster_nodes.empty());
   CHECK(alone.cluster_port == 7000);
+}
+
+TEST_CASE("config: a cluster port off loopback needs TLS with peer "
+          "certificates - all three files or none",
+          "[config][tls]") {
+  auto load = [](std::vector<std::string> args) {
+    node_config c;
+    std::vector<std::string> rest;
+    return load_config({}, args, c, rest);
+  };
+  const std::vector<std::string> member{
+    "--cluster.nodes=n1@127.0.0.1:5001,n2@10.0.0.2:5002",
+    "--middleman.heartbeat-interval=200ms",
+    "--middleman.connection-timeout=1s"};
+  auto with = [&](std::vector<std::string> more) {
+    auto all = member;
+    all.insert(all.end(), more.begin(), more.end());
+    return all;
+  };
+  // n2 listens on 10.0.0.2; n1 on loopback still talks to n2 there.
+  for (auto id : {"--seckill.node-id=n2", "--seckill.node-id=n1"}) {
+    auto problem = load(with({id}));
+    INFO(problem);
+    CHECK(problem.find("not loopback") != std::string::npos);
+    CHECK(problem.find("openssl.certificate") != std::string::npos);
+  }
+  CHECK(load({"--cluster.host=0.0.0.0"}).find("not loopback")
+        != std::string::npos);
+  CHECK(load({"--cluster.host=::"}).find("not loopback") != std::string::npos);
+  for (auto host : {"127.0.0.1", "127.1.2.3", "::1", "localhost"})
+    CHECK(load({std::string("--cluster.host=") + host}).empty());
+  CHECK(!is_loopback_host("128.0.0.1"));
+  CHECK(!is_loopback_host("10.0.0.1"));
+  CHECK(!is_loopback_host("127.0.0.1.example.com"));
+  // Two of three, or one: refused, naming what is there.
+  auto two = load({"--openssl.certificate=a.pem", "--openssl.key=a.key"});
+  CHECK(two.find("certificate, key and cafile together") != std::string::npos);
+  CHECK(two.find("certificate key only") != std::string::npos);
+  CHECK(load({"--openssl.cafile=ca.pem"}).find("cafile only")
+        != std::string::npos);
+  CHECK(load(with({"--seckill.node-id=n2", "--openssl.certificate=a.pem",
+                   "--openssl.key=a.key", "--openssl.cafile=ca.pem"}))
+          .empty());
+  // From a file, as a section of its own.
+  node_config c;
+  CHECK(apply_config_text("[openssl]\ncertificate = \"a.pem\"\nkey = "
+                          "\"a.key\"\ncafile = \"ca.pem\"\n",
+                          "t.conf", c)
+          .empty());
+  CHECK(c.tls.on());
+  CHECK(c.tls.cafile == "ca.pem");
+  CHECK(apply_config_text("[openssl]\npassphrase = \"x\"\n", "t.conf", c)
+          .find("unknown key openssl.passphrase")
+        != std::string::npos);
 }

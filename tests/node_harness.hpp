@@ -257,9 +257,14 @@ public:
   /// else what is missing, with the logs' tails.
   std::string wait_joined(std::size_t i, int64_t timeout_ms = 15'000);
 
-private:
+  /// Node i's cluster arguments (extra, the member list, its id, the
+  /// heartbeats): another process can be started in its place with them.
   std::vector<std::string> node_args(std::size_t i) const;
+
+  /// Node i's data directory.
   std::string data_dir(std::size_t i) const;
+
+private:
   std::string tails() const;
 
   std::string base_;

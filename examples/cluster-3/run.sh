@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The three-node example on loopback: starts n1, n2 and n3 (n*.conf here),
+# over TLS with peer certificates (made here, in ./data/cluster-3/tls),
 # waits until each has joined the other two, creates four items through n1
 # (each is created on its owner), runs a small crowd of 600 buyers spread
 # over all three nodes' HTTP bridges, and prints what each node answered,
@@ -16,6 +17,9 @@ cli_bin=./build/seckill-cli
 dir=./data/cluster-3
 rm -rf "$dir"
 mkdir -p "$dir"
+# The cluster port is TLS with peer certificates ([openssl] in n*.conf):
+# a CA, a certificate for each member and one for the CLI.
+bash examples/tls/make-certs.sh "$dir/tls" n1 n2 n3 cli
 pids=()
 stop() {
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
@@ -82,7 +86,8 @@ for it in "${items[@]}"; do
   echo "$line"
 done
 echo
-"$cli_bin" --node 127.0.0.1:4301 --data-dir "$dir/n1" nodes || true
+"$cli_bin" --node 127.0.0.1:4301 --data-dir "$dir/n1" --tls-cert "$dir/tls/cli.pem" \
+  --tls-key "$dir/tls/cli.key" --tls-ca "$dir/tls/ca.pem" nodes || true
 if $keep; then
   echo
   echo "The nodes keep running: kill -TERM ${pids[*]}   (logs: $dir/n*.log)"
