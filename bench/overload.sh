@@ -31,6 +31,7 @@ secs=${OVERLOAD_SECONDS:-8}
 conns=${OVERLOAD_CONNECTIONS:-4000}
 build=${BENCH_BUILD_DIR:-build}
 work=data/bench/overload
+cli_tls=() # the CLI's TLS flags, for the three-node example
 section=$work/section.md
 doc=docs/BENCHMARKS.md
 users=10000000 # picked at random: few repeat buyers
@@ -89,7 +90,7 @@ start_single() { # start_single NAME ARG...
 
 # notice_of CLUSTER_ENDPOINT ITEM: the queue's own sold-out notice there.
 notice_of() {
-  "./$build/seckill-cli" --node="$1" --data-dir="$node_dir" item "$2" --json |
+  "./$build/seckill-cli" --node="$1" --data-dir="$node_dir" "${cli_tls[@]}" item "$2" --json |
     sed -nE 's/.*"sold_out_notice_ms":(-?[0-9]+),"sold_out_waiters":([0-9]+).*/\1 ms (\2 waiters answered then)/p'
 }
 
@@ -226,6 +227,11 @@ run_sold_out() {
 # node (each meters a third of the rate), the crowd over the three bridges.
 run_cluster_sold_out() {
   local i https=() clusters=() joined n
+  # The example's cluster port is TLS: its certificates, and the CLI's.
+  [[ -f data/cluster-3/tls/ca.pem ]] ||
+    bash examples/tls/make-certs.sh data/cluster-3/tls n1 n2 n3 cli
+  cli_tls=(--tls-cert=data/cluster-3/tls/cli.pem --tls-key=data/cluster-3/tls/cli.key
+    --tls-ca=data/cluster-3/tls/ca.pem)
   for i in 1 2 3; do
     start_node "c$i" "examples/cluster-3/n$i.conf" \
       --seckill.admission-rate-per-s="$rate" --seckill.admission-burst=$((rate / 10))

@@ -329,6 +329,13 @@ const std::vector<key_spec>& keys() {
        c.tls.cafile = v;
        return {};
      }},
+    {"cluster.plain-loopback", "false",
+     [](const std::string& v, node_config& c) -> std::string {
+       if (v != "true" && v != "false")
+         return expected("true or false");
+       c.plain_loopback = v == "true";
+       return {};
+     }},
     {"cluster.host", "127.0.0.1", host_key([](node_config& c,
                                               const std::string& v) {
        c.cluster_host = v;
@@ -507,6 +514,11 @@ static std::string check_tls(const node_config& c) {
       return "cluster.nodes has member " + m.id + " on '" + m.host
              + "', not loopback: a cluster across machines needs TLS; set "
                "openssl.certificate, openssl.key and openssl.cafile";
+  if (c.cluster_members.size() > 1 && !c.plain_loopback)
+    return "a cluster without TLS lets any process on this machine join as "
+           "a member: set openssl.certificate, openssl.key and "
+           "openssl.cafile, or cluster.plain-loopback = true to accept that "
+           "(tests, a demo on one machine)";
   return {};
 }
 

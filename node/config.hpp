@@ -57,6 +57,9 @@ struct node_config {
   int64_t heartbeat_interval_ms = 0;
   int64_t connection_timeout_ms = 0;
   tls_files tls; // [openssl]
+  /// cluster.plain-loopback: a cluster without TLS, allowed only with every
+  /// member on loopback, and only when asked for.
+  bool plain_loopback = false;
 };
 
 /// An admin token as seckill.admin-token and DATA_DIR/admin-token take

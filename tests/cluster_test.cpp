@@ -1107,7 +1107,7 @@ TEST_CASE("cluster: a node whose file holds items placed on another member "
     {"--config-file=" SECKILL_SOURCE_DIR "/cluster.conf",
      "--seckill.data-dir=" + dir, "--seckill.node-id=n1",
      "--seckill.http-port=0", "--cluster.nodes=" + members,
-     "--middleman.heartbeat-interval=200ms",
+     "--cluster.plain-loopback=true", "--middleman.heartbeat-interval=200ms",
      "--middleman.connection-timeout=1s"},
     out, 20'000);
   INFO(out);

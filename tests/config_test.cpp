@@ -263,6 +263,20 @@ TEST_CASE("config: a cluster port off loopback needs TLS with peer "
     CHECK(problem.find("not loopback") != std::string::npos);
     CHECK(problem.find("openssl.certificate") != std::string::npos);
   }
+  // A loopback cluster without TLS only when asked for.
+  const std::vector<std::string> loopback{
+    "--cluster.nodes=n1@127.0.0.1:5001,n2@127.0.0.1:5002",
+    "--middleman.heartbeat-interval=200ms",
+    "--middleman.connection-timeout=1s"};
+  auto plain = load(loopback);
+  CHECK(plain.find("cluster.plain-loopback") != std::string::npos);
+  auto asked = loopback;
+  asked.push_back("--cluster.plain-loopback=true");
+  CHECK(load(asked).empty());
+  asked.push_back("--cluster.plain-loopback=yes");
+  CHECK(load(asked).find("true or false") != std::string::npos);
+  auto far = with({"--seckill.node-id=n2", "--cluster.plain-loopback=true"});
+  CHECK(load(far).find("not loopback") != std::string::npos); // never off it
   CHECK(load({"--cluster.host=0.0.0.0"}).find("not loopback")
         != std::string::npos);
   CHECK(load({"--cluster.host=::"}).find("not loopback") != std::string::npos);

@@ -826,6 +826,11 @@ std::vector<std::string> cluster_of_three::node_args(std::size_t i) const {
     list += (k == 0 ? "\"" : ",\"") + members_[k] + "\"";
   list += "]";
   auto args = extra_;
+  bool tls = false;
+  for (const auto& a : extra_)
+    tls = tls || a.rfind("--openssl.", 0) == 0;
+  if (!tls) // the cluster tests without certificates, on loopback
+    args.push_back("--cluster.plain-loopback=true");
   args.push_back("--cluster.nodes=" + list);
   args.push_back("--seckill.node-id=" + ids_.at(i));
   args.push_back("--middleman.heartbeat-interval=200ms");
