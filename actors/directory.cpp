@@ -42,7 +42,8 @@ queue_config queue_share(directory_pointer self) {
 
 item_actor spawn_item(directory_pointer self, item_book book, bool fresh) {
   auto& st = self->state;
-  item_env env{st.store, st.now_ms, caf::actor_cast<settle_listener>(st.sessions)};
+  item_env env{st.store, st.now_ms, caf::actor_cast<settle_listener>(st.sessions),
+               caf::actor_cast<tables_listener>(self)};
   // Items and queues live as long as the directory: linked, they fail
   // together instead of leaving a half-routed item behind.
   return self->spawn<caf::linked>(item_impl, std::move(book), std::move(env),
@@ -133,9 +134,10 @@ caf::result<item_view> on_create(directory_pointer self, item_spec spec) {
   // to the item before that, so on failure it has no one else to answer.
   self->request(item, caf::infinite, commit_atom_v)
     .then(
-      [self, rp, id, item](item_view& v) mutable {
+      [self, rp, id, item, bytes](item_view& v) mutable {
         self->state.creating.erase(id);
         open_item(self, id, item, {}, self_node(self));
+        self->state.items.at(id).table_bytes = bytes;
         announce(self, up_peers(self),
                  {item_ref{id, caf::actor_cast<caf::actor>(item)}});
         spdlog::info("item_created item={} total={} mode={}", id,
@@ -152,6 +154,30 @@ caf::result<item_view> on_create(directory_pointer self, item_spec spec) {
         rp.deliver(std::move(err));
       });
   return rp;
+}
+
+// An owned item's tables shrank (its sale ended): the budget gets the
+// difference back. Believed only from that item itself, and only downward:
+// the directory is reachable from the cluster port.
+void on_tables(directory_pointer self, const std::string& id, int64_t bytes) {
+  auto& st = self->state;
+  auto i = st.items.find(id);
+  auto sender = self->current_sender();
+  if (i == st.items.end() || i->second.owner != self_node(self) || !sender
+      || sender != caf::actor_cast<caf::strong_actor_ptr>(i->second.item)
+      || bytes < 0 || bytes > i->second.table_bytes) {
+    spdlog::warn("tables_refused item={} bytes={}",
+                 valid_id(id) ? id : std::string{"(not an id)"}, bytes);
+    return;
+  }
+  auto freed = i->second.table_bytes - bytes;
+  st.table_bytes -= freed;
+  i->second.table_bytes = bytes;
+  SECKILL_ASSERT(st.table_bytes >= 0, "the items' table bytes never go "
+                                      "below zero");
+  spdlog::info("items_memory_freed item={} freed_bytes={} used_mib={} "
+               "budget_mib={}",
+               id, freed, st.table_bytes >> 20, st.cfg.items_memory_bytes >> 20);
 }
 
 // Requests that go to the item itself: here if this node owns it, else to
@@ -286,8 +312,12 @@ directory_impl(directory_pointer self, directory_config cfg, clock_fn now_ms,
   st.up.assign(st.cluster.nodes->size(), false);
   st.up[st.cluster.self_node] = true;
   for (auto& r : recovered) {
-    st.table_bytes += table_bytes(r.record.spec, r.orders.size());
-    auto book = make_book(r.record, r.orders);
+    // An ended sale's tables hold its orders only, from the start.
+    bool over = status_at(r.record, st.now_ms()) == item_status::ended;
+    auto bytes = over ? ended_table_bytes(r.orders.size())
+                      : table_bytes(r.record.spec, r.orders.size());
+    st.table_bytes += bytes;
+    auto book = make_book(r.record, r.orders, over);
     std::vector<std::string> requests;
     requests.reserve(book.by_request.size());
     for (const auto& kvp : book.by_request)
@@ -297,6 +327,7 @@ directory_impl(directory_pointer self, directory_config cfg, clock_fn now_ms,
                    "a node recovers only items it owns (start_runtime checks)");
     open_item(self, id, spawn_item(self, std::move(book), false),
               std::move(requests), st.cluster.self_node);
+    st.items.at(id).table_bytes = bytes;
   }
   return {
     [self](create_atom, item_spec& spec) { return on_create(self, spec); },
@@ -345,6 +376,9 @@ directory_impl(directory_pointer self, directory_config cfg, clock_fn now_ms,
     },
     [self](view_atom a, const std::string& id) {
       return to_item<item_view>(self, a, id, id, errc::unknown_item);
+    },
+    [self](tables_atom, const std::string& id, int64_t bytes) {
+      on_tables(self, id, bytes);
     },
   };
 }

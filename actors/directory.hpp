@@ -51,7 +51,10 @@ using directory_actor = caf::typed_actor<
   caf::replies_to<cancel_atom, std::string>::with<order>,
   caf::replies_to<order_atom, std::string>::with<order>,
   caf::replies_to<stock_atom, std::string>::with<stock_view>,
-  caf::replies_to<view_atom, std::string>::with<item_view>>;
+  caf::replies_to<view_atom, std::string>::with<item_view>,
+  // An owned item's tables shrank (its sale ended): their bytes now. Only
+  // from the item itself.
+  caf::reacts_to<tables_atom, std::string, int64_t>>;
 
 struct directory_config {
   queue_config queue;
@@ -66,6 +69,8 @@ struct item_entry {
   uint32_t owner = 0;
   /// Edge items: the handle came from the owner since it last came up.
   bool fresh = true;
+  /// Owned items: the bytes of its tables counted in table_bytes.
+  int64_t table_bytes = 0;
 };
 
 struct directory_state {

@@ -48,9 +48,25 @@ status_update make_update(item_pointer self) {
   return u;
 }
 
+// An ended sale takes no new order (the end is final): its tables shrink
+// to the orders it holds, and the directory gets the bytes back.
+void release_when_ended(item_pointer self, item_status status) {
+  auto& st = self->state;
+  if (status != item_status::ended || st.tables_released)
+    return;
+  st.tables_released = true;
+  auto bytes = release_tables(st.book);
+  spdlog::info("item_tables_released item={} orders={} table_bytes={}",
+               st.book.rec.spec.item_id, st.book.orders.size(), bytes);
+  if (st.env.directory)
+    self->send(st.env.directory, tables_atom_v, st.book.rec.spec.item_id,
+               bytes);
+}
+
 void publish_status(item_pointer self) {
   auto& st = self->state;
   auto status = current_status(self);
+  release_when_ended(self, status);
   if (status == st.published)
     return;
   st.published = status;

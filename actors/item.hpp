@@ -45,6 +45,10 @@ using settle_listener = caf::typed_actor<
   // A user's unpaid orders here: sent after recovery and when asked.
   caf::reacts_to<unpaid_atom, std::string, std::vector<unpaid_view>>>;
 
+/// Who keeps the node's item memory budget (the directory).
+using tables_listener =
+  caf::typed_actor<caf::reacts_to<tables_atom, std::string, int64_t>>;
+
 using item_actor = caf::typed_actor<
   caf::replies_to<purchase_atom, purchase>::with<order>,
   caf::replies_to<pay_atom, std::string>::with<order>,
@@ -73,6 +77,10 @@ struct item_env {
   /// unpaid order becomes final, so sessions free their caps; `released`:
   /// cancelled or expired (the user's units came back), not paid.
   settle_listener settled;
+  /// Optional: the directory, told `(tables_atom, item_id, bytes)` once the
+  /// sale has ended and the tables shrank to its orders, so that the node's
+  /// item memory budget gets the rest back.
+  tables_listener directory;
 };
 
 /// One waiting caller: called with ok once its change is durable, or with
@@ -97,6 +105,7 @@ struct item_state {
   item_status published = item_status::upcoming;
   std::vector<std::pair<int64_t, std::string>> expiry_heap; // min-heap
   int64_t timer_due_ms = 0; // 0: no tick armed
+  bool tables_released = false; // the sale ended and the tables shrank
   int64_t backoff_until_ms = 0; // after a failed commit, expiries wait
   int64_t commits = 0;
   int64_t commit_failures = 0;

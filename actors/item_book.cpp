@@ -148,10 +148,23 @@ item_book make_book(const item_spec& spec) {
   return book;
 }
 
-item_book make_book(const item_record& rec, const std::vector<order>& orders) {
+int64_t ended_table_bytes(std::size_t orders) {
+  return static_cast<int64_t>(orders) * limits::item_table_bytes_per_slot;
+}
+
+int64_t release_tables(item_book& book) {
+  book.orders.rehash(0); // as few buckets as the entries need
+  book.by_request.rehash(0);
+  book.held_by_user.rehash(0);
+  return ended_table_bytes(book.orders.size());
+}
+
+item_book make_book(const item_record& rec, const std::vector<order>& orders,
+                    bool over) {
   item_book book;
   book.rec = rec;
-  reserve_tables(book, orders.size());
+  if (!over)
+    reserve_tables(book, orders.size());
   for (const auto& o : orders) {
     book.orders.emplace(o.order_id, o);
     book.by_request.emplace(o.request_id, o.order_id);

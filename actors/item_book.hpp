@@ -69,7 +69,16 @@ item_book make_book(const item_spec& spec);
 std::size_t table_slots(const item_spec& spec, std::size_t orders);
 int64_t table_bytes(const item_spec& spec, std::size_t orders);
 /// Rebuilds the indexes of a book from a recovered record and its orders.
-item_book make_book(const item_record& rec, const std::vector<order>& orders);
+/// `over`: the sale has ended, so no order will be added: the tables hold
+/// the orders only (ended_table_bytes), not the stock up front.
+item_book make_book(const item_record& rec, const std::vector<order>& orders,
+                    bool over = false);
+/// The bytes the tables of an ended item with `orders` orders take.
+int64_t ended_table_bytes(std::size_t orders);
+/// Shrinks the tables of an ended item to its orders (they stay readable,
+/// payable until their deadline and cancellable); returns the bytes they
+/// now take (ended_table_bytes).
+int64_t release_tables(item_book& book);
 item_status status_at(const item_record& rec, int64_t now_ms);
 int64_t held_by(const item_book& book, const std::string& user_id);
 /// Empty string if all invariants hold, else what is wrong.

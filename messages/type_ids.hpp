@@ -77,6 +77,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(seckill, caf::first_custom_type_id)
   CAF_ADD_ATOM(seckill, seckill, rate_atom, "rate")
   CAF_ADD_ATOM(seckill, seckill, admin_atom, "admin")
   CAF_ADD_ATOM(seckill, seckill, peer_atom, "peer")
+  CAF_ADD_ATOM(seckill, seckill, tables_atom, "tables")
   // Plan B: the front gate's limits and the degrade switches.
   CAF_ADD_TYPE_ID(seckill, (seckill::switches_view))
   CAF_ADD_ATOM(seckill, seckill, switch_atom, "switch")

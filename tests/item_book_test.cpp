@@ -1019,3 +1019,35 @@ TEST_CASE("undo of each single change restores the book", "[item_book]") {
     }
   }
 }
+
+TEST_CASE("release_tables shrinks an ended item's tables to its orders and "
+          "keeps every order",
+          "[item_book]") {
+  auto spec = make_spec(deduction_mode::order, 200'000);
+  auto book = make_book(spec);
+  // Reserved for the stock up front.
+  CHECK(book.orders.bucket_count() >= 200'000);
+  CHECK(book.by_request.bucket_count() >= 200'000);
+  CHECK(table_bytes(spec, 0) == 200'000 * limits::item_table_bytes_per_slot);
+  for (int i = 0; i < 3; ++i)
+    place(book, buy("u" + std::to_string(i), "r" + std::to_string(i)),
+          start_ms + 1);
+  auto before = book.orders;
+  auto bytes = release_tables(book);
+  CHECK(bytes == 3 * limits::item_table_bytes_per_slot);
+  CHECK(bytes == ended_table_bytes(3));
+  CHECK(book.orders.bucket_count() < 100);
+  CHECK(book.by_request.bucket_count() < 100);
+  CHECK(book.held_by_user.bucket_count() < 100);
+  CHECK(book.orders == before);
+  CHECK(check_invariants(book).empty());
+  // A recovered ended item does not reserve for the stock at all.
+  std::vector<order> orders;
+  for (const auto& kvp : book.orders)
+    orders.push_back(kvp.second);
+  auto over = make_book(book.rec, orders, true);
+  CHECK(over.orders.bucket_count() < 100);
+  CHECK(over.orders == book.orders);
+  auto open = make_book(book.rec, orders, false);
+  CHECK(open.orders.bucket_count() >= 200'000);
+}

@@ -778,3 +778,56 @@ TEST_CASE("hostile: an item too big for the memory budget is refused at "
   CHECK(c.request("GET", "/api/v1/items/big2").status == 200);
   CHECK(node.terminate() == 0);
 }
+
+TEST_CASE("hostile: ending an item gives its tables back to the memory "
+          "budget - at once and after a restart",
+          "[hostile]") {
+  temp_dir tmp;
+  auto data = (tmp.path / "data").string();
+  // Each item of 10^8 units reserves 32 MiB; 65 MiB hold two of them.
+  std::vector<std::string> args{"--seckill.items-memory-mib=65"};
+  auto big = [](const std::string& id) {
+    item_def d;
+    d.item_id = id;
+    d.total = 100'000'000;
+    return d;
+  };
+  auto end = [](http_client& c, const std::string& id) {
+    return c.request("POST", "/api/v1/items/" + id + "/end", "",
+                     {admin_header()});
+  };
+  {
+    node_process node(data, args);
+    http_client c(node.http_port());
+    REQUIRE(create_item(c, big("old1")).status == 201);
+    REQUIRE(create_item(c, big("old2")).status == 201);
+    REQUIRE(purchase(c, "old1", "u1", 1, "r1").status == 201);
+    REQUIRE(problem_mismatch(create_item(c, big("new1")), 503,
+                             "capacity_exceeded")
+            == "");
+    // Before the fix an ended item kept its 32 MiB until the node stopped.
+    REQUIRE(end(c, "old1").status == 200);
+    REQUIRE(wait_for_log(node, "items_memory_freed item=old1", 1, 5'000));
+    CHECK(node.log().find("item_tables_released item=old1 orders=1")
+          != std::string::npos);
+    CHECK(create_item(c, big("new1")).status == 201);
+    // The ended item's orders are still there.
+    CHECK(c.request("GET", "/api/v1/orders/old1.1?user_id=u1").status == 200);
+    CHECK(problem_mismatch(create_item(c, big("new2")), 503,
+                           "capacity_exceeded")
+          == "");
+    CHECK(node.terminate() == 0);
+  }
+  // Recovered, the ended item counts its orders only: old2 and new1 fill
+  // the budget, and a third big item is refused (a small one fits).
+  node_process node(data, args);
+  http_client c(node.http_port());
+  CHECK(problem_mismatch(create_item(c, big("new2")), 503, "capacity_exceeded")
+        == "");
+  item_def mid;
+  mid.item_id = "mid";
+  mid.total = 1'000; // tens of KiB: fits only if old1 counts its orders only
+  CHECK(create_item(c, mid).status == 201);
+  CHECK(c.request("GET", "/api/v1/orders/old1.1?user_id=u1").status == 200);
+  CHECK(node.terminate() == 0);
+}

@@ -31,7 +31,7 @@ TEST_CASE("regression: expiries still fire after the wall clock "
   auto behind = std::make_shared<int64_t>(0);
   auto base = w.clock();
   clock_fn wall = [base, behind] { return base() - *behind; };
-  item_env env{w.store, wall, {}};
+  item_env env{w.store, wall, {}, {}};
   auto it = w.sys.spawn(item_impl, make_book(rspec(wall(), "t", 5,
                                                    deduction_mode::reserve)),
                         env, true);
