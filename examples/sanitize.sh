@@ -11,7 +11,7 @@
 #   SANITIZE_TAGS="[dto]" bash examples/sanitize.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tags=${SANITIZE_TAGS:-"[dto],[http],[store],[wire],[rules],[item_book],[item],[queue],[session],[hostile],[cli],[cluster],[node],[data-dir],[retry],[fault]"}
+tags=${SANITIZE_TAGS:-"[dto],[http],[store],[wire],[rules],[item_book],[item],[queue],[session],[hostile],[cli],[cluster],[tls],[node],[data-dir],[retry],[fault]"}
 cmake -S . -B build-asan -DSECKILL_SANITIZE=ON > /dev/null
 cmake --build build-asan -j2 --target seckill-tests
 # CAF 0.17's own headers raise one known UBSan report when an actor with no

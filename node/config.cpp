@@ -132,6 +132,15 @@ setter host_key(std::function<void(node_config&, const std::string&)> put) {
   };
 }
 
+// A file of [openssl], any path ("" leaves TLS off; check_tls relates the
+// three, check_tls_files reads them at start).
+setter path_key(std::string tls_files::*field) {
+  return [=](const std::string& v, node_config& c) -> std::string {
+    c.tls.*field = v;
+    return {};
+  };
+}
+
 // A front-gate limit or degrade switch (actors/front_gate.hpp): its range
 // and its default are the switch's own, so the file, the command line and
 // seckill-cli accept the same values.
@@ -314,21 +323,9 @@ const std::vector<key_spec>& keys() {
      ms_key(0, 600'000, [](node_config& c, L x) {
        c.connection_timeout_ms = x;
      })},
-    {"openssl.certificate", "\"\" (TLS off)",
-     [](const std::string& v, node_config& c) -> std::string {
-       c.tls.certificate = v;
-       return {};
-     }},
-    {"openssl.key", "\"\"",
-     [](const std::string& v, node_config& c) -> std::string {
-       c.tls.key = v;
-       return {};
-     }},
-    {"openssl.cafile", "\"\"",
-     [](const std::string& v, node_config& c) -> std::string {
-       c.tls.cafile = v;
-       return {};
-     }},
+    {"openssl.certificate", "\"\" (TLS off)", path_key(&tls_files::certificate)},
+    {"openssl.key", "\"\"", path_key(&tls_files::key)},
+    {"openssl.cafile", "\"\"", path_key(&tls_files::cafile)},
     {"cluster.plain-loopback", "false",
      [](const std::string& v, node_config& c) -> std::string {
        if (v != "true" && v != "false")

@@ -814,6 +814,7 @@ struct remoting_config : caf::actor_system_config {
   remoting_config() {
     register_types(*this);
     load<caf::io::middleman>();
+    set("scheduler.max-threads", 1);
   }
 };
 
@@ -1271,10 +1272,7 @@ TEST_CASE("cli: strangers' errors, exits and junk sent to the admin actor "
   test::node_process node((tmp.path / "data").string());
   const auto port = node.cluster_port();
   {
-    caf::actor_system_config cfg;
-    register_types(cfg);
-    cfg.load<caf::io::middleman>();
-    cfg.set("scheduler.max-threads", 1);
+    remoting_config cfg;
     caf::actor_system sys{cfg};
     auto typed = sys.middleman().remote_actor<admin_actor>("127.0.0.1", port);
     REQUIRE(typed);
@@ -1360,10 +1358,7 @@ TEST_CASE("cli: every command to the cluster port needs the node's admin "
   CHECK(cli({"status", node_flag, "--token=" + token}, out) == 0);
   // Raw CAF messages with an empty or wrong key are refused the same way.
   {
-    caf::actor_system_config cfg;
-    register_types(cfg);
-    cfg.load<caf::io::middleman>();
-    cfg.set("scheduler.max-threads", 1);
+    remoting_config cfg;
     caf::actor_system sys{cfg};
     auto admin = sys.middleman().remote_actor<admin_actor>("127.0.0.1", port);
     REQUIRE(admin);

@@ -740,6 +740,18 @@ TEST_CASE("hostile: scrapers that come together share one render of "
   CHECK(node.terminate() == 0);
 }
 
+namespace {
+
+/// An item of 10^8 units: 32 MiB of tables reserved at creation.
+item_def big_item(const std::string& id) {
+  item_def d;
+  d.item_id = id;
+  d.total = 100'000'000;
+  return d;
+}
+
+} // namespace
+
 TEST_CASE("hostile: an item too big for the memory budget is refused at "
           "creation and the node keeps its budget across a restart",
           "[hostile]") {
@@ -749,12 +761,7 @@ TEST_CASE("hostile: an item too big for the memory budget is refused at "
   // does not; before the budget, 1,000 of them were created until the
   // kernel killed the node.
   std::vector<std::string> args{"--seckill.items-memory-mib=65"};
-  auto big = [](const std::string& id) {
-    item_def d;
-    d.item_id = id;
-    d.total = 100'000'000;
-    return d;
-  };
+  auto big = big_item;
   {
     node_process node(data, args);
     http_client c(node.http_port());
@@ -786,12 +793,7 @@ TEST_CASE("hostile: ending an item gives its tables back to the memory "
   auto data = (tmp.path / "data").string();
   // Each item of 10^8 units reserves 32 MiB; 65 MiB hold two of them.
   std::vector<std::string> args{"--seckill.items-memory-mib=65"};
-  auto big = [](const std::string& id) {
-    item_def d;
-    d.item_id = id;
-    d.total = 100'000'000;
-    return d;
-  };
+  auto big = big_item;
   auto end = [](http_client& c, const std::string& id) {
     return c.request("POST", "/api/v1/items/" + id + "/end", "",
                      {admin_header()});

@@ -46,22 +46,30 @@ void make_certs(const std::filesystem::path& dir,
   REQUIRE(run_process("/bin/bash", args, out, 30'000) == 0);
 }
 
-/// The [openssl] arguments of a node holding NAME's certificate from `dir`,
-/// trusting the CA of `ca_dir`.
+/// The three TLS flags for NAME's certificate from `dir`, trusting the CA
+/// of `ca_dir`: the node's [openssl] keys, or (`prefix` "--tls-") the
+/// CLI's.
+std::vector<std::string> tls_flags(const std::filesystem::path& dir,
+                                   const std::string& name,
+                                   const std::filesystem::path& ca_dir,
+                                   const std::string& prefix) {
+  bool node = prefix == "--openssl.";
+  return {prefix + (node ? "certificate=" : "cert=")
+            + (dir / (name + ".pem")).string(),
+          prefix + "key=" + (dir / (name + ".key")).string(),
+          prefix + (node ? "cafile=" : "ca=") + (ca_dir / "ca.pem").string()};
+}
+
 std::vector<std::string> tls_args(const std::filesystem::path& dir,
                                   const std::string& name,
                                   const std::filesystem::path& ca_dir) {
-  return {"--openssl.certificate=" + (dir / (name + ".pem")).string(),
-          "--openssl.key=" + (dir / (name + ".key")).string(),
-          "--openssl.cafile=" + (ca_dir / "ca.pem").string()};
+  return tls_flags(dir, name, ca_dir, "--openssl.");
 }
 
 std::vector<std::string> cli_tls(const std::filesystem::path& dir,
                                  const std::string& name,
                                  const std::filesystem::path& ca_dir) {
-  return {"--tls-cert=" + (dir / (name + ".pem")).string(),
-          "--tls-key=" + (dir / (name + ".key")).string(),
-          "--tls-ca=" + (ca_dir / "ca.pem").string()};
+  return tls_flags(dir, name, ca_dir, "--tls-");
 }
 
 int cli(uint16_t port, std::vector<std::string> args,
