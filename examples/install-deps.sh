@@ -16,6 +16,7 @@ packages=(
   nlohmann-json3-dev       # strict JSON syntax check of request bodies
   curl                     # the demo script talks to the node with it
   iptables iproute2        # the partition probe cuts one member off another (ss finds the link)
+  clang libclang-rt-14-dev # examples/fuzz.sh: clang 14 and its libFuzzer, ASan, UBSan runtimes
 )
 missing=()
 for p in "${packages[@]}"; do

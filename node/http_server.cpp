@@ -4,12 +4,11 @@
 // How it is built. Each connection is a `session` owned by shared_ptrs held
 // in its pending operations (a read, a write, a timer); every socket and
 // timer operation of a session runs on its own strand, so a session's state
-// needs no lock. The session feeds the bytes it reads to a
-// `request_parser<string_body>` itself (`put`, the loop Beast's own
-// `http::read` runs), which lets it check the request line's length before
-// Beast sees it (414 versus 431), count header bytes across calls, and keep
-// parsing pipelined requests out of the buffer while earlier ones are still
-// with the handler.
+// needs no lock. The session feeds the bytes it reads to a `request_reader`
+// (node/http_parse.hpp: Beast's `request_parser<string_body>` with the
+// checks Beast leaves to its caller) itself, which lets it keep parsing
+// pipelined requests out of the buffer while earlier ones are still with
+// the handler.
 //
 // Ordered replies: every complete request gets a slot, numbered in arrival
 // order, in a queue of at most `pipeline_max` slots; when the queue is full
@@ -39,7 +38,6 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <cstring>
 #include <deque>
 #include <future>
 #include <mutex>
@@ -57,6 +55,7 @@
 #include "messages/dto.hpp"
 #include "messages/errors.hpp"
 #include "messages/limits.hpp"
+#include "node/http_parse.hpp"
 
 namespace seckill::http {
 
@@ -73,9 +72,6 @@ using wire_response = bhttp::response<bhttp::string_body>;
 
 // Bytes asked of the kernel in one read.
 constexpr std::size_t read_chunk_bytes = 16'384;
-// Read buffer room beyond the header limit: pipelined bytes and body bytes
-// waiting for the parser.
-constexpr std::size_t read_slack_bytes = 16'384;
 // Responses gathered into one write.
 constexpr std::size_t write_batch_max = 64;
 // After the last answer of a closing connection: how long, and how many
@@ -289,14 +285,9 @@ private:
   };
 
   void pump();
-  void skip_empty_lines();
   step parse_step();
-  bool check_request_line();
-  step after_put(bool header_before, std::size_t used, error_code ec);
-  void fail_parse(error_code ec);
   void complete_request();
   void hand_over(bhttp::request<bhttp::string_body>&& msg);
-  void reset_parser();
   void transport_error(errc code, int status, const std::string& detail);
   void push_answer(response r, unsigned version, bool close_after);
   void start_read();
@@ -323,16 +314,14 @@ private:
   std::string client_ip_;
   bool holds_address_slot_ = false;
   beast::flat_buffer buffer_;
-  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  request_reader reader_;
   std::deque<slot> slots_;
   uint64_t next_seq_ = 0;
   std::vector<std::string> out_; // bytes being written, owned until done
   std::size_t out_slots_ = 0;    // slots those bytes answer
 
   bool counted_open_ = false;
-  bool in_request_ = false;   // the current request's first byte was parsed
-  bool line_checked_ = false; // its request line is within the limit
-  std::size_t header_bytes_ = 0;
+  bool in_request_ = false; // the current request's first byte was parsed
   bool reading_ = false;
   bool writing_ = false;
   bool peer_eof_ = false;
@@ -353,21 +342,24 @@ private:
   uint64_t write_timer_gen_ = 0;
 };
 
-std::size_t read_buffer_bytes_max(const server_config& cfg) {
-  return std::max(cfg.header_bytes_max, cfg.request_line_bytes_max + 2) +
-         read_slack_bytes;
+parse_limits limits_of(const server_config& cfg) {
+  parse_limits l;
+  l.request_line_bytes_max = cfg.request_line_bytes_max;
+  l.header_bytes_max = cfg.header_bytes_max;
+  l.body_bytes_max = cfg.body_bytes_max;
+  return l;
 }
 
 session::session(core& c, tcp::socket socket)
     : core_(c), strand_(socket.get_executor()), socket_(std::move(socket)),
-      buffer_(read_buffer_bytes_max(c.cfg)), read_timer_(strand_),
-      answer_timer_(strand_), write_timer_(strand_) {
+      buffer_(read_buffer_bytes_max(limits_of(c.cfg))),
+      reader_(limits_of(c.cfg)), read_timer_(strand_), answer_timer_(strand_),
+      write_timer_(strand_) {
   error_code ec;
   auto ep = socket_.remote_endpoint(ec);
   if (!ec)
     client_ip_ = ep.address().to_string();
   socket_.set_option(tcp::no_delay(true), ec);
-  reset_parser();
 }
 
 session::~session() {
@@ -398,15 +390,6 @@ void session::refuse(const char* why) {
   });
 }
 
-void session::reset_parser() {
-  parser_.emplace();
-  parser_->header_limit(static_cast<std::uint32_t>(core_.cfg.header_bytes_max));
-  parser_->body_limit(static_cast<std::uint64_t>(core_.cfg.body_bytes_max));
-  in_request_ = false;
-  line_checked_ = false;
-  header_bytes_ = 0;
-}
-
 // -- Reading and parsing ------------------------------------------------------
 
 // Parses what is buffered, request after request, until the pipeline is
@@ -416,7 +399,7 @@ void session::pump() {
     if (!in_request_ && slots_.size() >= core_.cfg.pipeline_max)
       break; // backpressure: resumed when a slot is written
     if (!in_request_)
-      skip_empty_lines();
+      skip_empty_lines(buffer_); // they do not end the idle time
     if (buffer_.size() > 0) {
       auto s = parse_step();
       if (s == step::progressed)
@@ -434,142 +417,31 @@ void session::pump() {
   maybe_write();
 }
 
-// RFC 9112 2.2: empty lines before a request line are ignored (some
-// clients send CRLF after a body). They do not end the idle time.
-void session::skip_empty_lines() {
-  auto data = buffer_.data();
-  const char* p = static_cast<const char*>(data.data());
-  std::size_t n = 0;
-  while (n < data.size() && (p[n] == '\r' || p[n] == '\n'))
-    ++n;
-  buffer_.consume(n);
-}
-
 session::step session::parse_step() {
   if (!in_request_) {
     in_request_ = true;
     arm_read_timer(read_timer_kind::request, core_.cfg.request_timeout_ms);
   }
-  if (!line_checked_ && !check_request_line())
-    return step::failed;
-  bool header_before = parser_->is_header_done();
-  error_code ec;
-  std::size_t used = parser_->put(buffer_.data(), ec);
-  buffer_.consume(used);
-  return after_put(header_before, used, ec);
-}
-
-// The request line ends at the first LF. Beast judges its syntax; this only
-// measures it, which Beast cannot tell apart from the headers' size.
-bool session::check_request_line() {
-  auto data = buffer_.data();
-  const char* p = static_cast<const char*>(data.data());
-  std::size_t line_max = core_.cfg.request_line_bytes_max;
-  std::size_t scan = std::min(data.size(), line_max + 2);
-  const void* lf = std::memchr(p, '\n', scan);
-  std::size_t len = data.size();
-  if (lf != nullptr) {
-    len = static_cast<std::size_t>(static_cast<const char*>(lf) - p);
-    if (len > 0 && p[len - 1] == '\r')
-      --len;
-  } else if (data.size() < line_max + 2) {
-    return true; // incomplete and still within the limit
-  }
-  if (len > line_max) {
-    transport_error(errc::uri_too_long, 414,
-                    "request line over " + std::to_string(line_max) + " bytes");
-    return false;
-  }
-  line_checked_ = true;
-  return true;
-}
-
-// The framing and identity headers RFC 9112 and RFC 9110 require once:
-// "" if the request's header is acceptable, else why not. An HTTP/1.0
-// request has no transfer codings (RFC 9112 6.1: faulty framing); an
-// HTTP/1.1 request has exactly one Host (RFC 9112 3.2); a request has at
-// most one Authorization (two would let a proxy and the node read different
-// credentials).
-std::string header_fault(const bhttp::request_header<>& h) {
-  if (h.version() < 11 && h.count(bhttp::field::transfer_encoding) != 0)
-    return "Transfer-Encoding is not allowed in HTTP/1.0";
-  auto hosts = h.count(bhttp::field::host);
-  if (h.version() >= 11 && hosts == 0)
-    return "an HTTP/1.1 request needs a Host header";
-  if (hosts > 1)
-    return "more than one Host header";
-  if (h.count(bhttp::field::authorization) > 1)
-    return "more than one Authorization header";
-  return {};
-}
-
-session::step session::after_put(bool header_before, std::size_t used,
-                                 error_code ec) {
-  bool need_more = ec == bhttp::error::need_more;
-  if (ec && !need_more) {
-    fail_parse(ec);
-    return step::failed;
-  }
-  const auto& cfg = core_.cfg;
-  if (!header_before) {
-    // Beast limits the header bytes buffered at one call, not their sum.
-    header_bytes_ += used;
-    std::size_t seen = header_bytes_;
-    if (!parser_->is_header_done())
-      seen += buffer_.size(); // the header's end is not buffered yet
-    if (seen > cfg.header_bytes_max) {
-      fail_parse(bhttp::error::header_limit);
-      return step::failed;
-    }
-  }
-  if (!header_before && parser_->is_header_done()) {
-    // Without chunked last, a request's body length is unknowable.
-    const auto& h = parser_->get();
-    if (h.find(bhttp::field::transfer_encoding) != h.end() &&
-        !parser_->chunked()) {
-      transport_error(errc::bad_request, 400,
-                      "Transfer-Encoding must end with chunked");
-      return step::failed;
-    }
-    if (auto why = header_fault(h); !why.empty()) {
-      transport_error(errc::bad_request, 400, why);
-      return step::failed;
-    }
-  }
-  if (parser_->is_done()) {
+  switch (reader_.parse(buffer_)) {
+  case request_reader::step::progressed:
+    return step::progressed;
+  case request_reader::step::need_more:
+    return step::need_more;
+  case request_reader::step::complete:
     complete_request();
     return step::progressed;
+  case request_reader::step::failed:
+    break;
   }
-  bool header_changed = header_before != parser_->is_header_done();
-  if (!need_more && (used > 0 || header_changed))
-    return step::progressed;
-  if (buffer_.size() >= buffer_.max_size()) {
-    // Only a chunk header or trailer longer than the buffer gets here.
-    transport_error(errc::bad_request, 400, "chunk line or trailer too long");
-    return step::failed;
-  }
-  return step::need_more;
-}
-
-void session::fail_parse(error_code ec) {
-  if (ec == bhttp::error::header_limit) {
-    transport_error(errc::headers_too_large, 431,
-                    "request line and headers over " +
-                        std::to_string(core_.cfg.header_bytes_max) + " bytes");
-  } else if (ec == bhttp::error::body_limit) {
-    transport_error(errc::payload_too_large, 413,
-                    "body over " + std::to_string(core_.cfg.body_bytes_max) +
-                        " bytes");
-  } else {
-    transport_error(errc::bad_request, 400,
-                    "malformed request: " + ec.message());
-  }
+  const auto& f = reader_.fault();
+  transport_error(f.code, f.status, f.detail);
+  return step::failed;
 }
 
 void session::complete_request() {
   disarm_read_timer();
-  auto msg = parser_->release();
-  reset_parser();
+  auto msg = reader_.release();
+  in_request_ = false;
   if (!core_.accepting.load()) {
     ++core_.stats.connections_refused;
     done_reading_ = true;
@@ -847,7 +719,7 @@ void session::close() {
     if (s.inflight)
       --core_.stats.requests_inflight;
   slots_.clear();
-  parser_.reset();
+  reader_.reset();
 }
 
 // -- Timers -------------------------------------------------------------------
