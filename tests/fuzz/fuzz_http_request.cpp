@@ -43,6 +43,8 @@
 
 #include "node/http_parse.hpp"
 
+#include "tests/fuzz/fuzz_support.hpp"
+
 namespace {
 
 namespace beast = boost::beast;
@@ -60,12 +62,7 @@ constexpr std::array<parse_limits, 4> limit_sets{{
     {32, 32, 0}, // line as long as the header; no body at all
 }};
 
-void require(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "fuzz_http_request: invariant broken: %s\n", what);
-    std::abort();
-  }
-}
+using seckill::fuzz::require;
 
 // One completed request, as compared between the two runs.
 struct seen_request {

@@ -37,6 +37,7 @@
 #include "messages/json_fast.hpp"
 #include "messages/json_strict.hpp"
 #include "messages/limits.hpp"
+#include "tests/fuzz/fuzz_support.hpp"
 
 namespace {
 
@@ -46,12 +47,7 @@ using json = nlohmann::json;
 
 const std::string item_id = "sku-1"; // from the request's path
 
-void require(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "fuzz_purchase_json: invariant broken: %s\n", what);
-    std::abort();
-  }
-}
+using seckill::fuzz::require;
 
 bool same(const purchase& a, const purchase& b) {
   return a.item_id == b.item_id && a.user_id == b.user_id &&
@@ -69,48 +65,7 @@ purchase sentinel() {
   return p;
 }
 
-/// The members of a flat object in the order written, duplicates kept
-/// (a DOM would keep only the last).
-class members : public nlohmann::json_sax<json> {
-public:
-  std::vector<std::pair<std::string, json>> list;
-
-  bool null() override { return value(nullptr); }
-  bool boolean(bool v) override { return value(v); }
-  bool number_integer(number_integer_t v) override { return value(v); }
-  bool number_unsigned(number_unsigned_t v) override { return value(v); }
-  bool number_float(number_float_t v, const string_t&) override {
-    return value(v);
-  }
-  bool string(string_t& v) override { return value(v); }
-  bool binary(binary_t&) override { return false; }
-  bool start_object(std::size_t) override {
-    if (opened_)
-      return false; // a nested object: the gate refused it
-    opened_ = true;
-    return true;
-  }
-  bool key(string_t& k) override {
-    list.emplace_back(k, json{});
-    return true;
-  }
-  bool end_object() override { return true; }
-  bool start_array(std::size_t) override { return false; }
-  bool end_array() override { return false; }
-  bool parse_error(std::size_t, const std::string&,
-                   const nlohmann::detail::exception&) override {
-    return false;
-  }
-
-private:
-  bool value(json v) {
-    if (list.empty())
-      return false;
-    list.back().second = std::move(v);
-    return true;
-  }
-  bool opened_ = false;
-};
+using members = seckill::fuzz::flat_members;
 
 enum class field { user_id, request_id, quantity };
 
