@@ -11,7 +11,7 @@
 //   and checks only the body's shape: one JSON object, known fields, each
 //   field once, each value of its field's type. Whether an id or a number is
 //   acceptable is decided later by validate_purchase / validate_spec
-//   (actors/item_book.hpp), which this folder must not include.
+//   (actors/sale/item_book.hpp), which this folder must not include.
 // - Unknown fields are rejected, not ignored: a typo such as "quantiy": 5
 //   would otherwise parse as "quantity absent" and silently buy 1.
 // - The same field given twice ("quantity" twice, or "user_id" and "userId")

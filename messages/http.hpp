@@ -1,5 +1,5 @@
-// The vocabulary between the HTTP server (node/http_server.hpp, Beast on
-// its own threads) and the REST bridge actors (actors/bridge.hpp): one
+// The vocabulary between the HTTP server (node/http/server.hpp, Beast on
+// its own threads) and the REST bridge actors (actors/edge/bridge.hpp): one
 // complete request, one response, and the function that answers it. Plain
 // values, no Boost, so the actors never see the transport.
 #pragma once

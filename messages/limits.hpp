@@ -152,7 +152,7 @@ constexpr double gate_lag_release_ratio = 0.5;
 /// Recent outcomes an item keeps for `seckill-cli item ID`.
 constexpr std::size_t item_recent_outcomes_max = 32;
 /// Requests of /metrics or of the item list waiting for the one render
-/// under way (actors/bridge.hpp shared_answer); beyond, 503 busy.
+/// under way (actors/edge/bridge.hpp shared_answer); beyond, 503 busy.
 constexpr std::size_t shared_answer_waiters_max = 256;
 constexpr int64_t shared_answer_retry_ms = 100;
 /// Users listed by `seckill-cli sessions`.

@@ -184,7 +184,7 @@ struct status_update {
   int64_t per_user_limit = 1;
   int64_t starts_at_ms = 0;
   /// With a refusing status: a Bloom filter of the request ids of the
-  /// item's orders (actors/request_filter.hpp); empty otherwise.
+  /// item's orders (actors/sale/request_filter.hpp); empty otherwise.
   std::vector<uint64_t> ordered_requests;
   /// When the item decided this status (its clock, epoch ms): a queue
   /// measures from it how late it learned of a sell-out.
@@ -303,7 +303,7 @@ typename Inspector::result_type inspect(Inspector& f, item_detail& x) {
   return f(caf::meta::type_name("item_detail"), x.item, x.queue);
 }
 
-/// The HTTP front door's counters (node/http_server.hpp fills them).
+/// The HTTP front door's counters (node/http/server.hpp fills them).
 struct http_stats {
   int64_t connections_open = 0;
   int64_t connections_accepted = 0;
@@ -501,7 +501,7 @@ typename Inspector::result_type inspect(Inspector& f, member_view& x) {
 }
 
 /// `seckill-cli switch`: the node's limits and degrade switches as set now
-/// (actors/front_gate.hpp), with what the front gate has done since start.
+/// (actors/edge/front_gate.hpp), with what the front gate has done since start.
 struct switches_view {
   int64_t node_rate_per_s = 0;
   int64_t ip_rate_per_s = 0;

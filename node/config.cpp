@@ -10,8 +10,8 @@
 #include <functional>
 #include <sstream>
 
-#include "actors/front_gate.hpp"
-#include "actors/membership.hpp"
+#include "actors/edge/front_gate.hpp"
+#include "actors/cluster/membership.hpp"
 #include "messages/limits.hpp"
 #include "persistence/store.hpp"
 
@@ -141,7 +141,7 @@ setter path_key(std::string tls_files::*field) {
   };
 }
 
-// A front-gate limit or degrade switch (actors/front_gate.hpp): its range
+// A front-gate limit or degrade switch (actors/edge/front_gate.hpp): its range
 // and its default are the switch's own, so the file, the command line and
 // seckill-cli accept the same values.
 setter switch_key(const std::string& name) {

@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "actors/membership.hpp"
-#include "node/http_server.hpp"
+#include "actors/cluster/membership.hpp"
+#include "node/http/server.hpp"
 #include "node/runtime.hpp"
 
 namespace seckill {

@@ -27,15 +27,15 @@
 #include <caf/scoped_actor.hpp>
 #include <spdlog/spdlog.h>
 
-#include "actors/admin.hpp"
-#include "actors/bridge.hpp"
-#include "actors/front_gate.hpp"
-#include "actors/lag_probe.hpp"
+#include "actors/edge/admin.hpp"
+#include "actors/edge/bridge.hpp"
+#include "actors/edge/front_gate.hpp"
+#include "actors/edge/lag_probe.hpp"
 #include "messages/limits.hpp"
-#include "actors/membership.hpp"
+#include "actors/cluster/membership.hpp"
 #include "node/config.hpp"
 #include "node/data_dir_lock.hpp"
-#include "node/http_server.hpp"
+#include "node/http/server.hpp"
 #include "node/tls.hpp"
 
 namespace seckill {
@@ -471,7 +471,7 @@ int serve(caf::actor_system& sys, node_config& cfg, const sigset_t& signals) {
   }
   parts.server->stop();
   // From a local actor: actors reachable from the cluster port honour no
-  // anonymous exit (actors/strangers.hpp).
+  // anonymous exit (actors/base/strangers.hpp).
   caf::scoped_actor stopper{sys};
   stopper->send_exit(parts.lag_probe, caf::exit_reason::user_shutdown);
   for (auto& b : parts.bridges)

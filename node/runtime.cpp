@@ -4,8 +4,8 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
-#include "actors/clock.hpp"
-#include "actors/placement.hpp"
+#include "actors/base/clock.hpp"
+#include "actors/base/placement.hpp"
 
 namespace seckill {
 

@@ -9,9 +9,9 @@
 
 #include <caf/actor_system.hpp>
 
-#include "actors/directory.hpp"
-#include "actors/relay.hpp"
-#include "actors/session_manager.hpp"
+#include "actors/cluster/directory.hpp"
+#include "actors/cluster/relay.hpp"
+#include "actors/sale/session_manager.hpp"
 #include "persistence/store.hpp"
 
 namespace seckill {

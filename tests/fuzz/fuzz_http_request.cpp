@@ -1,5 +1,5 @@
 // libFuzzer target: arbitrary bytes through the HTTP server's reading steps
-// (node/http_parse.hpp), the way a connection runs them, without a socket:
+// (node/http/parse.hpp), the way a connection runs them, without a socket:
 // empty lines skipped between requests, `request_reader::parse` until it
 // needs more, then a "read" of the next bytes into the bounded read buffer,
 // pipelined requests one after another, parsing stopped at a fault or after
@@ -41,7 +41,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
-#include "node/http_parse.hpp"
+#include "node/http/parse.hpp"
 
 #include "tests/fuzz/fuzz_support.hpp"
 

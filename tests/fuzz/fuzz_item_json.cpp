@@ -1,7 +1,7 @@
 // libFuzzer target: arbitrary bytes as the body of `POST /api/v1/items`,
-// through what the bridge runs on it (actors/bridge.cpp, on_items_create):
+// through what the bridge runs on it (actors/edge/bridge.cpp, on_items_create):
 // parse_item_json (the strict gate, then protobuf), then validate_spec
-// (actors/item_book.hpp).
+// (actors/sale/item_book.hpp).
 //
 // parse_item_json checks the body's shape only and leaves the ranges to
 // validate_spec (dto.hpp says so), so the ranges of messages/limits.hpp are
@@ -31,7 +31,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "actors/item_book.hpp"
+#include "actors/sale/item_book.hpp"
 #include "messages/dto.hpp"
 #include "messages/json_strict.hpp"
 #include "messages/limits.hpp"

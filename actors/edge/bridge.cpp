@@ -1,0 +1,453 @@
+// The REST bridge actor (see bridge.hpp): one handler per route that
+// validates, makes its hops and answers. The route itself is pure
+// (routes.cpp), and so are the token, ETag and problem+json rules
+// (http_rules.cpp).
+#include "actors/edge/bridge.hpp"
+#include "messages/secret.hpp"
+
+#include <chrono>
+#include <cstdio>
+
+#include <spdlog/spdlog.h>
+
+#include "actors/sale/item_book.hpp"
+#include "actors/edge/metrics.hpp"
+#include "messages/assert.hpp"
+#include "messages/dto.hpp"
+#include "messages/limits.hpp"
+
+namespace seckill {
+
+// -- The actor ------------------------------------------------------------------
+
+namespace {
+
+using exchange_ptr = std::shared_ptr<http_exchange>;
+
+std::chrono::milliseconds hop(bridge_pointer self) {
+  return std::chrono::milliseconds{self->state.env.hop_timeout_ms};
+}
+
+void count(bridge_pointer self, route_kind r, errc outcome) {
+  auto& c = *self->state.env.counters;
+  c.requests[static_cast<std::size_t>(r)][static_cast<std::size_t>(outcome)]
+    .fetch_add(1, std::memory_order_relaxed);
+}
+
+void answer(bridge_pointer self, const exchange_ptr& ex, route_kind r,
+            http::response resp) {
+  count(self, r, errc::ok);
+  ex->reply(std::move(resp));
+}
+
+void fail(bridge_pointer self, const exchange_ptr& ex, route_kind r, errc code,
+          const std::string& detail, int64_t retry_after_ms = 0) {
+  count(self, r, code);
+  ex->reply(problem_response(code, detail, retry_after_ms));
+}
+
+void fail(bridge_pointer self, const exchange_ptr& ex, route_kind r,
+          const caf::error& err) {
+  auto code = to_errc(err);
+  auto detail = code == errc::shard_unavailable ? self->system().render(err)
+                                                : std::string{};
+  fail(self, ex, r, code, detail, retry_after_ms(err));
+}
+
+http::response json_response(int status, const google::protobuf::Message& m) {
+  http::response r;
+  r.status = status;
+  r.body = to_json(m);
+  return r;
+}
+
+// Orders are the purchase path's answer: printed without protobuf.
+http::response json_response(int status, const order& o) {
+  http::response r;
+  r.status = status;
+  r.body = order_json(o);
+  return r;
+}
+
+auto failer(bridge_pointer self, exchange_ptr ex, route_kind r) {
+  return [self, ex, r](caf::error& err) { fail(self, ex, r, err); };
+}
+
+/// What a render of a shared answer ends with: the response, or the error.
+using shared_done = std::function<void(caf::expected<http::response>)>;
+using shared_render = std::function<void(shared_done)>;
+
+// Joins `ex` to the render of `slot` under way, or starts one; every waiter
+// gets the same answer (or error) when it is done.
+void serve_shared(bridge_pointer self, shared_answer bridge_state::*slot,
+                  std::atomic<int64_t> bridge_counters::*renders, route_kind r,
+                  exchange_ptr ex, const shared_render& render) {
+  auto& sh = self->state.*slot;
+  if (sh.waiting.size() >= limits::shared_answer_waiters_max)
+    return fail(self, ex, r, errc::busy,
+                "too many requests wait for this answer",
+                limits::shared_answer_retry_ms);
+  sh.waiting.push_back(std::move(ex));
+  if (sh.rendering)
+    return;
+  sh.rendering = true;
+  ((*self->state.env.counters).*renders).fetch_add(1, std::memory_order_relaxed);
+  render([self, slot, r](caf::expected<http::response> out) {
+    auto& sh = self->state.*slot;
+    auto waiting = std::move(sh.waiting);
+    sh.waiting.clear();
+    sh.rendering = false;
+    for (auto& w : waiting) {
+      if (out)
+        answer(self, w, r, *out);
+      else
+        fail(self, w, r, out.error());
+    }
+  });
+}
+
+// -- Items ------------------------------------------------------------------------
+
+void on_item_get(bridge_pointer self, exchange_ptr ex, const route& rt) {
+  self->request(self->state.env.directory, hop(self), view_atom_v, rt.id)
+    .then(
+      [self, ex](item_view& v) {
+        auto resp = json_response(200, to_proto(v.record.spec, v.status));
+        auto tag = etag_of(resp.body);
+        resp.headers.emplace_back("ETag", tag);
+        // Static details change only with the status (a few times a sale):
+        // caches may keep them briefly, and revalidate cheaply (304).
+        resp.headers.emplace_back("Cache-Control", "public, max-age=5");
+        if (etag_matches(ex->request.if_none_match, tag)) {
+          resp.status = 304;
+          resp.body.clear();
+        }
+        answer(self, ex, route_kind::item_get, std::move(resp));
+      },
+      failer(self, ex, route_kind::item_get));
+}
+
+http::response stock_response(const stock_view& v) {
+  auto resp = json_response(200, to_proto(v));
+  resp.headers.emplace_back("Cache-Control", "no-store");
+  return resp;
+}
+
+void on_item_stock(bridge_pointer self, exchange_ptr ex, const route& rt) {
+  auto& st = self->state;
+  auto edge_ms = st.env.switches ? st.env.switches->edge_reads_ms.load() : 0;
+  auto now = steady_clock_us()() / 1000; // ages never jump with the wall clock
+  if (edge_ms > 0) {
+    auto i = st.edge_stocks.find(rt.id);
+    if (i != st.edge_stocks.end()) {
+      auto age = now - i->second.asked_ms;
+      if (age >= 0 && age <= edge_ms) {
+        auto resp = stock_response(i->second.view);
+        resp.headers.emplace_back("X-Stock-Age-Ms", std::to_string(age));
+        return answer(self, ex, route_kind::item_stock, std::move(resp));
+      }
+    }
+  }
+  self->request(st.env.directory, hop(self), stock_atom_v, rt.id)
+    .then(
+      [self, ex, id = rt.id, now, edge_ms](stock_view& v) {
+        auto& cache = self->state.edge_stocks;
+        if (edge_ms > 0) {
+          if (cache.size() >= limits::items_per_node_max
+              && cache.count(id) == 0)
+            cache.clear();
+          cache[id] = edge_stock{v, now};
+        } else if (!cache.empty()) {
+          cache.clear(); // switched off: nothing stale may come back
+        }
+        answer(self, ex, route_kind::item_stock, stock_response(v));
+      },
+      failer(self, ex, route_kind::item_stock));
+}
+
+bool essential_only(bridge_pointer self) {
+  auto& sw = self->state.env.switches;
+  return sw && sw->essential_only.load();
+}
+
+void on_items_list(bridge_pointer self, exchange_ptr ex) {
+  if (essential_only(self))
+    return fail(self, ex, route_kind::items_list, errc::overloaded,
+                "non-essential work is off on this node (essential-only): "
+                "the item list is not served",
+                limits::essential_only_retry_ms);
+  serve_shared(
+    self, &bridge_state::items_list, &bridge_counters::items_list_renders,
+    route_kind::items_list, std::move(ex),
+    [self](shared_done done) {
+      self->request(self->state.env.admin, hop(self), list_atom_v,
+                    self->state.env.admin_token)
+        .then(
+          [done](std::vector<item_detail>& all) {
+            v1::ItemList list;
+            for (auto& d : all)
+              *list.add_items() = to_proto(d.item.record.spec, d.item.status);
+            done(json_response(200, list));
+          },
+          [done](caf::error& err) { done(std::move(err)); });
+    });
+}
+
+void on_items_create(bridge_pointer self, exchange_ptr ex) {
+  item_spec spec;
+  std::string why;
+  if (auto code = parse_item_json(ex->request.body, spec, &why);
+      code != errc::ok)
+    return fail(self, ex, route_kind::items_create, code, why);
+  if (auto code = validate_spec(spec); code != errc::ok)
+    return fail(self, ex, route_kind::items_create, code,
+                "see the item fields' ranges in the README");
+  self->request(self->state.env.admin, hop(self), create_atom_v,
+                self->state.env.admin_token, spec)
+    .then(
+      [self, ex](item_view& v) {
+        auto resp = json_response(201, to_proto(v.record.spec, v.status));
+        resp.headers.emplace_back("Location",
+                                  "/api/v1/items/" + v.record.spec.item_id);
+        spdlog::info("item_created item={} total={} mode={}",
+                     v.record.spec.item_id, v.record.spec.total,
+                     to_string(v.record.spec.mode));
+        answer(self, ex, route_kind::items_create, std::move(resp));
+      },
+      failer(self, ex, route_kind::items_create));
+}
+
+template <class Atom>
+void on_item_admin(bridge_pointer self, exchange_ptr ex, const route& rt,
+                   Atom atom) {
+  self->request(self->state.env.admin, hop(self), atom,
+                self->state.env.admin_token, rt.id)
+    .then(
+      [self, ex, rt](item_view& v) {
+        spdlog::info("item_admin item={} action={} status={}", rt.id,
+                     to_string(rt.kind), to_string(v.status));
+        answer(self, ex, rt.kind,
+               json_response(200, to_proto(v.record.spec, v.status)));
+      },
+      failer(self, ex, rt.kind));
+}
+
+// -- Purchases and orders -----------------------------------------------------------
+
+void count_purchase(bridge_pointer self, errc outcome) {
+  self->state.env.counters->purchases[static_cast<std::size_t>(outcome)]
+    .fetch_add(1, std::memory_order_relaxed);
+}
+
+void on_purchase(bridge_pointer self, exchange_ptr ex, const route& rt) {
+  constexpr auto r = route_kind::item_purchase;
+  purchase p;
+  std::string why;
+  auto code = parse_purchase_json(ex->request.body, rt.id, p, &why);
+  if (code == errc::ok)
+    code = validate_purchase(p);
+  if (code != errc::ok) {
+    count_purchase(self, code);
+    return fail(self, ex, r, code, why);
+  }
+  self->request(self->state.env.directory, hop(self), purchase_atom_v,
+                std::move(p))
+    .then(
+      [self, ex](order& o) {
+        count_purchase(self, errc::ok);
+        bool replay = o.replayed; // an earlier request's order: 200
+        auto& c = *self->state.env.counters;
+        (replay ? c.orders_replayed : c.orders_created).fetch_add(1);
+        auto resp = json_response(replay ? 200 : 201, o);
+        resp.headers.emplace_back("Location", "/api/v1/orders/" + o.order_id);
+        answer(self, ex, r, std::move(resp));
+      },
+      [self, ex](caf::error& err) {
+        count_purchase(self, to_errc(err));
+        fail(self, ex, r, err);
+      });
+}
+
+template <class Atom>
+void on_order_change(bridge_pointer self, exchange_ptr ex, const route& rt,
+                     Atom atom) {
+  std::string user, why;
+  auto code = parse_user_json(ex->request.body, user, &why);
+  if (code == errc::ok && !valid_id(user))
+    code = errc::invalid_id;
+  if (code != errc::ok)
+    return fail(self, ex, rt.kind, code, why);
+  auto dir = self->state.env.directory;
+  // The owner check first; the order's user never changes.
+  self->request(dir, hop(self), order_atom_v, rt.id)
+    .then(
+      [self, ex, rt, user, atom, dir](order& o) {
+        if (o.user_id != user)
+          return fail(self, ex, rt.kind, errc::unknown_order, {});
+        self->request(dir, hop(self), atom, rt.id)
+          .then(
+            [self, ex, rt](order& changed) {
+              spdlog::info("order_changed order={} state={}",
+                           changed.order_id, to_string(changed.state));
+              answer(self, ex, rt.kind, json_response(200, changed));
+            },
+            failer(self, ex, rt.kind));
+      },
+      failer(self, ex, rt.kind));
+}
+
+void on_order_get(bridge_pointer self, exchange_ptr ex, const route& rt) {
+  if (!valid_id(rt.user_id))
+    return fail(self, ex, rt.kind, errc::invalid_id,
+                "the query needs ?user_id= the order's user");
+  self->request(self->state.env.directory, hop(self), order_atom_v, rt.id)
+    .then(
+      [self, ex, rt](order& o) {
+        if (o.user_id != rt.user_id)
+          return fail(self, ex, rt.kind, errc::unknown_order, {});
+        answer(self, ex, rt.kind, json_response(200, o));
+      },
+      failer(self, ex, rt.kind));
+}
+
+// -- Node ---------------------------------------------------------------------------
+
+// 200 while the store acknowledges; 503 while its commits fail (a full disk:
+// it may pass) and after it stopped acknowledging for good (its file was
+// lost), so that a load balancer sends buyers elsewhere and the operator
+// sees why.
+void on_healthz(bridge_pointer self, exchange_ptr ex) {
+  const auto& health = self->state.env.store_health;
+  auto fault = health ? health->fault.load() : store_fault::none;
+  auto failing = health ? health->failing.load() : 0;
+  const char* status = fault != store_fault::none ? "store_failed"
+                       : failing > 0              ? "store_failing"
+                                                  : "ok";
+  http::response resp;
+  resp.status = fault != store_fault::none || failing > 0 ? 503 : 200;
+  resp.body = "{\"status\":\"" + std::string{status} + "\",\"node_id\":\""
+              + self->state.env.node_id + "\"";
+  if (fault != store_fault::none)
+    resp.body += ",\"store_fault\":\"" + std::string{to_string(fault)} + "\"";
+  if (failing > 0)
+    resp.body += ",\"failed_commits\":" + std::to_string(failing);
+  resp.body += "}";
+  resp.headers.emplace_back("Cache-Control", "no-store");
+  answer(self, ex, route_kind::healthz, std::move(resp));
+}
+
+// /metrics: the node's status, its items (left out with essential-only on:
+// gathering them asks every item and queue), and the members.
+void on_metrics(bridge_pointer self, exchange_ptr ex) {
+  serve_shared(self, &bridge_state::metrics, &bridge_counters::metrics_renders,
+               route_kind::metrics, std::move(ex), [self](shared_done done) {
+    auto admin = self->state.env.admin;
+    auto fail = [done](caf::error& err) { done(std::move(err)); };
+    auto write = [self, admin, done, fail](
+                   const node_status& st, const std::vector<item_detail>& items) {
+      self->request(admin, hop(self), nodes_atom_v,
+                    self->state.env.admin_token, false)
+        .then(
+          [self, done, st, items](std::vector<member_view>& members) {
+            auto& env = self->state.env;
+            switches_view sw;
+            if (env.switches && env.gate_stats)
+              sw = view_of(*env.switches, *env.gate_stats,
+                           steady_clock_us()());
+            http::response resp;
+            resp.content_type = "text/plain; version=0.0.4";
+            resp.body = format_metrics(*env.counters, st, items,
+                                       env.remote.get(), members,
+                                       env.gate_stats.get(), sw);
+            done(std::move(resp));
+          },
+          fail);
+    };
+    self->request(admin, hop(self), status_atom_v,
+                  self->state.env.admin_token)
+      .then(
+        [self, admin, write, fail](node_status& st) {
+          if (essential_only(self))
+            return write(st, {});
+          self->request(admin, hop(self), list_atom_v,
+                        self->state.env.admin_token)
+            .then([st, write](std::vector<item_detail>& items) {
+                    write(st, items);
+                  },
+                  fail);
+        },
+        fail);
+  });
+}
+
+errc check_path_id(const route& rt) {
+  switch (rt.kind) {
+    case route_kind::item_get:
+    case route_kind::item_stock:
+    case route_kind::item_purchase:
+    case route_kind::item_pause:
+    case route_kind::item_resume:
+    case route_kind::item_end:
+      return valid_id(rt.id) ? errc::ok : errc::unknown_item;
+    case route_kind::order_get:
+    case route_kind::order_pay:
+    case route_kind::order_cancel:
+      return item_of_order(rt.id).empty() ? errc::unknown_order : errc::ok;
+    default: return errc::ok;
+  }
+}
+
+void dispatch(bridge_pointer self, exchange_ptr ex) {
+  auto rt = match_route(ex->request.method, ex->request.target);
+  if (rt.kind == route_kind::unmatched) {
+    count(self, rt.kind, rt.error);
+    auto resp = problem_response(rt.error, ex->request.method + " "
+                                             + ex->request.target);
+    if (!rt.allow.empty())
+      resp.headers.emplace_back("Allow", rt.allow);
+    return ex->reply(std::move(resp));
+  }
+  // An id no item or order can have is answered here: hostile bytes never
+  // reach the directory or the logs.
+  if (auto code = check_path_id(rt); code != errc::ok)
+    return fail(self, ex, rt.kind, code, "no such id can exist");
+  if (is_admin(rt.kind)) {
+    if (auto code = check_token(ex->request.authorization,
+                                self->state.env.admin_token);
+        code != errc::ok)
+      return fail(self, ex, rt.kind, code, {});
+  }
+  switch (rt.kind) {
+    case route_kind::healthz: return on_healthz(self, ex);
+    case route_kind::metrics: return on_metrics(self, ex);
+    case route_kind::items_create: return on_items_create(self, ex);
+    case route_kind::items_list: return on_items_list(self, ex);
+    case route_kind::item_get: return on_item_get(self, ex, rt);
+    case route_kind::item_stock: return on_item_stock(self, ex, rt);
+    case route_kind::item_purchase: return on_purchase(self, ex, rt);
+    case route_kind::item_pause: return on_item_admin(self, ex, rt, pause_atom_v);
+    case route_kind::item_resume:
+      return on_item_admin(self, ex, rt, resume_atom_v);
+    case route_kind::item_end: return on_item_admin(self, ex, rt, end_atom_v);
+    case route_kind::order_get: return on_order_get(self, ex, rt);
+    case route_kind::order_pay: return on_order_change(self, ex, rt, pay_atom_v);
+    case route_kind::order_cancel:
+      return on_order_change(self, ex, rt, cancel_atom_v);
+    case route_kind::unmatched: break;
+  }
+  SECKILL_ASSERT(false, "every matched route has a handler");
+}
+
+} // namespace
+
+caf::behavior bridge_impl(bridge_pointer self, bridge_env env) {
+  SECKILL_ASSERT(env.counters != nullptr, "a bridge counts what it answers");
+  self->state.env = std::move(env);
+  return {
+    [self](http_exchange& ex) {
+      dispatch(self, std::make_shared<http_exchange>(std::move(ex)));
+    },
+  };
+}
+
+} // namespace seckill
