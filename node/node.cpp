@@ -1,5 +1,6 @@
-// seckill-node (see node.hpp): start-up, the HTTP hand-over to the bridges,
-// and the orderly shutdown.
+// seckill-node (see node.hpp): start-up in order (data dir, store and
+// actors, admin port, HTTP through the front door), and the orderly
+// shutdown in reverse.
 #include "node/node.hpp"
 
 #include <fcntl.h>
@@ -35,6 +36,7 @@
 #include "actors/cluster/membership.hpp"
 #include "node/config.hpp"
 #include "node/data_dir_lock.hpp"
+#include "node/front_door.hpp"
 #include "node/http/server.hpp"
 #include "node/tls.hpp"
 
@@ -140,41 +142,6 @@ std::string load_or_make_token(const std::string& dir, std::string& token,
 }
 
 namespace {
-
-// A request the front gate admitted: in flight until answered once, or
-// until the last copy of its reply function is gone unanswered (a bridge
-// that stopped), so the gate's count can neither leak nor go negative.
-class gate_ticket {
-public:
-  gate_ticket(std::shared_ptr<front_gate> gate, gate_class cls,
-              int64_t started_us, steady_us_fn now_us, http::reply_fn reply)
-    : gate_(std::move(gate)), cls_(cls), started_us_(started_us),
-      now_us_(std::move(now_us)), reply_(std::move(reply)) {
-  }
-
-  gate_ticket(const gate_ticket&) = delete;
-  gate_ticket& operator=(const gate_ticket&) = delete;
-
-  ~gate_ticket() {
-    if (!answered_.exchange(true))
-      gate_->done(cls_, started_us_, now_us_(), 0);
-  }
-
-  void answer(http::response resp) {
-    if (answered_.exchange(true))
-      return; // the reply function's contract: once; later calls ignored
-    gate_->done(cls_, started_us_, now_us_(), resp.status);
-    reply_(std::move(resp));
-  }
-
-private:
-  std::shared_ptr<front_gate> gate_;
-  gate_class cls_;
-  int64_t started_us_;
-  steady_us_fn now_us_;
-  http::reply_fn reply_;
-  std::atomic<bool> answered_{false};
-};
 
 // Everything that runs, in start order; stopped in reverse.
 struct node_parts {
@@ -319,31 +286,9 @@ std::string start_http(caf::actor_system& sys, const node_config& cfg,
     set_switch(*parts.switches, name, value);
   parts.lag_probe = sys.spawn(lag_probe_impl, parts.switches, steady_clock_us(),
                               limits::lag_probe_interval_ms);
-  auto bridges = parts.bridges; // copied into the handler: no shared state
-  auto next = std::make_shared<std::atomic<std::size_t>>(0);
   auto gate = std::make_shared<front_gate>(parts.switches, parts.gate_stats);
-  auto now_us = steady_clock_us();
-  // The front gate first, on the I/O thread: a refusal is answered here,
-  // before any actor sees the request. An admitted request is counted in
-  // flight until its answer, whoever gives it (bridge or server timeout).
-  http::handler_fn handler = [bridges, next, gate, now_us,
-                              token = cfg.admin_token](http::request req,
-                                                       http::reply_fn reply) {
-    auto started = now_us();
-    auto cls = classify(req, token);
-    http::response refused;
-    if (!gate->admit(req, cls, started, refused)) {
-      gate->observe(cls, started, now_us(), refused.status);
-      return reply(std::move(refused));
-    }
-    auto ticket = std::make_shared<gate_ticket>(gate, cls, started, now_us,
-                                                std::move(reply));
-    auto i = next->fetch_add(1, std::memory_order_relaxed) % bridges.size();
-    caf::anon_send(bridges[i],
-                   http_exchange{std::move(req), [ticket](http::response r) {
-                                   ticket->answer(std::move(r));
-                                 }});
-  };
+  auto handler = front_door(parts.bridges, gate, steady_clock_us(),
+                            cfg.admin_token);
   auto http_cfg = cfg.http;
   http_cfg.loop_probe = [sw = parts.switches](int64_t late_us, int64_t due_us) {
     sw->io_lag_last_us.store(late_us, std::memory_order_relaxed);

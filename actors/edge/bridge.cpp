@@ -398,7 +398,7 @@ errc check_path_id(const route& rt) {
 }
 
 void dispatch(bridge_pointer self, exchange_ptr ex) {
-  auto rt = match_route(ex->request.method, ex->request.target);
+  const auto& rt = ex->rt;
   if (rt.kind == route_kind::unmatched) {
     count(self, rt.kind, rt.error);
     auto resp = problem_response(rt.error, ex->request.method + " "

@@ -54,6 +54,8 @@ namespace seckill {
 /// One HTTP request in flight and the function that answers it.
 struct http_exchange {
   http::request request;
+  /// Matched once, by the front door (routes.hpp), not again here.
+  route rt;
   http::reply_fn reply;
 };
 

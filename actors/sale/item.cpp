@@ -1,7 +1,7 @@
 // The item actor (see item.hpp): behavior, batch pipeline and status pushes.
-#include "actors/item.hpp"
-#include "actors/strangers.hpp"
-#include "actors/request_filter.hpp"
+#include "actors/sale/item.hpp"
+#include "actors/base/strangers.hpp"
+#include "actors/sale/request_filter.hpp"
 
 #include <algorithm>
 #include <chrono>

@@ -71,7 +71,7 @@ gate_class class_of_request(const std::string& method,
   r.method = method;
   r.target = target;
   r.authorization = authorization;
-  return classify(r, token);
+  return classify(match_route(r.method, r.target), r, token);
 }
 
 } // namespace
