@@ -1,7 +1,7 @@
-// seckill-node (see node.hpp): start-up in order (data dir, store and
+// seckill-node (see startup.hpp): start-up in order (data dir, store and
 // actors, admin port, HTTP through the front door), and the orderly
 // shutdown in reverse.
-#include "node/node.hpp"
+#include "node/startup.hpp"
 
 #include <fcntl.h>
 #include <sys/resource.h>
