@@ -347,54 +347,67 @@ int wait_for_signal(const sigset_t& set) {
   return sig;
 }
 
-int serve(caf::actor_system& sys, node_config& cfg, const sigset_t& signals) {
-  node_parts parts;
-  runtime_config rcfg = cfg.runtime;
+// The members in cluster.nodes order (a node alone is a cluster of one),
+// and the runtime's view of them.
+std::vector<member_spec> members_of(const node_config& cfg,
+                                    runtime_config& rcfg) {
   auto members = cfg.cluster_members;
-  if (members.empty()) // a node alone is a cluster of one
-    members.push_back(member_spec{cfg.node_id, cfg.cluster_host, cfg.cluster_port});
+  if (members.empty())
+    members.push_back(
+      member_spec{cfg.node_id, cfg.cluster_host, cfg.cluster_port});
   rcfg.nodes.clear();
   for (std::size_t i = 0; i < members.size(); ++i) {
     if (members[i].id == cfg.node_id)
       rcfg.self_node = static_cast<uint32_t>(i);
     rcfg.nodes.push_back(members[i].id);
   }
-  if (auto err = start_runtime(sys, rcfg, parts.rt); !err.empty()) {
-    spdlog::error("start_failed reason=\"{}\"", err);
-    std::fprintf(stderr, "seckill-node: cannot start: %s\n", err.c_str());
-    return 1;
-  }
-  if (members.size() > 1) {
-    membership_env menv;
-    menv.members = members;
-    menv.member_texts = cfg.cluster_nodes;
-    menv.self = rcfg.self_node;
-    menv.directory = caf::actor_cast<caf::actor>(parts.rt.directory);
-    menv.sessions = caf::actor_cast<caf::actor>(parts.rt.sessions);
-    menv.relays = parts.rt.cluster.relays;
-    menv.now_ms = system_clock_ms();
-    menv.hop_timeout_ms = cfg.runtime.hop_timeout_ms;
-    menv.tls = cfg.tls.on();
-    parts.membership = sys.spawn(membership_impl, std::move(menv));
-    spdlog::info("cluster_joining node={} members={}", cfg.node_id,
-                 members.size());
-  }
-  auto err = start_admin(sys, cfg, parts);
-  if (err.empty())
-    err = start_http(sys, cfg, parts);
-  if (!err.empty()) {
-    std::fprintf(stderr, "seckill-node: cannot start: %s\n", err.c_str());
-    caf::scoped_actor stopper{sys};
-    for (auto& b : parts.bridges)
-      stopper->send_exit(b, caf::exit_reason::user_shutdown);
-    if (parts.lag_probe)
-      stopper->send_exit(parts.lag_probe, caf::exit_reason::user_shutdown);
-    stopper->send_exit(parts.admin, caf::exit_reason::user_shutdown);
-    if (parts.membership)
-      stopper->send_exit(parts.membership, caf::exit_reason::user_shutdown);
-    stop_runtime(sys, parts.rt);
-    return 1;
-  }
+  return members;
+}
+
+void start_membership(caf::actor_system& sys, const node_config& cfg,
+                      const runtime_config& rcfg,
+                      std::vector<member_spec> members, node_parts& parts) {
+  membership_env menv;
+  menv.members = std::move(members);
+  menv.member_texts = cfg.cluster_nodes;
+  menv.self = rcfg.self_node;
+  menv.directory = caf::actor_cast<caf::actor>(parts.rt.directory);
+  menv.sessions = caf::actor_cast<caf::actor>(parts.rt.sessions);
+  menv.relays = parts.rt.cluster.relays;
+  menv.now_ms = system_clock_ms();
+  menv.hop_timeout_ms = cfg.runtime.hop_timeout_ms;
+  menv.tls = cfg.tls.on();
+  auto n = menv.members.size();
+  parts.membership = sys.spawn(membership_impl, std::move(menv));
+  spdlog::info("cluster_joining node={} members={}", cfg.node_id, n);
+}
+
+// Stops the actors of `parts` in reverse start order, from a local actor:
+// actors reachable from the cluster port honour no anonymous exit
+// (actors/base/strangers.hpp). The admin actor is unpublished first when
+// `published`.
+void stop_parts(caf::actor_system& sys, const node_config& cfg,
+                node_parts& parts, bool published) {
+  caf::scoped_actor stopper{sys};
+  if (parts.lag_probe)
+    stopper->send_exit(parts.lag_probe, caf::exit_reason::user_shutdown);
+  for (auto& b : parts.bridges)
+    stopper->send_exit(b, caf::exit_reason::user_shutdown);
+  if (parts.membership) // no new connects queued before the unpublish
+    stopper->send_exit(parts.membership, caf::exit_reason::user_shutdown);
+  if (published && cfg.tls.on()) // caf/openssl/unpublish.hpp does not
+                                  // compile in 0.17.6
+    caf::make_function_view(sys.openssl_manager().actor_handle())(
+      caf::unpublish_atom_v, caf::actor_cast<caf::actor_addr>(parts.admin),
+      parts.cluster_port);
+  else if (published)
+    sys.middleman().unpublish(parts.admin, parts.cluster_port);
+  stopper->send_exit(parts.admin, caf::exit_reason::user_shutdown);
+  stop_runtime(sys, parts.rt);
+}
+
+// The one line scripts wait for.
+void print_ready(const node_config& cfg, const node_parts& parts) {
   std::printf("node_ready node=%s http=%s:%u cluster=%s:%u data_dir=%s "
               "items=%lld orders=%lld\n",
               cfg.node_id.c_str(), cfg.http.host.c_str(),
@@ -404,8 +417,12 @@ int serve(caf::actor_system& sys, node_config& cfg, const sigset_t& signals) {
               static_cast<long long>(parts.rt.recovered_items),
               static_cast<long long>(parts.rt.recovered_orders));
   std::fflush(stdout);
-  auto sig = wait_for_signal(signals);
-  spdlog::info("shutdown_started signal={}", strsignal(sig));
+}
+
+// Stop accepting, answer what is in flight, make every item's last changes
+// durable, stop the server.
+void drain_and_commit(caf::actor_system& sys, const node_config& cfg,
+                      node_parts& parts) {
   parts.server->stop_accepting();
   bool drained = parts.server->drain(cfg.http.answer_timeout_ms + 1'000);
   spdlog::info("shutdown_drained complete={}", drained);
@@ -415,22 +432,32 @@ int serve(caf::actor_system& sys, node_config& cfg, const sigset_t& signals) {
     parts.live->server = nullptr;
   }
   parts.server->stop();
-  // From a local actor: actors reachable from the cluster port honour no
-  // anonymous exit (actors/base/strangers.hpp).
-  caf::scoped_actor stopper{sys};
-  stopper->send_exit(parts.lag_probe, caf::exit_reason::user_shutdown);
-  for (auto& b : parts.bridges)
-    stopper->send_exit(b, caf::exit_reason::user_shutdown);
-  if (parts.membership) // no new connects queued before the unpublish
-    stopper->send_exit(parts.membership, caf::exit_reason::user_shutdown);
-  if (cfg.tls.on()) // caf/openssl/unpublish.hpp does not compile in 0.17.6
-    caf::make_function_view(sys.openssl_manager().actor_handle())(
-      caf::unpublish_atom_v, caf::actor_cast<caf::actor_addr>(parts.admin),
-      parts.cluster_port);
-  else
-    sys.middleman().unpublish(parts.admin, parts.cluster_port);
-  stopper->send_exit(parts.admin, caf::exit_reason::user_shutdown);
-  stop_runtime(sys, parts.rt);
+}
+
+int serve(caf::actor_system& sys, node_config& cfg, const sigset_t& signals) {
+  node_parts parts;
+  runtime_config rcfg = cfg.runtime;
+  auto members = members_of(cfg, rcfg);
+  if (auto err = start_runtime(sys, rcfg, parts.rt); !err.empty()) {
+    spdlog::error("start_failed reason=\"{}\"", err);
+    std::fprintf(stderr, "seckill-node: cannot start: %s\n", err.c_str());
+    return 1;
+  }
+  if (members.size() > 1)
+    start_membership(sys, cfg, rcfg, std::move(members), parts);
+  auto err = start_admin(sys, cfg, parts);
+  if (err.empty())
+    err = start_http(sys, cfg, parts);
+  if (!err.empty()) {
+    std::fprintf(stderr, "seckill-node: cannot start: %s\n", err.c_str());
+    stop_parts(sys, cfg, parts, false);
+    return 1;
+  }
+  print_ready(cfg, parts);
+  auto sig = wait_for_signal(signals);
+  spdlog::info("shutdown_started signal={}", strsignal(sig));
+  drain_and_commit(sys, cfg, parts);
+  stop_parts(sys, cfg, parts, true);
   spdlog::info("shutdown_done node={}", cfg.node_id);
   return 0;
 }
