@@ -121,7 +121,7 @@ constexpr const char* problem_type_base = "https://seckill.dev/problems/";
 std::string problem_json(errc code, int http_status, const std::string& detail,
                          int64_t retry_after_ms);
 
-/// The HTTP status of a code (DESIGN.md, HTTP API); 500 for a value that is
+/// The HTTP status of a code (the error table, errors.hpp); 500 for a value that is
 /// not an errc.
 int http_status(errc code);
 

@@ -1,8 +1,9 @@
 // Fast paths for the two JSON texts of the purchase path: the purchase
 // request body in, the order out. Protobuf's JSON mapping (messages/dto.hpp)
-// took about a quarter of a node's CPU under a purchase load (PROFILE-NOTES:
-// two JsonStringToMessage passes per body, one MessageToJsonString per
-// answer); these read and write the common, plain form directly.
+// took about a quarter of a node's CPU under a purchase load (profiled with
+// perf, docs/BENCHMARKS.md: two JsonStringToMessage passes per body, one
+// MessageToJsonString per answer); these read and write the common, plain
+// form directly.
 //
 // Invariant: a fast path never decides anything protobuf would decide
 // differently. Each one handles only a narrow, plain shape and answers
@@ -10,7 +11,7 @@
 // protobuf path, which stays the only judge of unusual input: escapes,
 // non-ASCII bytes, null, numbers in any form but plain digits, a field given
 // twice, an unknown or missing field, an empty id, any syntax error.
-// tests/dto_test.cpp compares both paths on many bodies and orders.
+// tests/unit/dto_test.cpp compares both paths on many bodies and orders.
 //
 // Must never: accept a body protobuf would refuse, produce a value protobuf
 // would not, or print an order differently from to_json(to_proto(o)).

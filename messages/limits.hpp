@@ -108,7 +108,8 @@ constexpr std::size_t waiting_room_max = 100'000;
 /// Purchases a queue has sent on and not yet heard back about. It bounds the
 /// item's batch from one queue, so it sets durable throughput (about
 /// inflight / commit latency); CAF keeps pending replies in a list searched
-/// linearly, so it cannot grow without cost (CAF-0.17.md: 10k in flight is
+/// linearly, so it cannot grow without cost (docs/ARCHITECTURE.md,
+/// "Pending replies are a linear list": 10k in flight is
 /// 25x slower than 100).
 constexpr std::size_t queue_inflight_max = 2048;
 constexpr int64_t wait_ms_max = 60'000;

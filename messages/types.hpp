@@ -16,7 +16,7 @@
 
 namespace seckill {
 
-/// When an order takes stock (DOMAIN.md, lesson 6).
+/// When an order takes stock (docs/ARCHITECTURE.md, "When an order takes stock").
 enum class deduction_mode : uint8_t {
   order = 0,   // taken at placement; the order is final (seckill default)
   reserve = 1, // held for reserve_ttl_ms; pay confirms, cancel/expiry returns

@@ -63,10 +63,6 @@ constexpr int64_t schema_version = 1;
 /// and the store may open the same file) before its statement fails.
 constexpr int busy_timeout_ms = 5'000;
 
-/// Commits waiting for their group. Each item has at most one batch in
-/// flight, so a node's store sees at most items_per_node_max at once; the
-/// slack absorbs a burst. Beyond it a commit is answered store_unavailable.
-
 // The highest value of each enum stored as an integer: anything above is a
 // value this build does not know, and recovery refuses it.
 constexpr int64_t deduction_mode_max =

@@ -2,7 +2,7 @@
 //
 // A hop to an actor on this node goes straight to it without a timeout: it
 // cannot be lost, and in CAF 0.17 a request with a timeout costs about three
-// times one without (CAF-0.17.md); the caller's own outer timeout bounds it.
+// times one without (docs/ARCHITECTURE.md, "A timeout costs"); the caller's own outer timeout bounds it.
 // A hop to an actor on another node goes through one of the node's relays
 // (relay.hpp), which bounds it by the hop timeout and fails it at once when
 // that node goes down. "Another node" is decided by seckill's placement

@@ -14,7 +14,7 @@
 // hung one after the middleman's heartbeat timeout). A peer that restarts
 // is a new process with new actors: the next hello replaces the handles.
 // CAF 0.17 may hand back a cached proxy of the dead process for a while; the
-// hello to it fails and the backoff tries again (CAF-0.17.md). The
+// hello to it fails and the backoff tries again (docs/ARCHITECTURE.md, "Reconnecting is weak"). The
 // middleman connects synchronously: it is asked only after a probe (a
 // non-blocking connect with a deadline, on a thread of its own) reached the
 // peer, so one lost peer cannot block the middleman for everyone.

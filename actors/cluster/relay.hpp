@@ -6,7 +6,7 @@
 //   - keeps it in its table of calls in flight, by destination node, and
 //   - when the membership actor says a node went down, fails every call in
 //     flight to it at once with shard_unavailable (CAF 0.17 would leave them
-//     to their timeout: CAF-0.17.md), and refuses new ones without sending
+//     to their timeout: docs/ARCHITECTURE.md, "No node_down_msg"), and refuses new ones without sending
 //     until the node is up again.
 // A late answer to a call already failed is dropped: each call is answered
 // exactly once. The table is bounded (`relay_pending_max`): beyond it a call

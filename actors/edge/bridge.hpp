@@ -1,9 +1,9 @@
 // The REST bridge actor: turns HTTP requests (handed over by the HTTP
 // server's I/O threads as `http_exchange`s) into typed requests to the
 // directory and the admin actor, and their answers into HTTP responses
-// (DESIGN.md, HTTP API). A node runs several bridges and spreads requests
+// (README.md, "The HTTP API with curl"). A node runs several bridges and spreads requests
 // over them, because CAF keeps an actor's pending replies in a list searched
-// linearly (CAF-0.17.md).
+// linearly (docs/ARCHITECTURE.md, "Pending replies are a linear list").
 //
 // What a bridge decides by itself, before any hop: the route (404 / 405),
 // the admin token (401 / 403), the body's shape and the ids (400). Every hop

@@ -1,5 +1,5 @@
 // The front gate: what a request meets first, on the HTTP server's I/O
-// thread, before any actor sees it (Plan B, DOMAIN.md 7). It refuses what the
+// thread, before any actor sees it (Plan B: docs/ARCHITECTURE.md, "The domain facts"). It refuses what the
 // node should not take on, at the cost of a few atomic loads and at most two
 // token buckets, so a refusal costs microseconds however hard the crowd
 // pushes:

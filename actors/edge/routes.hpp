@@ -1,4 +1,4 @@
-// The HTTP API's routes (DESIGN.md, HTTP API), matched once per request:
+// The HTTP API's routes (README.md, "The HTTP API with curl"), matched once per request:
 // the front gate matches a request's method and target when it admits it
 // and hands the route to the bridge with the exchange. Pure functions, no
 // I/O; a target that matches no route is `unmatched` with 404 not_found or

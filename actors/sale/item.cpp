@@ -250,7 +250,7 @@ void flush(item_pointer self) {
   st.commit_inflight = true;
   // No timeout on purpose: the store always answers (it is local and each
   // transaction is bounded), and a timeout here could tell a buyer "failed"
-  // for an order that then commits (DOMAIN.md: the classic inconsistency).
+  // for an order that then commits (docs/ARCHITECTURE.md: the classic inconsistency).
   self->request(st.env.store, caf::infinite, commit_atom_v, make_batch(self))
     .then([self](int64_t) { on_committed(self); },
           [self](caf::error& err) { on_commit_failed(self, err); });

@@ -1,6 +1,6 @@
 // Every type of the seckill type-ID block crosses a node boundary intact.
 //
-// CAF-0.17.md: a type missing on one side fails silently (the sender prints
+// CAF 0.17 (docs/ARCHITECTURE.md, "Unregistered types fail silently"): a type missing on one side fails silently (the sender prints
 // "cannot serialize" and sends an empty message). So two actor systems in
 // this process, each set up as a node sets itself up (register_types plus
 // the middleman), connect over loopback: A publishes an echo actor on
