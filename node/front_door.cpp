@@ -52,7 +52,7 @@ private:
 
 } // namespace
 
-http::handler_fn front_door(std::vector<caf::actor> bridges,
+http::handler_fn front_door(std::vector<bridge_actor> bridges,
                             std::shared_ptr<front_gate> gate,
                             steady_us_fn now_us, std::string admin_token) {
   SECKILL_ASSERT(!bridges.empty(), "the front door hands over to a bridge");

@@ -12,17 +12,17 @@
 #include <string>
 #include <vector>
 
-#include <caf/actor.hpp>
 
 #include "actors/base/clock.hpp"
+#include "actors/edge/bridge.hpp"
 #include "actors/edge/front_gate.hpp"
 #include "node/http/server.hpp"
 
 namespace seckill {
 
 /// The handler for `http::server`: the gate first, then the bridges (not
-/// empty), which take `http_exchange` messages.
-http::handler_fn front_door(std::vector<caf::actor> bridges,
+/// empty).
+http::handler_fn front_door(std::vector<bridge_actor> bridges,
                             std::shared_ptr<front_gate> gate,
                             steady_us_fn now_us, std::string admin_token);
 

@@ -148,7 +148,7 @@ struct node_parts {
   runtime rt;
   caf::actor membership; // with other members only
   admin_actor admin;
-  std::vector<caf::actor> bridges;
+  std::vector<bridge_actor> bridges;
   /// Plan B: the limits and switches (set from the config, changed by the
   /// CLI through the admin actor), what the gate counts, and the probe
   /// that measures the scheduler's lag for it.

@@ -440,7 +440,7 @@ void dispatch(bridge_pointer self, exchange_ptr ex) {
 
 } // namespace
 
-caf::behavior bridge_impl(bridge_pointer self, bridge_env env) {
+bridge_actor::behavior_type bridge_impl(bridge_pointer self, bridge_env env) {
   SECKILL_ASSERT(env.counters != nullptr, "a bridge counts what it answers");
   self->state.env = std::move(env);
   return {

@@ -36,6 +36,7 @@
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/typed_actor.hpp>
 
 #include "actors/edge/admin.hpp"
 #include "actors/cluster/directory.hpp"
@@ -106,10 +107,13 @@ struct bridge_state {
   static inline const char* name = "seckill.bridge";
 };
 
-using bridge_pointer = caf::stateful_actor<bridge_state>*;
+/// The bridge's interface: one HTTP exchange at a time, answered through
+/// the exchange's reply function (never as a CAF response).
+using bridge_actor = caf::typed_actor<caf::reacts_to<http_exchange>>;
 
-/// Takes `http_exchange` messages.
-caf::behavior bridge_impl(bridge_pointer self, bridge_env env);
+using bridge_pointer = bridge_actor::stateful_pointer<bridge_state>;
+
+bridge_actor::behavior_type bridge_impl(bridge_pointer self, bridge_env env);
 
 } // namespace seckill
 
