@@ -159,17 +159,11 @@ void on_routes(relay_pointer self, const routes& r) {
                  doomed.size());
 }
 
-} // namespace
-
-caf::behavior relay_impl(relay_pointer self, relay_env env) {
-  survive_strangers(self, "relay");
-  SECKILL_ASSERT(env.counters != nullptr, "a relay counts what it relays");
-  self->state.env = std::move(env);
-  self->state.up.assign(self->state.env.self_node + 1, false);
-  self->state.up[self->state.env.self_node] = true;
+// The purchase path's forwards: edge queue -> the user's session manager,
+// user session -> item, directory -> the owner's directory.
+caf::message_handler purchase_forwards(relay_pointer self) {
   using k = relay_kind;
   return {
-    // Edge queue -> the user's session manager.
     [self](relay_atom, uint32_t node, caf::actor& dest, purchase_atom a,
            purchase& p, caf::actor& item, int64_t limit) {
       // Marked as already routed: the receiver serves it, whatever its own
@@ -178,12 +172,18 @@ caf::behavior relay_impl(relay_pointer self, relay_env env) {
                             owner_atom_v, std::move(p), std::move(item),
                             limit);
     },
-    // User session -> item; directory -> the owner's directory.
     [self](relay_atom, uint32_t node, caf::actor& dest, purchase_atom a,
            purchase& p) {
       return forward<order>(self, k::purchase_item, node, dest, a,
                             std::move(p));
     },
+  };
+}
+
+// An order's and an item's calls to the owner's directory.
+caf::message_handler directory_forwards(relay_pointer self) {
+  using k = relay_kind;
+  return {
     [self](relay_atom, uint32_t node, caf::actor& dest, pay_atom a,
            std::string& id) {
       return forward<order>(self, k::directory, node, dest, a, std::move(id));
@@ -211,6 +211,13 @@ caf::behavior relay_impl(relay_pointer self, relay_env env) {
       return forward<item_view>(self, k::directory, node, dest, a,
                                 std::move(spec));
     },
+  };
+}
+
+// Sessions' views, status subscriptions and a member's status.
+caf::message_handler other_forwards(relay_pointer self) {
+  using k = relay_kind;
+  return {
     [self](relay_atom, uint32_t node, caf::actor& dest, user_atom a,
            std::string& id) {
       return forward<user_view>(self, k::other, node, dest, a, owner_atom_v,
@@ -224,6 +231,12 @@ caf::behavior relay_impl(relay_pointer self, relay_env env) {
     [self](relay_atom, uint32_t node, caf::actor& dest, status_atom a) {
       return forward<node_status>(self, k::other, node, dest, a);
     },
+  };
+}
+
+// The relay's own messages: who is up, and its timers.
+caf::message_handler own_messages(relay_pointer self) {
+  return {
     [self](routes_atom, const routes& r) { on_routes(self, r); },
     [self](tick_atom, uint64_t timer) {
       auto& timers = self->state.timers;
@@ -235,6 +248,20 @@ caf::behavior relay_impl(relay_pointer self, relay_env env) {
       f();
     },
   };
+}
+
+} // namespace
+
+caf::behavior relay_impl(relay_pointer self, relay_env env) {
+  survive_strangers(self, "relay");
+  SECKILL_ASSERT(env.counters != nullptr, "a relay counts what it relays");
+  self->state.env = std::move(env);
+  self->state.up.assign(self->state.env.self_node + 1, false);
+  self->state.up[self->state.env.self_node] = true;
+  return purchase_forwards(self)
+    .or_else(directory_forwards(self))
+    .or_else(other_forwards(self))
+    .or_else(own_messages(self));
 }
 
 } // namespace seckill
