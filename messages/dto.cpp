@@ -177,62 +177,6 @@ errc parse_strict(const std::string& body, pb::Message& msg, blame_fn blame,
 
 } // namespace
 
-const char* problem_title(errc code) {
-  switch (code) {
-    case errc::ok: return "OK.";
-    case errc::sold_out: return "The item is sold out.";
-    case errc::user_limit_exceeded:
-      return "This purchase would exceed the per-user limit.";
-    case errc::not_started: return "The sale has not started yet.";
-    case errc::ended: return "The sale has ended.";
-    case errc::paused: return "The sale is paused.";
-    case errc::busy: return "Too many buyers right now; retry later.";
-    case errc::rate_limited: return "Too many requests from this user.";
-    case errc::unpaid_limit:
-      return "Too many unpaid orders; pay or cancel one first.";
-    case errc::capacity_exceeded: return "The service is at capacity.";
-    case errc::unknown_item: return "No such item.";
-    case errc::unknown_order: return "No such order.";
-    case errc::item_exists: return "An item with this id already exists.";
-    case errc::invalid_quantity: return "The quantity is invalid.";
-    case errc::invalid_id: return "An id is missing or invalid.";
-    case errc::invalid_item:
-      return "The request body or item definition is invalid.";
-    case errc::expired: return "The reservation has expired.";
-    case errc::not_cancellable: return "The order can no longer be cancelled.";
-    case errc::not_payable: return "The order is not waiting for payment.";
-    case errc::request_conflict:
-      return "This request_id was already used for another purchase.";
-    case errc::store_unavailable:
-      return "The order could not be stored; nothing was taken.";
-    case errc::shard_unavailable:
-      return "The item's node is unavailable; retry later.";
-    case errc::corrupt_state: return "Internal error.";
-    case errc::bad_request:
-      return "The request is malformed.";
-    case errc::unauthorized:
-      return "This call needs the admin token.";
-    case errc::forbidden:
-      return "The admin token is wrong.";
-    case errc::not_found:
-      return "No such resource.";
-    case errc::method_not_allowed:
-      return "This method is not allowed here.";
-    case errc::request_timeout:
-      return "The request did not arrive in time.";
-    case errc::payload_too_large:
-      return "The request body is too large.";
-    case errc::uri_too_long:
-      return "The request line is too long.";
-    case errc::headers_too_large:
-      return "The request headers are too large.";
-    case errc::overloaded:
-      return "The node is overloaded or shutting down; retry later.";
-    case errc::timeout:
-      return "No answer in time; retry with the same request_id.";
-  }
-  return "Internal error.";
-}
 
 // -- Struct -> DTO ------------------------------------------------------------
 
@@ -440,44 +384,5 @@ v1::Problem make_problem(errc code, int http_status, const std::string& detail,
   return p;
 }
 
-int http_status(errc code) {
-  switch (code) {
-    case errc::ok: return 200;
-    case errc::sold_out:
-    case errc::user_limit_exceeded:
-    case errc::item_exists:
-    case errc::not_cancellable:
-    case errc::not_payable:
-    case errc::request_conflict: return 409;
-    case errc::not_started:
-    case errc::ended:
-    case errc::paused: return 403;
-    case errc::busy:
-    case errc::rate_limited:
-    case errc::unpaid_limit: return 429;
-    case errc::unknown_item:
-    case errc::unknown_order: return 404;
-    case errc::invalid_quantity:
-    case errc::invalid_id:
-    case errc::invalid_item: return 400;
-    case errc::expired: return 410;
-    case errc::capacity_exceeded:
-    case errc::store_unavailable:
-    case errc::shard_unavailable: return 503;
-    case errc::corrupt_state: return 500;
-    case errc::bad_request: return 400;
-    case errc::unauthorized: return 401;
-    case errc::forbidden: return 403;
-    case errc::not_found: return 404;
-    case errc::method_not_allowed: return 405;
-    case errc::request_timeout: return 408;
-    case errc::payload_too_large: return 413;
-    case errc::uri_too_long: return 414;
-    case errc::headers_too_large: return 431;
-    case errc::overloaded: return 503;
-    case errc::timeout: return 503;
-  }
-  return 500;
-}
 
 } // namespace seckill

@@ -110,9 +110,6 @@ std::string order_json(const order& o);
 v1::Problem make_problem(errc code, int http_status, const std::string& detail,
                          int64_t retry_after_ms = 0);
 
-/// The problem's short title for a code ("The item is sold out.").
-const char* problem_title(errc code);
-
 /// A problem's type is this followed by the code's name.
 constexpr const char* problem_type_base = "https://seckill.dev/problems/";
 
@@ -120,9 +117,5 @@ constexpr const char* problem_type_base = "https://seckill.dev/problems/";
 /// plain (messages/json_fast.hpp): refusals are most answers under overload.
 std::string problem_json(errc code, int http_status, const std::string& detail,
                          int64_t retry_after_ms);
-
-/// The HTTP status of a code (the error table, errors.hpp); 500 for a value that is
-/// not an errc.
-int http_status(errc code);
 
 } // namespace seckill

@@ -1,4 +1,5 @@
-// Names of the error codes and the bridge between `errc` and `caf::error`.
+// The error codes' one table (name, HTTP status, title) and the bridge
+// between `errc` and `caf::error`.
 #include "messages/errors.hpp"
 
 #include <caf/message.hpp>
@@ -8,44 +9,112 @@
 
 namespace seckill {
 
+namespace {
+
+// One row per code, in the enum's order: its name, its HTTP status and the
+// problem's title. The only place these facts are written.
+constexpr errc_facts errc_table[] = {
+    {errc::ok, "ok", 200,
+     "OK."},
+    {errc::sold_out, "sold_out", 409,
+     "The item is sold out."},
+    {errc::user_limit_exceeded, "user_limit_exceeded", 409,
+     "This purchase would exceed the per-user limit."},
+    {errc::not_started, "not_started", 403,
+     "The sale has not started yet."},
+    {errc::ended, "ended", 403,
+     "The sale has ended."},
+    {errc::paused, "paused", 403,
+     "The sale is paused."},
+    {errc::busy, "busy", 429,
+     "Too many buyers right now; retry later."},
+    {errc::rate_limited, "rate_limited", 429,
+     "Too many requests from this user."},
+    {errc::unpaid_limit, "unpaid_limit", 429,
+     "Too many unpaid orders; pay or cancel one first."},
+    {errc::capacity_exceeded, "capacity_exceeded", 503,
+     "The service is at capacity."},
+    {errc::unknown_item, "unknown_item", 404,
+     "No such item."},
+    {errc::unknown_order, "unknown_order", 404,
+     "No such order."},
+    {errc::item_exists, "item_exists", 409,
+     "An item with this id already exists."},
+    {errc::invalid_quantity, "invalid_quantity", 400,
+     "The quantity is invalid."},
+    {errc::invalid_id, "invalid_id", 400,
+     "An id is missing or invalid."},
+    {errc::invalid_item, "invalid_item", 400,
+     "The request body or item definition is invalid."},
+    {errc::expired, "expired", 410,
+     "The reservation has expired."},
+    {errc::not_cancellable, "not_cancellable", 409,
+     "The order can no longer be cancelled."},
+    {errc::not_payable, "not_payable", 409,
+     "The order is not waiting for payment."},
+    {errc::request_conflict, "request_conflict", 409,
+     "This request_id was already used for another purchase."},
+    {errc::store_unavailable, "store_unavailable", 503,
+     "The order could not be stored; nothing was taken."},
+    {errc::shard_unavailable, "shard_unavailable", 503,
+     "The item's node is unavailable; retry later."},
+    {errc::bad_request, "bad_request", 400,
+     "The request is malformed."},
+    {errc::unauthorized, "unauthorized", 401,
+     "This call needs the admin token."},
+    {errc::forbidden, "forbidden", 403,
+     "The admin token is wrong."},
+    {errc::not_found, "not_found", 404,
+     "No such resource."},
+    {errc::method_not_allowed, "method_not_allowed", 405,
+     "This method is not allowed here."},
+    {errc::request_timeout, "request_timeout", 408,
+     "The request did not arrive in time."},
+    {errc::payload_too_large, "payload_too_large", 413,
+     "The request body is too large."},
+    {errc::uri_too_long, "uri_too_long", 414,
+     "The request line is too long."},
+    {errc::headers_too_large, "headers_too_large", 431,
+     "The request headers are too large."},
+    {errc::overloaded, "overloaded", 503,
+     "The node is overloaded or shutting down; retry later."},
+    {errc::timeout, "timeout", 503,
+     "No answer in time; retry with the same request_id."},
+};
+
+constexpr std::size_t errc_count = static_cast<std::size_t>(errc_last) + 1;
+static_assert(sizeof(errc_table) / sizeof(errc_table[0]) == errc_count,
+              "one row of errc_table per error code");
+
+constexpr bool table_in_enum_order() {
+  for (std::size_t i = 0; i < errc_count; ++i)
+    if (static_cast<std::size_t>(errc_table[i].code) != i)
+      return false;
+  return true;
+}
+static_assert(table_in_enum_order(), "errc_table's rows follow the enum");
+
+// For a value that is no errc (a corrupt or foreign number).
+constexpr errc_facts unknown_facts{errc_last, "unknown_error", 500,
+                                   "Internal error."};
+
+} // namespace
+
+const errc_facts& facts_of(errc x) {
+  auto i = static_cast<std::size_t>(x);
+  return i < errc_count ? errc_table[i] : unknown_facts;
+}
+
 const char* to_string(errc x) {
-  switch (x) {
-    case errc::ok: return "ok";
-    case errc::sold_out: return "sold_out";
-    case errc::user_limit_exceeded: return "user_limit_exceeded";
-    case errc::not_started: return "not_started";
-    case errc::ended: return "ended";
-    case errc::paused: return "paused";
-    case errc::busy: return "busy";
-    case errc::rate_limited: return "rate_limited";
-    case errc::unpaid_limit: return "unpaid_limit";
-    case errc::capacity_exceeded: return "capacity_exceeded";
-    case errc::unknown_item: return "unknown_item";
-    case errc::unknown_order: return "unknown_order";
-    case errc::item_exists: return "item_exists";
-    case errc::invalid_quantity: return "invalid_quantity";
-    case errc::invalid_id: return "invalid_id";
-    case errc::invalid_item: return "invalid_item";
-    case errc::expired: return "expired";
-    case errc::not_cancellable: return "not_cancellable";
-    case errc::not_payable: return "not_payable";
-    case errc::request_conflict: return "request_conflict";
-    case errc::store_unavailable: return "store_unavailable";
-    case errc::shard_unavailable: return "shard_unavailable";
-    case errc::corrupt_state: return "corrupt_state";
-    case errc::bad_request: return "bad_request";
-    case errc::unauthorized: return "unauthorized";
-    case errc::forbidden: return "forbidden";
-    case errc::not_found: return "not_found";
-    case errc::method_not_allowed: return "method_not_allowed";
-    case errc::request_timeout: return "request_timeout";
-    case errc::payload_too_large: return "payload_too_large";
-    case errc::uri_too_long: return "uri_too_long";
-    case errc::headers_too_large: return "headers_too_large";
-    case errc::overloaded: return "overloaded";
-    case errc::timeout: return "timeout";
-  }
-  return "unknown_error";
+  return facts_of(x).name;
+}
+
+const char* problem_title(errc x) {
+  return facts_of(x).title;
+}
+
+int http_status(errc x) {
+  return facts_of(x).http_status;
 }
 
 caf::error make_error(errc x) {

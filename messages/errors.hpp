@@ -42,7 +42,6 @@ enum class errc : uint8_t {
   // Durability.
   store_unavailable, // the commit holding this change failed; nothing taken
   shard_unavailable, // a hop timed out or its actor is down
-  corrupt_state,
   // The HTTP front door (the REST bridge and its server).
   bad_request,        // malformed HTTP, or a body where none belongs
   unauthorized,       // admin call without a token
@@ -63,8 +62,25 @@ constexpr errc errc_last = errc::timeout;
 /// The error category of seckill's codes inside `caf::error`.
 constexpr caf::atom_value errc_category = caf::atom("seckill");
 
+/// What is known of a code, from the one table in errors.cpp.
+struct errc_facts {
+  errc code;
+  const char* name;  // "sold_out": the stable, machine-readable form
+  int http_status;   // the status a client sees
+  const char* title; // the problem's short title ("The item is sold out.")
+};
+
+/// The facts of `x`; for a value that is no errc: "unknown_error", 500.
+const errc_facts& facts_of(errc x);
+
 /// The code's name, e.g. "sold_out": the stable, machine-readable form.
 const char* to_string(errc x);
+
+/// The problem's short title for a code ("The item is sold out.").
+const char* problem_title(errc x);
+
+/// The HTTP status of a code; 500 for a value that is not an errc.
+int http_status(errc x);
 
 /// Wraps a code as a CAF error (0.17 style: found by ADL for `caf::error`).
 /// `store_unavailable` gets its retry hint (limits::store_retry_after_ms).

@@ -1281,7 +1281,7 @@ TEST_CASE("cli: strangers' errors, exits and junk sent to the admin actor "
     // Before the fix one anonymous error killed the admin actor until a
     // restart; an exit message did the same.
     caf::anon_send(*admin, caf::make_error(caf::sec::runtime_error));
-    caf::anon_send(*admin, make_error(errc::corrupt_state));
+    caf::anon_send(*admin, make_error(errc::store_unavailable));
     caf::anon_send_exit(*admin, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(*admin, caf::exit_reason::unhandled_exception);
     // Not sent: exit_reason::kill, which CAF 0.17 applies before any

@@ -437,7 +437,6 @@ TEST_CASE("every errc has its HTTP status", "[dto]") {
     {errc::request_conflict, 409},
     {errc::store_unavailable, 503},
     {errc::shard_unavailable, 503},
-    {errc::corrupt_state, 500},
     {errc::bad_request, 400},
     {errc::unauthorized, 401},
     {errc::forbidden, 403},
