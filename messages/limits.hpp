@@ -10,8 +10,10 @@ namespace seckill::limits {
 
 // -- Identifiers and input ----------------------------------------------------
 constexpr std::size_t id_length_max = 64;          // item, user, request ids
+constexpr std::size_t node_id_length_max = 32;     // a cluster member's id
 constexpr int64_t quantity_max = 1000;              // units in one purchase
 constexpr int64_t item_total_max = 100'000'000;     // units one item can offer
+constexpr std::size_t item_name_bytes_max = 256;   // an item's display name
 
 // -- Item actor -----------------------------------------------------------------
 constexpr int64_t per_user_limit_max = quantity_max;
@@ -116,6 +118,18 @@ constexpr int64_t wait_ms_max = 60'000;
 /// The shortest retry hint a busy answer gives: a crowd told to come back
 /// within milliseconds would come back as one storm.
 constexpr int64_t busy_retry_ms_min = 100;
+/// The hint of a busy answer from a full table that frees as answers come
+/// back: the relay's pending calls and a session's queued purchases.
+constexpr int64_t busy_full_table_retry_ms = busy_retry_ms_min;
+/// The hint when the node's session table is full: sessions retire only
+/// after being idle, so the room frees more slowly.
+constexpr int64_t busy_sessions_full_retry_ms = 1'000;
+/// A queue whose status subscription to its item failed tries again after
+/// this pause (purchases go on to the item meanwhile).
+constexpr int64_t queue_resubscribe_ms = 1'000;
+static_assert(busy_full_table_retry_ms >= busy_retry_ms_min
+                && busy_sessions_full_retry_ms >= busy_retry_ms_min,
+              "no busy answer hints below the floor");
 
 
 // -- HTTP front door ------------------------------------------------------------

@@ -13,6 +13,7 @@
 #include "actors/edge/front_gate.hpp"
 #include "actors/cluster/membership.hpp"
 #include "messages/limits.hpp"
+#include "messages/node_id.hpp"
 #include "persistence/store.hpp"
 
 namespace seckill {
@@ -80,15 +81,6 @@ setter one_of(std::vector<std::string> allowed,
       list += (list.empty() ? "" : ", ") + a;
     return expected("one of " + list);
   };
-}
-
-bool valid_node_id(const std::string& v) {
-  if (v.empty() || v.size() > 32)
-    return false;
-  for (unsigned char ch : v)
-    if (!std::isalnum(ch) && ch != '-' && ch != '_')
-      return false;
-  return true;
 }
 
 // A duration as CAF writes it, "250ms" or "2s" (or "0"): the unit is
@@ -165,7 +157,7 @@ const std::vector<key_spec>& keys() {
     {"seckill.node-id", "n1",
      [](const std::string& v, node_config& c) -> std::string {
        if (!valid_node_id(v))
-         return expected("1 to 32 letters, digits, '-' or '_'");
+         return expected(node_id_syntax());
        c.node_id = v;
        return {};
      }},

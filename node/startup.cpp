@@ -33,6 +33,7 @@
 #include "actors/edge/front_gate.hpp"
 #include "actors/edge/lag_probe.hpp"
 #include "messages/limits.hpp"
+#include "messages/log_text.hpp"
 #include "actors/cluster/membership.hpp"
 #include "node/config.hpp"
 #include "node/data_dir_lock.hpp"
@@ -334,7 +335,7 @@ void commit_barrier(caf::actor_system& sys, const node_parts& parts) {
                [&](caf::error& err) {
                  ++failed;
                  spdlog::error("shutdown_commit_failed item={} error={}", id,
-                               sys.render(err));
+                               log_text(sys.render(err)));
                });
   }
   spdlog::info("shutdown_committed items={} failed={}", ok, failed);
@@ -439,7 +440,7 @@ int serve(caf::actor_system& sys, node_config& cfg, const sigset_t& signals) {
   runtime_config rcfg = cfg.runtime;
   auto members = members_of(cfg, rcfg);
   if (auto err = start_runtime(sys, rcfg, parts.rt); !err.empty()) {
-    spdlog::error("start_failed reason=\"{}\"", err);
+    spdlog::error("start_failed reason={}", log_text(err));
     std::fprintf(stderr, "seckill-node: cannot start: %s\n", err.c_str());
     return 1;
   }
@@ -510,7 +511,7 @@ int run_node(int argc, char** argv) {
   // Held until the process ends (kill -9 included: the kernel drops it).
   data_dir_lock lock;
   if (auto err = lock.acquire(cfg.data_dir); !err.empty()) {
-    spdlog::error("start_refused reason=\"{}\"", err);
+    spdlog::error("start_refused reason={}", log_text(err));
     std::fprintf(stderr, "seckill-node: refusing to start: %s\n", err.c_str());
     return 2;
   }

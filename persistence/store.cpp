@@ -51,6 +51,7 @@
 #include "messages/errors.hpp"
 #include "messages/limits.hpp"
 #include "messages/log_limiter.hpp"
+#include "messages/log_text.hpp"
 #include "persistence/sqlite_db.hpp"
 
 namespace seckill {
@@ -885,8 +886,8 @@ store_actor::behavior_type store_impl(store_actor::pointer self,
   auto st = std::make_shared<store_state>();
   st->cfg = std::move(cfg);
   if (auto error = open_store(*st); !error.empty()) {
-    spdlog::error("store_open_failed path={} error=\"{}\"", st->cfg.path,
-                  error);
+    spdlog::error("store_open_failed path={} error={}",
+                  log_text(st->cfg.path), log_text(error));
     if (st->cfg.health)
       st->cfg.health->failing.fetch_add(1);
     self->quit(make_error(errc::store_unavailable));
@@ -933,11 +934,11 @@ recovery recover(const std::string& path) {
       out.error = check_orphans(db, out.orders);
   }
   if (!out.ok()) {
-    spdlog::error("store_recovery_failed path={} error=\"{}\"", path,
-                  out.error);
+    spdlog::error("store_recovery_failed path={} error={}", log_text(path),
+                  log_text(out.error));
     return out;
   }
-  spdlog::info("store_recovered path={} items={} orders={}", path,
+  spdlog::info("store_recovered path={} items={} orders={}", log_text(path),
                out.items.size(), out.orders);
   return out;
 }

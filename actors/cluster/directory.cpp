@@ -10,6 +10,7 @@
 
 #include "messages/assert.hpp"
 #include "messages/limits.hpp"
+#include "messages/log_text.hpp"
 
 namespace seckill {
 
@@ -150,7 +151,7 @@ caf::result<item_view> on_create(directory_pointer self, item_spec spec) {
         self->unlink_from(item);
         self->send_exit(item, caf::exit_reason::user_shutdown);
         spdlog::warn("item_create_failed item={} error={}", id,
-                     self->system().render(err));
+                     log_text(self->system().render(err)));
         rp.deliver(std::move(err));
       });
   return rp;

@@ -20,6 +20,8 @@
 #include "messages/assert.hpp"
 #include "messages/errors.hpp"
 #include "messages/limits.hpp"
+#include "messages/node_id.hpp"
+#include "messages/log_text.hpp"
 
 namespace seckill {
 
@@ -34,12 +36,8 @@ bool parse_member(const std::string& text, member_spec& out,
   out.id = text.substr(0, at);
   out.host = text.substr(at + 1, colon - at - 1);
   auto port = text.substr(colon + 1);
-  if (out.id.empty() || out.id.size() > 32
-      || !std::all_of(out.id.begin(), out.id.end(), [](char c) {
-           return std::isalnum(static_cast<unsigned char>(c)) || c == '-'
-                  || c == '_';
-         })) {
-    error = "the id must be 1 to 32 letters, digits, '-' or '_'";
+  if (!valid_node_id(out.id)) {
+    error = "the id must be " + node_id_syntax();
     return false;
   }
   if (out.host.empty()) {
@@ -252,7 +250,7 @@ void handshake(membership_pointer self, uint32_t j) {
             [self, j](caf::error& err) {
               spdlog::debug("peer_hello_failed peer={} error={}",
                             self->state.env.members[j].id,
-                            self->system().render(err));
+                            log_text(self->system().render(err)));
               retry_later(self, j);
             });
       },
@@ -261,7 +259,7 @@ void handshake(membership_pointer self, uint32_t j) {
         if (p.attempts == 1 || p.attempts % 10 == 0)
           spdlog::info("peer_unreachable peer={} attempts={} error={}",
                        self->state.env.members[j].id, p.attempts,
-                       self->system().render(err));
+                       log_text(self->system().render(err)));
         retry_later(self, j);
       });
 }
@@ -302,7 +300,7 @@ void on_down(membership_pointer self, const caf::down_msg& dm) {
              != caf::actor_cast<caf::actor_control_block*>(dm.source))
       continue;
     spdlog::warn("peer_down peer={} reason={}", st.env.members[j].id,
-                 self->system().render(dm.reason));
+                 log_text(self->system().render(dm.reason)));
     p.phase = peer_phase::down;
     p.hello = peer_hello{};
     p.since_ms = now(self);

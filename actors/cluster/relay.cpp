@@ -110,7 +110,7 @@ caf::result<caf::message> forward(relay_pointer self, relay_kind kind,
     return make_error(errc::shard_unavailable);
   }
   if (st.pending.size() >= limits::relay_pending_max)
-    return make_error(errc::busy, 10);
+    return make_error(errc::busy, limits::busy_full_table_retry_ms);
   st.env.counters->calls[static_cast<std::size_t>(kind)] += 1;
   st.env.counters->pending += 1;
   auto id = st.next_id++;

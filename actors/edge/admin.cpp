@@ -14,6 +14,7 @@
 #include "actors/sale/admission_queue.hpp"
 #include "actors/sale/item.hpp"
 #include "messages/secret.hpp"
+#include "messages/log_text.hpp"
 
 namespace seckill {
 
@@ -366,7 +367,8 @@ admin_actor::behavior_type admin_impl(admin_pointer self, admin_env env) {
         return make_error(errc::not_found);
       std::string why;
       if (auto code = check_switch(name, value, why); code != errc::ok) {
-        spdlog::warn("switch_refused name=\"{}\" reason=\"{}\"", name, why);
+        spdlog::warn("switch_refused name={} reason={}", log_text(name),
+                     log_text(why));
         return make_error(code);
       }
       auto before = switch_value(*env.switches, name);

@@ -209,9 +209,6 @@ void on_items_create(bridge_pointer self, exchange_ptr ex) {
         auto resp = json_response(201, to_proto(v.record.spec, v.status));
         resp.headers.emplace_back("Location",
                                   "/api/v1/items/" + v.record.spec.item_id);
-        spdlog::info("item_created item={} total={} mode={}",
-                     v.record.spec.item_id, v.record.spec.total,
-                     to_string(v.record.spec.mode));
         answer(self, ex, route_kind::items_create, std::move(resp));
       },
       failer(self, ex, route_kind::items_create));
@@ -224,8 +221,6 @@ void on_item_admin(bridge_pointer self, exchange_ptr ex, const route& rt,
                 self->state.env.admin_token, rt.id)
     .then(
       [self, ex, rt](item_view& v) {
-        spdlog::info("item_admin item={} action={} status={}", rt.id,
-                     to_string(rt.kind), to_string(v.status));
         answer(self, ex, rt.kind,
                json_response(200, to_proto(v.record.spec, v.status)));
       },

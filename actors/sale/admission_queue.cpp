@@ -16,6 +16,7 @@
 #include "actors/sale/session_manager.hpp"
 #include "messages/assert.hpp"
 #include "messages/limits.hpp"
+#include "messages/log_text.hpp"
 
 namespace seckill {
 
@@ -209,11 +210,12 @@ void subscribe(queue_pointer self) {
       [self](caf::error& err) {
         spdlog::warn("queue_subscribe_failed item={} owner={} error={}",
                      self->state.item_id, self->state.owner_node,
-                     self->system().render(err));
+                     log_text(self->system().render(err)));
         // Purchases still go on to the item, which decides; the sold-out
         // shortcut waits for the next attempt.
         if (self->state.owner_up)
-          self->delayed_send(self, std::chrono::seconds(1), owner_atom_v, true,
+          self->delayed_send(self, std::chrono::milliseconds(limits::queue_resubscribe_ms),
+                             owner_atom_v, true,
                              caf::actor{});
       });
 }

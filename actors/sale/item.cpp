@@ -13,6 +13,7 @@
 
 #include "messages/assert.hpp"
 #include "messages/limits.hpp"
+#include "messages/log_text.hpp"
 
 namespace seckill {
 
@@ -211,7 +212,7 @@ void on_commit_failed(item_pointer self, const caf::error& err) {
     spdlog::warn("item_commit_failed item={} undone={} error={} skipped={}",
                  st.book.rec.spec.item_id,
                  pending.undos.size() + inflight.undos.size(),
-                 self->system().render(err), skipped);
+                 log_text(self->system().render(err)), skipped);
   for (auto& w : inflight.waiters)
     w(errc::store_unavailable);
   for (auto& w : pending.waiters)

@@ -89,7 +89,7 @@ errc validate_spec(const item_spec& s) {
             && s.starts_at_ms >= 0
             && (s.ends_at_ms == 0 || s.ends_at_ms > s.starts_at_ms)
             && (s.mode == deduction_mode::order || ttl_ok)
-            && s.price_cents >= 0 && s.name.size() <= 256;
+            && s.price_cents >= 0 && s.name.size() <= limits::item_name_bytes_max;
   return ok ? errc::ok : errc::invalid_item;
 }
 

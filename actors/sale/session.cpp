@@ -181,7 +181,7 @@ caf::result<order> on_purchase(session_pointer self, purchase p,
                                caf::actor item, int64_t limit) {
   auto& st = self->state;
   if (st.queued >= limits::session_queued_max)
-    return make_error(errc::busy, 100);
+    return make_error(errc::busy, limits::busy_full_table_retry_ms);
   auto code = decide_session(st.book, p, limit, st.cfg.unpaid_max, now(self));
   if (code == errc::rate_limited)
     return make_error(code, ms_until_token(st.book.bucket, now(self)));

@@ -142,7 +142,7 @@ caf::result<order> serve_here(session_manager_pointer self, purchase& p,
                               caf::actor& item, int64_t limit) {
   auto* s = find_or_spawn(self, p.user_id);
   if (s == nullptr)
-    return make_error(errc::busy, 1000);
+    return make_error(errc::busy, limits::busy_sessions_full_retry_ms);
   return self->delegate(*s, purchase_atom_v, std::move(p), std::move(item),
                         limit);
 }

@@ -19,6 +19,7 @@
 #include <spdlog/spdlog.h>
 
 #include "messages/limits.hpp"
+#include "messages/log_text.hpp"
 #include "node/http/connection.hpp"
 
 namespace seckill::http {
@@ -167,7 +168,7 @@ void server_impl::run_thread() {
       ioc_->run();
       return;
     } catch (const std::exception& e) {
-      spdlog::error("http_io_thread_caught what={}", e.what());
+      spdlog::error("http_io_thread_caught what={}", log_text(e.what()));
     } catch (...) {
       spdlog::error("http_io_thread_caught what=unknown");
     }
@@ -188,7 +189,7 @@ void server_impl::on_accept(error_code ec, tcp::socket socket) {
     if (ec == net::error::operation_aborted || !acceptor_->is_open())
       return;
     // Out of descriptors, say: keep accepting, after a pause.
-    spdlog::warn("http_accept_failed error={}", ec.message());
+    spdlog::warn("http_accept_failed error={}", log_text(ec.message()));
     accept_retry_->expires_after(std::chrono::milliseconds(accept_retry_ms));
     accept_retry_->async_wait([this](error_code wait_ec) {
       if (!wait_ec)
