@@ -21,7 +21,8 @@
 // session until their deadlines) and stops. A new session is seeded with
 // those and with what items announce after a restart or a move, so the
 // unpaid cap counts the user's real unpaid orders, not only this session's.
-// Every map here is bounded.
+// Its rules are pure functions of its book (session_book.hpp); this file
+// is the actor around them. Every map here is bounded.
 #pragma once
 
 #include <cstdint>
@@ -38,7 +39,7 @@
 
 #include "actors/base/clock.hpp"
 #include "actors/base/hop.hpp"
-#include "actors/sale/token_bucket.hpp"
+#include "actors/sale/session_book.hpp"
 #include "messages/errors.hpp"
 #include "messages/type_ids.hpp"
 
@@ -65,60 +66,6 @@ struct session_config {
   int64_t hop_timeout_ms = 5'000; // the manager's view request to it
   cluster_env cluster; // where items live; the relays to reach them
 };
-
-/// What the session knows of one item for its user.
-struct session_item {
-  int64_t held = 0; // units of the orders this session learned
-  // Units the item's user_limit_exceeded proved the user holds (orders this
-  // session may not know: another session's, before a retirement or a
-  // move). Kept apart from `held`: a known order replayed later is in the
-  // bound already, and adding it to it would count it twice.
-  int64_t held_floor = 0;
-  std::unordered_set<std::string> requests;  // request ids answered before
-};
-
-/// The units the session can prove the user holds of one item: what its own
-/// orders add up to, or the item's bound, whichever is more.
-int64_t held_units(const session_item& x);
-
-struct unpaid_order {
-  std::string item_id;
-  int64_t quantity = 0;
-  int64_t expires_ms = 0;
-};
-
-/// The pure part: may this purchase go on to the item?
-struct session_book {
-  token_bucket bucket;
-  std::unordered_map<std::string, session_item> items;
-  std::unordered_map<std::string, unpaid_order> unpaid; // by order id
-  /// Recently settled order ids (at most limits::session_settled_max), so an
-  /// announcement that crossed the settlement does not count it again.
-  std::unordered_set<std::string> settled;
-};
-
-errc decide_session(session_book& book, const purchase& p,
-                    int64_t per_user_limit, int64_t unpaid_max,
-                    int64_t now_ms);
-/// The retry hint of `unpaid_limit`: milliseconds until the user's first
-/// unpaid order reaches its deadline and frees a place (at least 1). Paying
-/// or cancelling one frees a place sooner.
-int64_t ms_until_unpaid_frees(const session_book& book, int64_t now_ms);
-
-/// Learns from the item's answer.
-void learn_order(session_book& book, const order& o);
-void learn_error(session_book& book, const purchase& p, errc code,
-                 int64_t per_user_limit);
-/// An unpaid order became final: paid (`released` false: the units stay
-/// the user's) or cancelled / expired (`released` true: they came back).
-void forget_unpaid(session_book& book, const std::string& order_id,
-                   bool released);
-/// Counts unpaid orders placed elsewhere (an earlier session, before a
-/// restart); past deadlines, settled and known ones are skipped.
-void learn_unpaid(session_book& book, const std::vector<unpaid_view>& notes,
-                  int64_t now_ms);
-/// The unpaid orders this session counts, to hand back when it retires.
-std::vector<unpaid_view> unpaid_notes(const session_book& book);
 
 struct queued_purchase {
   purchase p;
