@@ -5,13 +5,15 @@
 
 #include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <sstream>
 
-#include "actors/edge/front_gate.hpp"
 #include "actors/cluster/membership.hpp"
+#include "actors/edge/front_gate.hpp"
+#include "actors/edge/switches.hpp"
 #include "messages/limits.hpp"
 #include "messages/node_id.hpp"
 #include "persistence/store.hpp"
@@ -21,12 +23,29 @@ namespace seckill {
 namespace {
 
 using setter = std::function<std::string(const std::string&, node_config&)>;
+/// A key's value in a config, as the help prints it.
+using shower = std::function<std::string(const node_config&)>;
 
+/// One key: its name, how it reads a value into a config, and how it shows
+/// a config's value. Its default is shown from a default-constructed
+/// node_config, so the help cannot drift from the defaults the code has;
+/// `note` says what that default means where the value alone would not.
 struct key_spec {
-  const char* name;
-  std::string default_text;
+  std::string name;
   setter set;
+  shower show;
+  const char* note = "";
 };
+
+/// Where in a config a key's value lives; one accessor reads and writes it.
+template <class T>
+using field = T& (*)(node_config&);
+
+template <class T>
+T read_field(field<T> at, const node_config& c) {
+  auto copy = c;
+  return at(copy);
+}
 
 std::string expected(const std::string& what) {
   return "expected " + what;
@@ -40,8 +59,12 @@ std::string trim(const std::string& s) {
   return s.substr(b, e - b + 1);
 }
 
-setter int_key(int64_t lo, int64_t hi,
-               std::function<void(node_config&, int64_t)> put) {
+std::string quoted(const std::string& s) {
+  return "\"" + s + "\"";
+}
+
+setter int_setter(int64_t lo, int64_t hi,
+                  std::function<void(node_config&, int64_t)> put) {
   return [=](const std::string& v, node_config& c) -> std::string {
     errno = 0;
     char* end = nullptr;
@@ -54,26 +77,43 @@ setter int_key(int64_t lo, int64_t hi,
   };
 }
 
-setter real_key(double lo, double hi,
-                std::function<void(node_config&, double)> put) {
-  return [=](const std::string& v, node_config& c) -> std::string {
+template <class T>
+key_spec int_key(const char* name, int64_t lo, int64_t hi, field<T> at) {
+  return {name,
+          int_setter(lo, hi,
+                     [at](node_config& c, int64_t x) {
+                       at(c) = static_cast<T>(x);
+                     }),
+          [at](const node_config& c) {
+            return std::to_string(read_field(at, c));
+          }};
+}
+
+key_spec real_key(const char* name, double lo, double hi, field<double> at) {
+  auto set = [=](const std::string& v, node_config& c) -> std::string {
     errno = 0;
     char* end = nullptr;
     auto x = std::strtod(v.c_str(), &end);
     if (v.empty() || *end != '\0' || errno != 0 || !(x >= lo && x <= hi))
       return expected("a number from " + std::to_string(lo) + " to "
                       + std::to_string(hi));
-    put(c, x);
+    at(c) = x;
     return {};
   };
+  auto show = [at](const node_config& c) {
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%.15g", read_field(at, c));
+    return std::string{buf};
+  };
+  return {name, set, show};
 }
 
-setter one_of(std::vector<std::string> allowed,
-              std::function<void(node_config&, const std::string&)> put) {
-  return [=](const std::string& v, node_config& c) -> std::string {
+key_spec one_of(const char* name, std::vector<std::string> allowed,
+                field<std::string> at) {
+  auto set = [=](const std::string& v, node_config& c) -> std::string {
     for (const auto& a : allowed)
       if (v == a) {
-        put(c, v);
+        at(c) = v;
         return {};
       }
     std::string list;
@@ -81,300 +121,331 @@ setter one_of(std::vector<std::string> allowed,
       list += (list.empty() ? "" : ", ") + a;
     return expected("one of " + list);
   };
+  return {name, set, [at](const node_config& c) { return read_field(at, c); }};
 }
 
 // A duration as CAF writes it, "250ms" or "2s" (or "0"): the unit is
 // required, because a bare number's unit would be a guess.
-setter ms_key(int64_t lo_ms, int64_t hi_ms,
-              std::function<void(node_config&, int64_t)> put) {
-  return [=](const std::string& v, node_config& c) -> std::string {
-    auto want = expected("a duration from " + std::to_string(lo_ms) + "ms to "
-                         + std::to_string(hi_ms) + "ms, like 250ms or 2s");
-    int64_t scale = 0;
-    std::string digits;
-    if (v == "0") {
-      digits = "0", scale = 1;
-    } else if (v.size() > 2 && v.compare(v.size() - 2, 2, "ms") == 0) {
-      digits = v.substr(0, v.size() - 2), scale = 1;
-    } else if (v.size() > 1 && v.back() == 's') {
-      digits = v.substr(0, v.size() - 1), scale = 1000;
-    }
-    if (scale == 0 || digits.empty()
-        || digits.find_first_not_of("0123456789") != std::string::npos
-        || digits.size() > 9)
-      return want;
-    auto ms = std::stoll(digits) * scale;
+int64_t parse_duration_ms(const std::string& v) {
+  int64_t scale = 0;
+  std::string digits;
+  if (v == "0") {
+    digits = "0", scale = 1;
+  } else if (v.size() > 2 && v.compare(v.size() - 2, 2, "ms") == 0) {
+    digits = v.substr(0, v.size() - 2), scale = 1;
+  } else if (v.size() > 1 && v.back() == 's') {
+    digits = v.substr(0, v.size() - 1), scale = 1000;
+  }
+  if (scale == 0 || digits.empty()
+      || digits.find_first_not_of("0123456789") != std::string::npos
+      || digits.size() > 9)
+    return -1;
+  return std::stoll(digits) * scale;
+}
+
+key_spec ms_key(const char* name, int64_t lo_ms, int64_t hi_ms,
+                field<int64_t> at) {
+  auto set = [=](const std::string& v, node_config& c) -> std::string {
+    auto ms = parse_duration_ms(v);
     if (ms < lo_ms || ms > hi_ms)
-      return want;
-    put(c, ms);
+      return expected("a duration from " + std::to_string(lo_ms) + "ms to "
+                      + std::to_string(hi_ms) + "ms, like 250ms or 2s");
+    at(c) = ms;
     return {};
   };
+  return {name, set, [at](const node_config& c) {
+            return std::to_string(read_field(at, c)) + "ms";
+          }};
 }
 
 // A numeric IPv4/IPv6 address or a host name: no spaces, no scheme.
-setter host_key(std::function<void(node_config&, const std::string&)> put) {
-  return [=](const std::string& v, node_config& c) -> std::string {
+key_spec host_key(const char* name, field<std::string> at) {
+  auto set = [=](const std::string& v, node_config& c) -> std::string {
     if (v.empty() || v.size() > 253)
       return expected("a host name or address");
     for (unsigned char ch : v)
       if (!std::isalnum(ch) && ch != '.' && ch != '-' && ch != ':')
         return expected("a host name or address");
-    put(c, v);
+    at(c) = v;
     return {};
   };
+  return {name, set, [at](const node_config& c) { return read_field(at, c); }};
 }
 
 // A file of [openssl], any path ("" leaves TLS off; check_tls relates the
 // three, check_tls_files reads them at start).
-setter path_key(std::string tls_files::*field) {
-  return [=](const std::string& v, node_config& c) -> std::string {
-    c.tls.*field = v;
-    return {};
-  };
+key_spec path_key(const char* name, std::string tls_files::*file,
+                  const char* note = "") {
+  return {name,
+          [=](const std::string& v, node_config& c) -> std::string {
+            c.tls.*file = v;
+            return {};
+          },
+          [=](const node_config& c) { return quoted(c.tls.*file); }, note};
 }
 
-// A front-gate limit or degrade switch (actors/edge/front_gate.hpp): its range
-// and its default are the switch's own, so the file, the command line and
-// seckill-cli accept the same values.
-setter switch_key(const std::string& name) {
-  return [name](const std::string& v, node_config& c) -> std::string {
+// A front-gate limit or degrade switch (actors/edge/switches.hpp): its
+// range and its default are the switch's own, so the file, the command line
+// and seckill-cli accept the same values.
+key_spec switch_key(const std::string& name) {
+  auto set = [name](const std::string& v, node_config& c) -> std::string {
     std::string why;
     if (check_switch(name, v, why) != errc::ok)
       return expected(switch_expectation(name));
     c.switches.emplace_back(name, v);
     return {};
   };
-}
-
-std::string switch_default(const std::string& name) {
-  static const node_switches defaults;
-  return switch_value(defaults, name);
-}
-
-const std::vector<key_spec>& keys() {
-  using L = int64_t;
-  static const std::vector<key_spec> specs = {
-    {"seckill.node-id", "n1",
-     [](const std::string& v, node_config& c) -> std::string {
-       if (!valid_node_id(v))
-         return expected(node_id_syntax());
-       c.node_id = v;
-       return {};
-     }},
-    {"seckill.data-dir", "./data",
-     [](const std::string& v, node_config& c) -> std::string {
-       if (v.empty())
-         return expected("a directory");
-       c.data_dir = v;
-       return {};
-     }},
-    {"seckill.synchronous", "FULL",
-     one_of({"OFF", "NORMAL", "FULL", "EXTRA"},
-            [](node_config& c, const std::string& v) {
-              c.runtime.synchronous = v;
-            })},
-    {"seckill.log-level", "info",
-     one_of({"trace", "debug", "info", "warn", "err", "off"},
-            [](node_config& c, const std::string& v) { c.log_level = v; })},
-    {"seckill.items-max", "1000",
-     int_key(1, L(limits::items_per_node_max), [](node_config& c, L x) {
-       c.runtime.directory.items_max = static_cast<std::size_t>(x);
-     })},
-    {"seckill.items-memory-mib", "4096",
-     int_key(16, L(limits::items_memory_mib_max), [](node_config& c, L x) {
-       c.runtime.directory.items_memory_bytes = static_cast<int64_t>(x) << 20;
-     })},
-    {"seckill.admission-rate-per-s", "20000",
-     real_key(1, 1e7, [](node_config& c, double x) {
-       c.runtime.directory.queue.rate_per_s = x;
-     })},
-    {"seckill.admission-burst", "2000",
-     real_key(1, 1e7, [](node_config& c, double x) {
-       c.runtime.directory.queue.burst = x;
-     })},
-    {"seckill.waiting-room-max", "10000",
-     int_key(1, L(limits::waiting_room_max), [](node_config& c, L x) {
-       c.runtime.directory.queue.waiting_max = static_cast<std::size_t>(x);
-     })},
-    {"seckill.wait-ms-max", "10",
-     int_key(1, limits::wait_ms_max, [](node_config& c, L x) {
-       c.runtime.directory.queue.wait_ms_max = x;
-     })},
-    {"seckill.queue-inflight-max", "1024",
-     int_key(1, L(limits::queue_inflight_max), [](node_config& c, L x) {
-       c.runtime.directory.queue.inflight_max = static_cast<std::size_t>(x);
-     })},
-    {"seckill.hop-timeout-ms", "5000",
-     int_key(10, 60'000, [](node_config& c, L x) {
-       c.runtime.hop_timeout_ms = x;
-       c.runtime.sessions.session.hop_timeout_ms = x;
-     })},
-    {"seckill.sessions-max", "100000",
-     int_key(1, L(limits::sessions_per_node_max), [](node_config& c, L x) {
-       c.runtime.sessions.sessions_max = static_cast<std::size_t>(x);
-     })},
-    {"seckill.session-rate-per-s", "5",
-     real_key(0.01, 1e6, [](node_config& c, double x) {
-       c.runtime.sessions.session.rate_per_s = x;
-     })},
-    {"seckill.session-burst", "10",
-     real_key(1, 1e6, [](node_config& c, double x) {
-       c.runtime.sessions.session.burst = x;
-     })},
-    {"seckill.unpaid-max", "3",
-     int_key(1, limits::unpaid_per_user_max, [](node_config& c, L x) {
-       c.runtime.sessions.session.unpaid_max = x;
-     })},
-    {"seckill.session-idle-timeout-ms", "60000",
-     int_key(1'000, 3'600'000, [](node_config& c, L x) {
-       c.runtime.sessions.session.idle_timeout_ms = x;
-     })},
-    {"seckill.admin-token", "\"\" (generated)",
-     [](const std::string& v, node_config& c) -> std::string {
-       if (!v.empty() && !valid_admin_token(v))
-         return expected("16 to 128 printable characters without spaces");
-       c.admin_token = v;
-       return {};
-     }},
-    {"seckill.http-host", "127.0.0.1", host_key([](node_config& c,
-                                                   const std::string& v) {
-       c.http.host = v;
-     })},
-    {"seckill.http-port", "8080", int_key(0, 65535, [](node_config& c, L x) {
-       c.http.port = static_cast<uint16_t>(x);
-     })},
-    {"seckill.http-threads", "1", int_key(1, 64, [](node_config& c, L x) {
-       c.http.io_threads = static_cast<std::size_t>(x);
-     })},
-    {"seckill.bridge-actors", "4", int_key(1, 64, [](node_config& c, L x) {
-       c.bridge_actors = static_cast<std::size_t>(x);
-     })},
-    {"seckill.http-connections-max", "10000",
-     int_key(1, L(limits::http_connections_max), [](node_config& c, L x) {
-       c.http.connections_max = static_cast<std::size_t>(x);
-     })},
-    {"seckill.http-connections-per-address-max", "1000",
-     int_key(1, L(limits::http_connections_max), [](node_config& c, L x) {
-       c.http.connections_per_address_max = static_cast<std::size_t>(x);
-     })},
-    {"seckill.http-request-line-bytes-max", "4096",
-     int_key(64, L(limits::http_header_bytes_max), [](node_config& c, L x) {
-       c.http.request_line_bytes_max = static_cast<std::size_t>(x);
-     })},
-    {"seckill.http-header-bytes-max", "8192",
-     int_key(256, L(limits::http_header_bytes_max), [](node_config& c, L x) {
-       c.http.header_bytes_max = static_cast<std::size_t>(x);
-     })},
-    {"seckill.http-body-bytes-max", "65536",
-     int_key(64, L(limits::http_body_bytes_max), [](node_config& c, L x) {
-       c.http.body_bytes_max = static_cast<std::size_t>(x);
-     })},
-    {"seckill.http-pipeline-max", "16",
-     int_key(1, L(limits::http_pipeline_max), [](node_config& c, L x) {
-       c.http.pipeline_max = static_cast<std::size_t>(x);
-     })},
-    {"seckill.http-idle-timeout-ms", "30000",
-     int_key(100, 3'600'000, [](node_config& c, L x) {
-       c.http.idle_timeout_ms = x;
-     })},
-    {"seckill.http-request-timeout-ms", "10000",
-     int_key(100, 600'000, [](node_config& c, L x) {
-       c.http.request_timeout_ms = x;
-     })},
-    {"seckill.http-answer-timeout-ms", "10000",
-     int_key(100, 600'000, [](node_config& c, L x) {
-       c.http.answer_timeout_ms = x;
-     })},
-    // Plan B: the front gate and the degrade switches.
-    {"seckill.node-rate-per-s", switch_default("node-rate-per-s"),
-     switch_key("node-rate-per-s")},
-    {"seckill.ip-rate-per-s", switch_default("ip-rate-per-s"),
-     switch_key("ip-rate-per-s")},
-    {"seckill.rate-burst-ms", switch_default("rate-burst-ms"),
-     switch_key("rate-burst-ms")},
-    {"seckill.shed-inflight-max", switch_default("shed-inflight-max"),
-     switch_key("shed-inflight-max")},
-    {"seckill.shed-latency-ms", switch_default("shed-latency-ms"),
-     switch_key("shed-latency-ms")},
-    {"seckill.shed-lag-ms", switch_default("shed-lag-ms"),
-     switch_key("shed-lag-ms")},
-    {"seckill.shed-lag-window-ms", switch_default("shed-lag-window-ms"),
-     switch_key("shed-lag-window-ms")},
-    {"seckill.edge-reads-ms", switch_default("edge-reads-ms"),
-     switch_key("edge-reads-ms")},
-    {"seckill.essential-only", switch_default("essential-only"),
-     switch_key("essential-only")},
-    {"scheduler.max-threads", "0", int_key(0, 256, [](node_config& c, L x) {
-       c.scheduler_max_threads = x;
-     })},
-    {"middleman.heartbeat-interval", "0ms",
-     ms_key(0, 60'000, [](node_config& c, L x) {
-       c.heartbeat_interval_ms = x;
-     })},
-    {"middleman.connection-timeout", "0ms",
-     ms_key(0, 600'000, [](node_config& c, L x) {
-       c.connection_timeout_ms = x;
-     })},
-    {"openssl.certificate", "\"\" (TLS off)", path_key(&tls_files::certificate)},
-    {"openssl.key", "\"\"", path_key(&tls_files::key)},
-    {"openssl.cafile", "\"\"", path_key(&tls_files::cafile)},
-    {"cluster.plain-loopback", "false",
-     [](const std::string& v, node_config& c) -> std::string {
-       if (v != "true" && v != "false")
-         return expected("true or false");
-       c.plain_loopback = v == "true";
-       return {};
-     }},
-    {"cluster.host", "127.0.0.1", host_key([](node_config& c,
-                                              const std::string& v) {
-       c.cluster_host = v;
-     })},
-    {"cluster.port", "4242", int_key(0, 65535, [](node_config& c, L x) {
-       c.cluster_port = static_cast<uint16_t>(x);
-     })},
-    {"cluster.nodes", "[] (a node alone)",
-     [](const std::string& v, node_config& c) -> std::string {
-       // ["n1@127.0.0.1:4242", "n2@..."]; on the command line the brackets
-       // and quotes may be left out: n1@127.0.0.1:4242,n2@...
-       auto body = v;
-       if (!body.empty() && body.front() == '[') {
-         if (body.back() != ']')
-           return expected("a list [\"ID@HOST:PORT\", ...]");
-         body = body.substr(1, body.size() - 2);
-       }
-       std::vector<std::string> out;
-       std::vector<member_spec> parsed;
-       std::stringstream in{body};
-       std::string item;
-       while (std::getline(in, item, ',')) {
-         item = trim(item);
-         if (item.size() >= 2 && item.front() == '"' && item.back() == '"')
-           item = item.substr(1, item.size() - 2);
-         if (item.empty())
-           continue;
-         member_spec m;
-         std::string why;
-         if (!parse_member(item, m, why))
-           return "member '" + item + "': " + why;
-         for (std::size_t i = 0; i < parsed.size(); ++i) {
-           if (parsed[i].id == m.id)
-             return "member id '" + m.id + "' is listed twice";
-           if (parsed[i].host == m.host && parsed[i].port == m.port)
-             return "members '" + out[i] + "' and '" + item
-                    + "' share an address";
-         }
-         out.push_back(item);
-         parsed.push_back(std::move(m));
-       }
-       if (out.size() > limits::cluster_nodes_max)
-         return expected("at most "
-                         + std::to_string(limits::cluster_nodes_max)
-                         + " members");
-       c.cluster_nodes = std::move(out);
-       c.cluster_members = std::move(parsed);
-       return {};
-     }},
+  auto show = [name](const node_config&) {
+    static const node_switches defaults;
+    return switch_value(defaults, name);
   };
+  return {"seckill." + name, set, show};
+}
+
+std::string set_node_id(const std::string& v, node_config& c) {
+  if (!valid_node_id(v))
+    return expected(node_id_syntax());
+  c.node_id = v;
+  return {};
+}
+
+std::string set_data_dir(const std::string& v, node_config& c) {
+  if (v.empty())
+    return expected("a directory");
+  c.data_dir = v;
+  return {};
+}
+
+std::string set_admin_token(const std::string& v, node_config& c) {
+  if (!v.empty() && !valid_admin_token(v))
+    return expected("16 to 128 printable characters without spaces");
+  c.admin_token = v;
+  return {};
+}
+
+std::string set_plain_loopback(const std::string& v, node_config& c) {
+  if (v != "true" && v != "false")
+    return expected("true or false");
+  c.plain_loopback = v == "true";
+  return {};
+}
+
+// ["n1@127.0.0.1:4242", "n2@..."]; on the command line the brackets and
+// quotes may be left out: n1@127.0.0.1:4242,n2@...
+std::string set_cluster_nodes(const std::string& v, node_config& c) {
+  auto body = v;
+  if (!body.empty() && body.front() == '[') {
+    if (body.back() != ']')
+      return expected("a list [\"ID@HOST:PORT\", ...]");
+    body = body.substr(1, body.size() - 2);
+  }
+  std::vector<std::string> out;
+  std::vector<member_spec> parsed;
+  std::stringstream in{body};
+  for (std::string item; std::getline(in, item, ',');) {
+    item = trim(item);
+    if (item.size() >= 2 && item.front() == '"' && item.back() == '"')
+      item = item.substr(1, item.size() - 2);
+    if (item.empty())
+      continue;
+    member_spec m;
+    std::string why;
+    if (!parse_member(item, m, why))
+      return "member '" + item + "': " + why;
+    for (std::size_t i = 0; i < parsed.size(); ++i) {
+      if (parsed[i].id == m.id)
+        return "member id '" + m.id + "' is listed twice";
+      if (parsed[i].host == m.host && parsed[i].port == m.port)
+        return "members '" + out[i] + "' and '" + item + "' share an address";
+    }
+    out.push_back(item);
+    parsed.push_back(std::move(m));
+  }
+  if (out.size() > limits::cluster_nodes_max)
+    return expected("at most " + std::to_string(limits::cluster_nodes_max)
+                    + " members");
+  c.cluster_nodes = std::move(out);
+  c.cluster_members = std::move(parsed);
+  return {};
+}
+
+std::string show_cluster_nodes(const node_config& c) {
+  std::string s;
+  for (const auto& n : c.cluster_nodes)
+    s += (s.empty() ? "" : ", ") + quoted(n);
+  return "[" + s + "]";
+}
+
+using L = int64_t;
+
+void node_keys(std::vector<key_spec>& out) {
+  out.push_back({"seckill.node-id", set_node_id,
+                 [](const node_config& c) { return c.node_id; }});
+  out.push_back({"seckill.data-dir", set_data_dir,
+                 [](const node_config& c) { return c.data_dir; }});
+  out.push_back(one_of("seckill.synchronous", {"OFF", "NORMAL", "FULL", "EXTRA"},
+                       [](node_config& c) -> std::string& {
+                         return c.runtime.synchronous;
+                       }));
+  out.push_back(one_of("seckill.log-level",
+                       {"trace", "debug", "info", "warn", "err", "off"},
+                       [](node_config& c) -> std::string& {
+                         return c.log_level;
+                       }));
+}
+
+void session_keys(std::vector<key_spec>& out) {
+  out.push_back(int_key<std::size_t>(
+    "seckill.sessions-max", 1, L(limits::sessions_per_node_max),
+    [](node_config& c) -> auto& { return c.runtime.sessions.sessions_max; }));
+  out.push_back(real_key(
+    "seckill.session-rate-per-s", 0.01, 1e6,
+    [](node_config& c) -> auto& { return c.runtime.sessions.session.rate_per_s; }));
+  out.push_back(real_key(
+    "seckill.session-burst", 1, 1e6,
+    [](node_config& c) -> auto& { return c.runtime.sessions.session.burst; }));
+  out.push_back(int_key<int64_t>(
+    "seckill.unpaid-max", 1, limits::unpaid_per_user_max,
+    [](node_config& c) -> auto& { return c.runtime.sessions.session.unpaid_max; }));
+  out.push_back(int_key<int64_t>(
+    "seckill.session-idle-timeout-ms", 1'000, 3'600'000,
+    [](node_config& c) -> auto& {
+      return c.runtime.sessions.session.idle_timeout_ms;
+    }));
+}
+
+void sale_keys(std::vector<key_spec>& out) {
+  out.push_back(int_key<std::size_t>(
+    "seckill.items-max", 1, L(limits::items_per_node_max),
+    [](node_config& c) -> auto& { return c.runtime.directory.items_max; }));
+  out.push_back({"seckill.items-memory-mib",
+                 int_setter(16, L(limits::items_memory_mib_max),
+                            [](node_config& c, L x) {
+                              c.runtime.directory.items_memory_bytes = x << 20;
+                            }),
+                 [](const node_config& c) {
+                   return std::to_string(
+                     c.runtime.directory.items_memory_bytes >> 20);
+                 }});
+  out.push_back(real_key(
+    "seckill.admission-rate-per-s", 1, 1e7,
+    [](node_config& c) -> auto& { return c.runtime.directory.queue.rate_per_s; }));
+  out.push_back(real_key(
+    "seckill.admission-burst", 1, 1e7,
+    [](node_config& c) -> auto& { return c.runtime.directory.queue.burst; }));
+  out.push_back(int_key<std::size_t>(
+    "seckill.waiting-room-max", 1, L(limits::waiting_room_max),
+    [](node_config& c) -> auto& { return c.runtime.directory.queue.waiting_max; }));
+  out.push_back(int_key<int64_t>(
+    "seckill.wait-ms-max", 1, limits::wait_ms_max,
+    [](node_config& c) -> auto& { return c.runtime.directory.queue.wait_ms_max; }));
+  out.push_back(int_key<std::size_t>(
+    "seckill.queue-inflight-max", 1, L(limits::queue_inflight_max),
+    [](node_config& c) -> auto& { return c.runtime.directory.queue.inflight_max; }));
+  out.push_back({"seckill.hop-timeout-ms",
+                 int_setter(10, 60'000,
+                            [](node_config& c, L x) {
+                              c.runtime.hop_timeout_ms = x;
+                              c.runtime.sessions.session.hop_timeout_ms = x;
+                            }),
+                 [](const node_config& c) {
+                   return std::to_string(c.runtime.hop_timeout_ms);
+                 }});
+  session_keys(out);
+}
+void http_limit_keys(std::vector<key_spec>& out) {
+  out.push_back(int_key<std::size_t>(
+    "seckill.http-connections-max", 1, L(limits::http_connections_max),
+    [](node_config& c) -> auto& { return c.http.connections_max; }));
+  out.push_back(int_key<std::size_t>(
+    "seckill.http-connections-per-address-max", 1,
+    L(limits::http_connections_max),
+    [](node_config& c) -> auto& { return c.http.connections_per_address_max; }));
+  out.push_back(int_key<std::size_t>(
+    "seckill.http-request-line-bytes-max", 64, L(limits::http_header_bytes_max),
+    [](node_config& c) -> auto& { return c.http.request_line_bytes_max; }));
+  out.push_back(int_key<std::size_t>(
+    "seckill.http-header-bytes-max", 256, L(limits::http_header_bytes_max),
+    [](node_config& c) -> auto& { return c.http.header_bytes_max; }));
+  out.push_back(int_key<std::size_t>(
+    "seckill.http-body-bytes-max", 64, L(limits::http_body_bytes_max),
+    [](node_config& c) -> auto& { return c.http.body_bytes_max; }));
+  out.push_back(int_key<std::size_t>(
+    "seckill.http-pipeline-max", 1, L(limits::http_pipeline_max),
+    [](node_config& c) -> auto& { return c.http.pipeline_max; }));
+  out.push_back(int_key<int64_t>(
+    "seckill.http-idle-timeout-ms", 100, 3'600'000,
+    [](node_config& c) -> auto& { return c.http.idle_timeout_ms; }));
+  out.push_back(int_key<int64_t>(
+    "seckill.http-request-timeout-ms", 100, 600'000,
+    [](node_config& c) -> auto& { return c.http.request_timeout_ms; }));
+  out.push_back(int_key<int64_t>(
+    "seckill.http-answer-timeout-ms", 100, 600'000,
+    [](node_config& c) -> auto& { return c.http.answer_timeout_ms; }));
+}
+
+void http_keys(std::vector<key_spec>& out) {
+  out.push_back({"seckill.admin-token", set_admin_token,
+                 [](const node_config& c) { return quoted(c.admin_token); },
+                 " (generated)"});
+  out.push_back(host_key("seckill.http-host", [](node_config& c) -> auto& {
+    return c.http.host;
+  }));
+  out.push_back(int_key<uint16_t>(
+    "seckill.http-port", 0, 65535,
+    [](node_config& c) -> auto& { return c.http.port; }));
+  out.push_back(int_key<std::size_t>(
+    "seckill.http-threads", 1, 64,
+    [](node_config& c) -> auto& { return c.http.io_threads; }));
+  out.push_back(int_key<std::size_t>(
+    "seckill.bridge-actors", 1, 64,
+    [](node_config& c) -> auto& { return c.bridge_actors; }));
+  http_limit_keys(out);
+  // Plan B: the front gate's limits and the degrade switches.
+  for (const auto& name : switch_names())
+    out.push_back(switch_key(name));
+}
+
+void cluster_keys(std::vector<key_spec>& out) {
+  out.push_back(int_key<int64_t>(
+    "scheduler.max-threads", 0, 256,
+    [](node_config& c) -> auto& { return c.scheduler_max_threads; }));
+  out.push_back(ms_key("middleman.heartbeat-interval", 0, 60'000,
+                       [](node_config& c) -> auto& {
+                         return c.heartbeat_interval_ms;
+                       }));
+  out.push_back(ms_key("middleman.connection-timeout", 0, 600'000,
+                       [](node_config& c) -> auto& {
+                         return c.connection_timeout_ms;
+                       }));
+  out.push_back(
+    path_key("openssl.certificate", &tls_files::certificate, " (TLS off)"));
+  out.push_back(path_key("openssl.key", &tls_files::key));
+  out.push_back(path_key("openssl.cafile", &tls_files::cafile));
+  out.push_back({"cluster.plain-loopback", set_plain_loopback,
+                 [](const node_config& c) {
+                   return std::string{c.plain_loopback ? "true" : "false"};
+                 }});
+  out.push_back(host_key("cluster.host", [](node_config& c) -> auto& {
+    return c.cluster_host;
+  }));
+  out.push_back(int_key<uint16_t>(
+    "cluster.port", 0, 65535,
+    [](node_config& c) -> auto& { return c.cluster_port; }));
+  out.push_back({"cluster.nodes", set_cluster_nodes, show_cluster_nodes,
+                 " (a node alone)"});
+}
+
+// Every key, in the order the help and cluster.conf list them.
+const std::vector<key_spec>& keys() {
+  static const std::vector<key_spec> specs = [] {
+    std::vector<key_spec> out;
+    node_keys(out);
+    sale_keys(out);
+    http_keys(out);
+    cluster_keys(out);
+    return out;
+  }();
   return specs;
 }
 
@@ -422,8 +493,9 @@ bool valid_admin_token(const std::string& token) {
 
 std::vector<std::string> config_keys() {
   std::vector<std::string> out;
+  static const node_config defaults;
   for (const auto& k : keys())
-    out.push_back(std::string{k.name} + " (default " + k.default_text + ")");
+    out.push_back(k.name + " (default " + k.show(defaults) + k.note + ")");
   return out;
 }
 

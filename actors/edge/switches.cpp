@@ -63,6 +63,13 @@ std::string names() {
 
 } // namespace
 
+std::vector<std::string> switch_names() {
+  std::vector<std::string> out;
+  for (const auto& d : switch_defs)
+    out.emplace_back(d.name);
+  return out;
+}
+
 std::string switch_expectation(const std::string& name) {
   auto d = find_switch(name);
   SECKILL_ASSERT(d != nullptr, "only a known switch has a range");

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "messages/errors.hpp"
 
@@ -48,6 +49,9 @@ struct node_switches {
 /// checks again before setting.
 errc check_switch(const std::string& name, const std::string& value,
                   std::string& why);
+
+/// Every switch's name, in the order the help and the config file list them.
+std::vector<std::string> switch_names();
 
 /// What a known switch takes: "on or off", "an integer from 0 to 60000".
 std::string switch_expectation(const std::string& name);
