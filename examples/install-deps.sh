@@ -17,6 +17,7 @@ packages=(
   curl                     # the demo script talks to the node with it
   iptables iproute2        # the partition probe cuts one member off another (ss finds the link)
   clang libclang-rt-14-dev # examples/fuzz.sh: clang 14 and its libFuzzer, ASan, UBSan runtimes
+  clang-format             # the tidy test: the tree must be clang-format clean (.clang-format)
 )
 missing=()
 for p in "${packages[@]}"; do
