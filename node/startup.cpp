@@ -463,6 +463,48 @@ int serve(caf::actor_system& sys, node_config& cfg, const sigset_t& signals) {
   return 0;
 }
 
+// Checks the TLS files and warns of settings that work but are risky.
+// Returns false (having said why) when the node must not start.
+bool check_security_and_warn(const node_config& cfg) {
+  if (cfg.tls.on()) {
+    if (auto err = check_tls_files(cfg.tls); !err.empty()) {
+      std::fprintf(stderr, "seckill-node: refusing to start: %s\n",
+                   err.c_str());
+      return false;
+    }
+    spdlog::info("cluster_tls certificate={} cafile={}", cfg.tls.certificate,
+                 cfg.tls.cafile);
+  } else if (cfg.cluster_members.size() > 1) {
+    spdlog::warn("cluster_unauthenticated reason=\"no [openssl]: any process "
+                 "on this machine can connect to the cluster port and join "
+                 "as a member; set openssl.certificate, key and cafile\"");
+  }
+  if (const auto& q = cfg.runtime.directory.queue;
+      q.rate_per_s * static_cast<double>(q.wait_ms_max) < 1000.0)
+    spdlog::warn("waiting_room_off admission_rate_per_s={} wait_ms_max={} "
+                 "reason=\"not one token comes within wait-ms-max: every "
+                 "buyer who finds the bucket empty is answered busy at once\"",
+                 q.rate_per_s, q.wait_ms_max);
+  return true;
+}
+
+// CAF's own settings from the node's config.
+void configure_caf(const node_config& cfg, caf::actor_system_config& ccfg) {
+  register_types(ccfg);
+  ccfg.load<caf::io::middleman>();
+  if (cfg.tls.on())
+    enable_tls(ccfg, cfg.tls);
+  if (cfg.scheduler_max_threads > 0)
+    ccfg.set("scheduler.max-threads",
+             static_cast<size_t>(cfg.scheduler_max_threads));
+  if (cfg.heartbeat_interval_ms > 0)
+    ccfg.set("middleman.heartbeat-interval",
+             caf::timespan{std::chrono::milliseconds{cfg.heartbeat_interval_ms}});
+  if (cfg.connection_timeout_ms > 0)
+    ccfg.set("middleman.connection-timeout",
+             caf::timespan{std::chrono::milliseconds{cfg.connection_timeout_ms}});
+}
+
 } // namespace
 
 int run_node(int argc, char** argv) {
@@ -485,25 +527,8 @@ int run_node(int argc, char** argv) {
     std::fprintf(stderr, "seckill-node: refusing to start: %s\n", err.c_str());
     return 2;
   }
-  if (cfg.tls.on()) {
-    if (auto err = check_tls_files(cfg.tls); !err.empty()) {
-      std::fprintf(stderr, "seckill-node: refusing to start: %s\n",
-                   err.c_str());
-      return 2;
-    }
-    spdlog::info("cluster_tls certificate={} cafile={}", cfg.tls.certificate,
-                 cfg.tls.cafile);
-  } else if (cfg.cluster_members.size() > 1) {
-    spdlog::warn("cluster_unauthenticated reason=\"no [openssl]: any process "
-                 "on this machine can connect to the cluster port and join "
-                 "as a member; set openssl.certificate, key and cafile\"");
-  }
-  if (const auto& q = cfg.runtime.directory.queue;
-      q.rate_per_s * static_cast<double>(q.wait_ms_max) < 1000.0)
-    spdlog::warn("waiting_room_off admission_rate_per_s={} wait_ms_max={} "
-                 "reason=\"not one token comes within wait-ms-max: every "
-                 "buyer who finds the bucket empty is answered busy at once\"",
-                 q.rate_per_s, q.wait_ms_max);
+  if (!check_security_and_warn(cfg))
+    return 2;
   if (auto err = create_data_dir(cfg); !err.empty()) {
     std::fprintf(stderr, "seckill-node: cannot start: %s\n", err.c_str());
     return 1;
@@ -520,19 +545,7 @@ int run_node(int argc, char** argv) {
     return 1;
   }
   caf::actor_system_config ccfg;
-  register_types(ccfg);
-  ccfg.load<caf::io::middleman>();
-  if (cfg.tls.on())
-    enable_tls(ccfg, cfg.tls);
-  if (cfg.scheduler_max_threads > 0)
-    ccfg.set("scheduler.max-threads",
-             static_cast<size_t>(cfg.scheduler_max_threads));
-  if (cfg.heartbeat_interval_ms > 0)
-    ccfg.set("middleman.heartbeat-interval",
-             caf::timespan{std::chrono::milliseconds{cfg.heartbeat_interval_ms}});
-  if (cfg.connection_timeout_ms > 0)
-    ccfg.set("middleman.connection-timeout",
-             caf::timespan{std::chrono::milliseconds{cfg.connection_timeout_ms}});
+  configure_caf(cfg, ccfg);
   spdlog::info("node_starting node={} version={} data_dir={} synchronous={}",
                cfg.node_id, version, cfg.data_dir, cfg.runtime.synchronous);
   caf::actor_system sys{ccfg};

@@ -291,6 +291,51 @@ void on_routes(directory_pointer self, routes r) {
   }
 }
 
+// Opens the items recovered from the file, each with its table's size.
+void open_recovered(directory_pointer self,
+                    std::vector<recovered_item>& recovered) {
+  auto& st = self->state;
+  for (auto& r : recovered) {
+    // An ended sale's tables hold its orders only, from the start.
+    bool over = status_at(r.record, st.now_ms()) == item_status::ended;
+    auto bytes = over ? ended_table_bytes(r.orders.size())
+                      : table_bytes(r.record.spec, r.orders.size());
+    st.table_bytes += bytes;
+    auto book = make_book(r.record, r.orders, over);
+    std::vector<std::string> requests;
+    requests.reserve(book.by_request.size());
+    for (const auto& kvp : book.by_request)
+      requests.push_back(kvp.first);
+    auto id = book.rec.spec.item_id;
+    SECKILL_ASSERT(st.cluster.item_node(id) == st.cluster.self_node,
+                   "a node recovers only items it owns (start_runtime checks)");
+    open_item(self, id, spawn_item(self, std::move(book), false),
+              std::move(requests), st.cluster.self_node);
+    st.items.at(id).table_bytes = bytes;
+  }
+}
+
+// Where an item's actor and queue are, if its owner is up.
+caf::result<caf::actor, caf::actor> on_lookup(directory_pointer self,
+                                              const std::string& id) {
+  const auto* e = find(self, id);
+  if (e == nullptr)
+    return make_error(errc::unknown_item);
+  if (!is_up(self, e->owner))
+    return make_error(errc::shard_unavailable);
+  return {caf::actor_cast<caf::actor>(e->item),
+          caf::actor_cast<caf::actor>(e->queue)};
+}
+
+// The ids of the items known here, or only of those this node owns.
+std::vector<std::string> item_ids(directory_pointer self, bool owned_only) {
+  std::vector<std::string> ids;
+  for (const auto& kvp : self->state.items)
+    if (!owned_only || kvp.second.owner == self_node(self))
+      ids.push_back(kvp.first);
+  return ids;
+}
+
 } // namespace
 
 directory_actor::behavior_type
@@ -312,49 +357,12 @@ directory_impl(directory_pointer self, directory_config cfg, clock_fn now_ms,
                  "this node is one of at most cluster_nodes_max members");
   st.up.assign(st.cluster.nodes->size(), false);
   st.up[st.cluster.self_node] = true;
-  for (auto& r : recovered) {
-    // An ended sale's tables hold its orders only, from the start.
-    bool over = status_at(r.record, st.now_ms()) == item_status::ended;
-    auto bytes = over ? ended_table_bytes(r.orders.size())
-                      : table_bytes(r.record.spec, r.orders.size());
-    st.table_bytes += bytes;
-    auto book = make_book(r.record, r.orders, over);
-    std::vector<std::string> requests;
-    requests.reserve(book.by_request.size());
-    for (const auto& kvp : book.by_request)
-      requests.push_back(kvp.first);
-    auto id = book.rec.spec.item_id;
-    SECKILL_ASSERT(st.cluster.item_node(id) == st.cluster.self_node,
-                   "a node recovers only items it owns (start_runtime checks)");
-    open_item(self, id, spawn_item(self, std::move(book), false),
-              std::move(requests), st.cluster.self_node);
-    st.items.at(id).table_bytes = bytes;
-  }
+  open_recovered(self, recovered);
   return {
     [self](create_atom, item_spec& spec) { return on_create(self, spec); },
-    [self](lookup_atom,
-           const std::string& id) -> caf::result<caf::actor, caf::actor> {
-      const auto* e = find(self, id);
-      if (e == nullptr)
-        return make_error(errc::unknown_item);
-      if (!is_up(self, e->owner))
-        return make_error(errc::shard_unavailable);
-      return {caf::actor_cast<caf::actor>(e->item),
-              caf::actor_cast<caf::actor>(e->queue)};
-    },
-    [self](list_atom) {
-      std::vector<std::string> ids;
-      for (const auto& kvp : self->state.items)
-        ids.push_back(kvp.first);
-      return ids;
-    },
-    [self](list_atom, bool owned_only) {
-      std::vector<std::string> ids;
-      for (const auto& kvp : self->state.items)
-        if (!owned_only || kvp.second.owner == self_node(self))
-          ids.push_back(kvp.first);
-      return ids;
-    },
+    [self](lookup_atom, const std::string& id) { return on_lookup(self, id); },
+    [self](list_atom) { return item_ids(self, false); },
+    [self](list_atom, bool owned_only) { return item_ids(self, owned_only); },
     [self](routes_atom, routes& r) { on_routes(self, std::move(r)); },
     [self](adopt_atom, uint32_t node, std::vector<item_ref>& refs) {
       on_adopt(self, node, refs);

@@ -275,115 +275,124 @@ errc admit(admin_pointer self, const admin_key& key, const char* command) {
   return code;
 }
 
+// Serves a command when the key admits it, else answers the refusal.
+template <class T, class Serve>
+caf::result<T> admitted(admin_pointer self, const admin_key& key,
+                        const char* command, Serve&& serve) {
+  if (auto code = admit(self, key, command); code != errc::ok)
+    return make_error(code);
+  return serve();
+}
+
+// Every member's view, from the membership (or this node's, alone).
+caf::result<std::vector<member_view>> on_members(admin_pointer self) {
+  auto& env = self->state.env;
+  if (!env.membership)
+    return std::vector<member_view>{alone_view(env)};
+  self->delegate(env.membership, nodes_atom_v);
+  return caf::delegated<std::vector<member_view>>{};
+}
+
+caf::result<switches_view> on_switches(admin_pointer self) {
+  auto& env = self->state.env;
+  if (!env.switches || !env.gate_stats)
+    return make_error(errc::not_found); // a node without a front gate
+  return view_of(*env.switches, *env.gate_stats, steady_clock_us()());
+}
+
+caf::result<switches_view> on_switch(admin_pointer self,
+                                     const std::string& name,
+                                     const std::string& value) {
+  auto& env = self->state.env;
+  if (!env.switches || !env.gate_stats)
+    return make_error(errc::not_found);
+  std::string why;
+  if (auto code = check_switch(name, value, why); code != errc::ok) {
+    spdlog::warn("switch_refused name={} reason={}", log_text(name),
+                 log_text(why));
+    return make_error(code);
+  }
+  auto before = switch_value(*env.switches, name);
+  set_switch(*env.switches, name, value);
+  spdlog::warn("switch_changed name={} from={} to={}", name, before,
+               switch_value(*env.switches, name));
+  return view_of(*env.switches, *env.gate_stats, steady_clock_us()());
+}
+
+caf::result<peer_hello> on_hello(admin_pointer self, peer_hello& h) {
+  if (!self->state.env.membership)
+    return make_error(errc::forbidden); // not a cluster member
+  self->delegate(self->state.env.membership, hello_atom_v, std::move(h));
+  return caf::delegated<peer_hello>{};
+}
+
 } // namespace
 
 admin_actor::behavior_type admin_impl(admin_pointer self, admin_env env) {
   survive_strangers(self, "admin");
   self->state.env = std::move(env);
+  auto& sessions = self->state.env.sessions;
+  auto& directory = self->state.env.directory;
   return {
-    [self](status_atom, const admin_key& key) -> caf::result<node_status> {
-      if (auto code = admit(self, key, "status"); code != errc::ok)
-        return make_error(code);
-      return on_status(self, false);
+    [self](status_atom, const admin_key& key) {
+      return admitted<node_status>(self, key, "status",
+                                   [&] { return on_status(self, false); });
     },
-    [self](list_atom,
-           const admin_key& key) -> caf::result<std::vector<item_detail>> {
-      if (auto code = admit(self, key, "items"); code != errc::ok)
-        return make_error(code);
-      return on_list(self);
+    [self](list_atom, const admin_key& key) {
+      return admitted<std::vector<item_detail>>(self, key, "items",
+                                                [&] { return on_list(self); });
     },
-    [self](view_atom, const admin_key& key,
-           const std::string& id) -> caf::result<item_detail> {
-      if (auto code = admit(self, key, "item"); code != errc::ok)
-        return make_error(code);
-      return on_view(self, id);
+    [self](view_atom, const admin_key& key, const std::string& id) {
+      return admitted<item_detail>(self, key, "item",
+                                   [&] { return on_view(self, id); });
     },
-    [self](sessions_atom, const admin_key& key) -> caf::result<sessions_view> {
-      if (auto code = admit(self, key, "sessions"); code != errc::ok)
-        return make_error(code);
-      return self->delegate(self->state.env.sessions, view_atom_v);
+    [self, &sessions](sessions_atom, const admin_key& key) {
+      return admitted<sessions_view>(self, key, "sessions", [&] {
+        return self->delegate(sessions, view_atom_v);
+      });
     },
-    [self](user_atom, const admin_key& key,
-           const std::string& id) -> caf::result<user_view> {
-      if (auto code = admit(self, key, "user"); code != errc::ok)
-        return make_error(code);
-      return self->delegate(self->state.env.sessions, user_atom_v, id);
+    [self, &sessions](user_atom, const admin_key& key, const std::string& id) {
+      return admitted<user_view>(self, key, "user", [&] {
+        return self->delegate(sessions, user_atom_v, id);
+      });
     },
-    [self](create_atom, const admin_key& key,
-           item_spec& spec) -> caf::result<item_view> {
-      if (auto code = admit(self, key, "create-item"); code != errc::ok)
-        return make_error(code);
-      return self->delegate(self->state.env.directory, create_atom_v,
-                            std::move(spec));
+    [self, &directory](create_atom, const admin_key& key, item_spec& spec) {
+      return admitted<item_view>(self, key, "create-item", [&] {
+        return self->delegate(directory, create_atom_v, std::move(spec));
+      });
     },
-    [self](pause_atom, const admin_key& key,
-           const std::string& id) -> caf::result<item_view> {
-      if (auto code = admit(self, key, "pause"); code != errc::ok)
-        return make_error(code);
-      return on_admin(self, pause_atom_v, id);
+    [self](pause_atom a, const admin_key& key, const std::string& id) {
+      return admitted<item_view>(self, key, "pause",
+                                 [&] { return on_admin(self, a, id); });
     },
-    [self](resume_atom, const admin_key& key,
-           const std::string& id) -> caf::result<item_view> {
-      if (auto code = admit(self, key, "resume"); code != errc::ok)
-        return make_error(code);
-      return on_admin(self, resume_atom_v, id);
+    [self](resume_atom a, const admin_key& key, const std::string& id) {
+      return admitted<item_view>(self, key, "resume",
+                                 [&] { return on_admin(self, a, id); });
     },
-    [self](end_atom, const admin_key& key,
-           const std::string& id) -> caf::result<item_view> {
-      if (auto code = admit(self, key, "end"); code != errc::ok)
-        return make_error(code);
-      return on_admin(self, end_atom_v, id);
+    [self](end_atom a, const admin_key& key, const std::string& id) {
+      return admitted<item_view>(self, key, "end",
+                                 [&] { return on_admin(self, a, id); });
     },
-    [self](nodes_atom,
-           const admin_key& key) -> caf::result<std::vector<member_view>> {
-      if (auto code = admit(self, key, "nodes"); code != errc::ok)
-        return make_error(code);
-      return on_nodes(self);
+    [self](nodes_atom, const admin_key& key) {
+      return admitted<std::vector<member_view>>(self, key, "nodes",
+                                                [&] { return on_nodes(self); });
     },
-    [self](nodes_atom, const admin_key& key,
-           bool) -> caf::result<std::vector<member_view>> {
-      if (auto code = admit(self, key, "nodes"); code != errc::ok)
-        return make_error(code);
-      auto& env = self->state.env;
-      if (!env.membership)
-        return std::vector<member_view>{alone_view(env)};
-      self->delegate(env.membership, nodes_atom_v);
-      return caf::delegated<std::vector<member_view>>{};
+    [self](nodes_atom, const admin_key& key, bool) {
+      return admitted<std::vector<member_view>>(
+        self, key, "nodes", [&] { return on_members(self); });
     },
-    [self](switch_atom, const admin_key& key) -> caf::result<switches_view> {
-      if (auto code = admit(self, key, "switch"); code != errc::ok)
-        return make_error(code);
-      auto& env = self->state.env;
-      if (!env.switches || !env.gate_stats)
-        return make_error(errc::not_found); // a node without a front gate
-      return view_of(*env.switches, *env.gate_stats, steady_clock_us()());
+    [self](switch_atom, const admin_key& key) {
+      return admitted<switches_view>(self, key, "switch",
+                                     [&] { return on_switches(self); });
     },
     [self](switch_atom, const admin_key& key, const std::string& name,
-           const std::string& value) -> caf::result<switches_view> {
-      if (auto code = admit(self, key, "switch"); code != errc::ok)
-        return make_error(code);
-      auto& env = self->state.env;
-      if (!env.switches || !env.gate_stats)
-        return make_error(errc::not_found);
-      std::string why;
-      if (auto code = check_switch(name, value, why); code != errc::ok) {
-        spdlog::warn("switch_refused name={} reason={}", log_text(name),
-                     log_text(why));
-        return make_error(code);
-      }
-      auto before = switch_value(*env.switches, name);
-      set_switch(*env.switches, name, value);
-      spdlog::warn("switch_changed name={} from={} to={}", name, before,
-                   switch_value(*env.switches, name));
-      return view_of(*env.switches, *env.gate_stats, steady_clock_us()());
+           const std::string& value) {
+      return admitted<switches_view>(self, key, "switch", [&] {
+        return on_switch(self, name, value);
+      });
     },
     [self](peer_atom, status_atom) { return on_status(self, true); },
-    [self](hello_atom, peer_hello& h) -> caf::result<peer_hello> {
-      if (!self->state.env.membership)
-        return make_error(errc::forbidden); // not a cluster member
-      self->delegate(self->state.env.membership, hello_atom_v, std::move(h));
-      return caf::delegated<peer_hello>{};
-    },
+    [self](hello_atom, peer_hello& h) { return on_hello(self, h); },
   };
 }
 

@@ -274,9 +274,12 @@ top_sessions(const std::unordered_map<std::string, live_session>& sessions,
   return all;
 }
 
-session_manager_actor::behavior_type
-session_manager_impl(session_manager_pointer self, session_manager_config cfg,
-                     clock_fn now_ms) {
+namespace {
+
+// The manager's state from its config, and the down handler that drops a
+// session that stopped.
+void start_manager(session_manager_pointer self, session_manager_config& cfg,
+                   clock_fn& now_ms) {
   survive_strangers(self, "sessions");
   SECKILL_ASSERT(cfg.sessions_max <= limits::sessions_per_node_max,
                  "sessions per node stay under the hard maximum");
@@ -301,18 +304,42 @@ session_manager_impl(session_manager_pointer self, session_manager_config cfg,
       }
     }
   });
+}
+
+// A purchase routed to the user's home node: here, or through a relay.
+caf::result<order> on_purchase(session_manager_pointer self, purchase& p,
+                               caf::actor& item, int64_t limit) {
+  auto node = user_node(self, p.user_id);
+  if (auto peer = remote_manager(self, node)) {
+    self->state.forwarded += 1;
+    self->delegate(cluster(self).relay_for(std::hash<std::string>{}(p.user_id)),
+                   relay_atom_v, node, peer, purchase_atom_v, std::move(p),
+                   std::move(item), limit);
+    return caf::delegated<order>{};
+  }
+  return serve_here(self, p, item, limit);
+}
+
+caf::result<user_view> route_user(session_manager_pointer self,
+                                  const std::string& user_id) {
+  auto node = user_node(self, user_id);
+  if (auto peer = remote_manager(self, node)) {
+    self->delegate(cluster(self).relay_for(0), relay_atom_v, node, peer,
+                   user_atom_v, user_id);
+    return caf::delegated<user_view>{};
+  }
+  return on_user(self, user_id);
+}
+
+} // namespace
+
+session_manager_actor::behavior_type
+session_manager_impl(session_manager_pointer self, session_manager_config cfg,
+                     clock_fn now_ms) {
+  start_manager(self, cfg, now_ms);
   return {
-    [self](purchase_atom, purchase& p, caf::actor& item,
-           int64_t limit) -> caf::result<order> {
-      auto node = user_node(self, p.user_id);
-      if (auto peer = remote_manager(self, node)) {
-        self->state.forwarded += 1;
-        self->delegate(cluster(self).relay_for(std::hash<std::string>{}(p.user_id)),
-                       relay_atom_v, node, peer, purchase_atom_v, std::move(p),
-                       std::move(item), limit);
-        return caf::delegated<order>{};
-      }
-      return serve_here(self, p, item, limit);
+    [self](purchase_atom, purchase& p, caf::actor& item, int64_t limit) {
+      return on_purchase(self, p, item, limit);
     },
     [self](purchase_atom, owner_atom, purchase& p, caf::actor& item,
            int64_t limit) { return serve_here(self, p, item, limit); },
@@ -344,14 +371,8 @@ session_manager_impl(session_manager_pointer self, session_manager_config cfg,
       return static_cast<int64_t>(self->state.sessions.size());
     },
     [self](view_atom) { return make_sessions_view(self->state); },
-    [self](user_atom, const std::string& user_id) -> caf::result<user_view> {
-      auto node = user_node(self, user_id);
-      if (auto peer = remote_manager(self, node)) {
-        self->delegate(cluster(self).relay_for(0), relay_atom_v, node, peer,
-                       user_atom_v, user_id);
-        return caf::delegated<user_view>{};
-      }
-      return on_user(self, user_id);
+    [self](user_atom, const std::string& user_id) {
+      return route_user(self, user_id);
     },
     [self](user_atom, owner_atom, const std::string& user_id) {
       return on_user(self, user_id);
