@@ -57,7 +57,7 @@ void open_item(directory_pointer self, const std::string& id, item_actor item,
   auto& st = self->state;
   auto queue = self->spawn<caf::linked>(
     queue_impl, id, queue_share(self), st.now_ms,
-    caf::actor_cast<caf::actor>(item), caf::actor_cast<caf::actor>(st.sessions),
+    caf::actor_cast<caf::actor>(item), st.sessions,
     std::move(known_requests), st.cluster);
   st.items.insert_or_assign(id, item_entry{std::move(item), queue, owner, true});
   if (owner == self_node(self))

@@ -62,12 +62,11 @@ void dispatch(queue_pointer self, purchase p,
   st.admitted += 1;
   // The session manager is this node's: a local hop, bounded by the
   // caller's timeout (it sends a remote user's purchase on through a relay).
-  auto sessions = caf::actor_cast<session_manager_actor>(st.sessions);
   // Until the item's status is known the session must not judge the limit.
   auto limit = st.status_known ? st.status.per_user_limit
                                : limits::per_user_limit_max;
   auto request_id = p.request_id;
-  self->request(sessions, caf::infinite, purchase_atom_v, std::move(p), st.item,
+  self->request(st.sessions, caf::infinite, purchase_atom_v, std::move(p), st.item,
                 limit)
     .then(
       [self, rp, request_id](order& o) mutable {
@@ -280,7 +279,8 @@ queue_view make_view(queue_pointer self) {
 
 queue_actor::behavior_type queue_impl(queue_pointer self, std::string item_id,
                                       queue_config cfg, clock_fn now_ms,
-                                      caf::actor item, caf::actor sessions,
+                                      caf::actor item,
+                                      session_manager_actor sessions,
                                       std::vector<std::string> known_requests,
                                       cluster_env cluster) {
   survive_strangers(self, "queue");

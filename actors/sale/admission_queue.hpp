@@ -38,6 +38,7 @@
 
 #include "actors/base/clock.hpp"
 #include "actors/base/hop.hpp"
+#include "actors/sale/session_manager.hpp"
 #include "actors/sale/token_bucket.hpp"
 #include "messages/errors.hpp"
 #include "messages/type_ids.hpp"
@@ -91,7 +92,7 @@ struct queue_state {
   queue_config cfg;
   clock_fn now_ms;
   caf::actor item;
-  caf::actor sessions;
+  session_manager_actor sessions;
   cluster_env cluster;
   uint32_t owner_node = 0;
   bool owner_up = true;
@@ -118,7 +119,8 @@ using queue_pointer = queue_actor::stateful_pointer<queue_state>;
 /// `cluster`: where the item lives (its owner may be another node).
 queue_actor::behavior_type queue_impl(queue_pointer self, std::string item_id,
                                       queue_config cfg, clock_fn now_ms,
-                                      caf::actor item, caf::actor sessions,
+                                      caf::actor item,
+                                      session_manager_actor sessions,
                                       std::vector<std::string> known_requests,
                                       cluster_env cluster = {});
 

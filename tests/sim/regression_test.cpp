@@ -168,7 +168,7 @@ TEST_CASE("regression: waiting-room deadlines still fire after the "
   qc.burst = 1;
   qc.wait_ms_max = 2'000;
   auto q = w.sys.spawn(queue_impl, std::string{"q"}, qc, wall, item,
-                       caf::actor_cast<caf::actor>(w.sessions),
+                       w.sessions,
                        std::vector<std::string>{}, cluster_env{});
   w.run_random();
   auto out = std::make_shared<int>(0);
