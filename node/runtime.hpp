@@ -1,8 +1,10 @@
-// The runtime: the actors of one seckill node wired together (store,
-// session manager, directory with its items and queues), started on the
-// state recovered from the node's SQLite file. The crowd demo uses it now;
-// the seckill-node program will add the REST bridge, the admin actor and the
-// cluster around it.
+// The runtime of a seckill node: the state recovered from the node's SQLite
+// file (checked, and counted for the start-up log and /healthz), and the
+// node's actors started on it by spawn_node (wiring.hpp): the store on a
+// thread of its own, the relays when there are other members, the session
+// manager and the directory with its items and queues. node/startup.cpp
+// starts it for the seckill-node program, with the REST bridge, the admin
+// actor and the membership around it; the crowd demo starts it alone.
 #pragma once
 
 #include <string>

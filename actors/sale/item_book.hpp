@@ -26,10 +26,18 @@
 namespace seckill {
 
 namespace testing {
-/// A planted bug for the simulation's self-test: when true, purchases skip
-/// the stock check. The auditor must catch the oversell. Never set outside
-/// tests.
+/// Planted bugs for the simulations' self-test, each false unless a test
+/// sets it (never outside tests); the auditor must catch every one.
+/// Purchases skip the stock check: an oversell.
 extern bool planted_skip_stock_check;
+/// Purchases skip the per-user limit check: a user over the limit.
+extern bool planted_skip_user_limit;
+/// The item answers a change before the store's commit reply (item.cpp):
+/// an acknowledged order that a failed commit then takes back.
+extern bool planted_ack_before_commit;
+/// The item keeps the changes of a failed commit in memory instead of
+/// undoing them (item.cpp): memory and file part.
+extern bool planted_skip_commit_undo;
 } // namespace testing
 
 struct item_book {

@@ -1021,7 +1021,8 @@ TEST_CASE("cluster simulation: a planted bug (stock check skipped) is caught "
           "by the auditor",
           "[sim][cluster]") {
   const uint64_t seeds = 8;
-  int caught_by_auditor = planted_bug_caught(seeds, run_seed);
+  int caught_by_auditor
+    = planted_bug_caught(planted_bug::skip_stock_check, seeds, run_seed);
   std::printf("cluster planted bug: the auditor caught it in %d of %llu "
               "seeds\n",
               caught_by_auditor, (unsigned long long) seeds);

@@ -9,6 +9,8 @@
 
 #include <caf/mailbox_element.hpp>
 
+#include "node/wiring.hpp"
+
 namespace seckill::test {
 
 sim_dir::sim_dir() {
@@ -121,34 +123,34 @@ void sim_cluster::start(uint32_t k) {
   if (!rec.ok())
     throw std::runtime_error("recovery of " + n.db_path + " failed: "
                              + rec.error);
-  store_config scfg;
-  scfg.path = n.db_path;
-  scfg.synchronous = "OFF"; // the simulation tests logic, not the disk
-  scfg.exclusive = false;    // the auditor reads the file beside it
-  scfg.reserve_bytes = 0;
+  node_wiring w;
+  w.items = std::move(rec.items);
+  w.store.path = n.db_path;
+  w.store.synchronous = "OFF"; // the simulation tests logic, not the disk
+  w.store.exclusive = false;    // the auditor reads the file beside it
+  w.store.reserve_bytes = 0;
   if (opts.fail_transaction)
-    scfg.fail_transaction = [f = opts.fail_transaction, k] { return f(k); };
-  n.store = sys.spawn(store_impl, scfg);
-  cluster_env env;
-  env.self_node = k;
-  env.nodes = names;
-  relay_env renv;
-  renv.self_node = k;
-  renv.hop_timeout_ms = opts.hop_timeout_ms;
-  renv.counters = n.counters;
-  renv.link = [l = links](uint32_t from, uint32_t to) {
+    w.store.fail_transaction = [f = opts.fail_transaction, k] { return f(k); };
+  w.store_detached = false; // the test coordinator runs every actor
+  w.clock = clock();
+  w.self_node = k;
+  w.nodes = names;
+  w.relays = opts.relays_per_node;
+  w.relay.hop_timeout_ms = opts.hop_timeout_ms;
+  w.relay.counters = n.counters;
+  w.relay.link = [l = links](uint32_t from, uint32_t to) {
     return l->delay(from, to);
   };
-  for (std::size_t r = 0; r < opts.relays_per_node; ++r)
-    env.relays.push_back(sys.spawn(relay_impl, renv));
-  auto mcfg = opts.sessions;
-  mcfg.session.cluster = env;
-  mcfg.session.hop_timeout_ms = opts.hop_timeout_ms;
-  n.sessions = sys.spawn(session_manager_impl, mcfg, clock());
-  auto dcfg = opts.directory;
-  n.directory = sys.spawn(directory_impl, dcfg, clock(), n.store, n.sessions,
-                          std::move(rec.items), env);
-  n.relays = env.relays;
+  w.sessions = opts.sessions;
+  w.sessions.session.hop_timeout_ms = opts.hop_timeout_ms;
+  w.directory = opts.directory;
+  node_actors actors;
+  if (auto problem = spawn_node(sys, std::move(w), actors); !problem.empty())
+    throw std::runtime_error(problem);
+  n.store = actors.store;
+  n.sessions = actors.sessions;
+  n.directory = actors.directory;
+  n.relays = actors.cluster.relays;
   n.running = true;
   n.incarnation += 1;
   (*directories)[k] = n.directory;

@@ -2,10 +2,10 @@
 // in ONE CAF actor system on CAF's test coordinator (no threads; each job run
 // by hand, in an order a seeded RNG picks; time advanced by hand). Each node
 // has its own store on its own SQLite file, its relays, its session manager
-// and its directory, all built with that node's cluster_env, exactly as
-// node/runtime.cpp wires a real node. "Another node" is decided by seckill's
-// node index (hop.hpp), not by CAF's node id, so every cross-node request
-// still goes through a relay, and the relays' link model is the network:
+// and its directory, spawned by spawn_node (node/wiring.hpp), the wiring of
+// a real node. "Another node" is decided by seckill's node index (hop.hpp),
+// not by CAF's node id, so every cross-node request still goes through a
+// relay, and the relays' link model is the network:
 // a seeded delay per message, or a loss while either end is cut off.
 //
 // The test plays the membership actor: it decides which nodes each node

@@ -3,10 +3,12 @@
 
 #include "actors/sale/item_book.hpp"
 #include "messages/assert.hpp"
+#include "node/wiring.hpp"
 
 #include <atomic>
 #include <cstdlib>
 #include <sstream>
+#include <stdexcept>
 #include <unistd.h>
 
 namespace seckill::test {
@@ -54,16 +56,23 @@ sim_world::sim_world(sim_options options)
   auto rec = recover(db_path);
   if (!rec.ok())
     throw std::runtime_error("recovery failed: " + rec.error);
-  store_config scfg;
-  scfg.path = db_path;
-  scfg.synchronous = "OFF"; // the simulation tests logic, not the disk
-  scfg.exclusive = false;    // the auditor reads the file beside it
-  scfg.reserve_bytes = 0;
-  scfg.fail_transaction = opts.fail_transaction;
-  store = sys.spawn(store_impl, scfg);
-  sessions = sys.spawn(session_manager_impl, opts.sessions, clock());
-  directory = sys.spawn(directory_impl, opts.directory, clock(), store,
-                        sessions, std::move(rec.items), cluster_env{});
+  node_wiring w;
+  w.items = std::move(rec.items);
+  w.store.path = db_path;
+  w.store.synchronous = "OFF"; // the simulation tests logic, not the disk
+  w.store.exclusive = false;    // the auditor reads the file beside it
+  w.store.reserve_bytes = 0;
+  w.store.fail_transaction = opts.fail_transaction;
+  w.store_detached = false; // the test coordinator runs every actor
+  w.clock = clock();
+  w.sessions = opts.sessions;
+  w.directory = opts.directory;
+  node_actors actors;
+  if (auto problem = spawn_node(sys, std::move(w), actors); !problem.empty())
+    throw std::runtime_error(problem);
+  store = actors.store;
+  sessions = actors.sessions;
+  directory = actors.directory;
   run_random();
 }
 
@@ -105,10 +114,38 @@ void count_assertion(const char*) {
   ++assertion_failures;
 }
 
-int planted_bug_caught(uint64_t seeds,
+namespace {
+
+bool& planted_flag(planted_bug bug) {
+  switch (bug) {
+    case planted_bug::skip_stock_check:
+      return testing::planted_skip_stock_check;
+    case planted_bug::skip_user_limit: return testing::planted_skip_user_limit;
+    case planted_bug::ack_before_commit:
+      return testing::planted_ack_before_commit;
+    case planted_bug::skip_commit_undo:
+      return testing::planted_skip_commit_undo;
+  }
+  throw std::logic_error("no such planted bug");
+}
+
+} // namespace
+
+const char* to_string(planted_bug bug) {
+  switch (bug) {
+    case planted_bug::skip_stock_check: return "stock check skipped";
+    case planted_bug::skip_user_limit: return "per-user limit check skipped";
+    case planted_bug::ack_before_commit: return "answer before commit";
+    case planted_bug::skip_commit_undo: return "failed commit not undone";
+  }
+  return "?";
+}
+
+int planted_bug_caught(planted_bug bug, uint64_t seeds,
                        const std::function<audit_report(uint64_t)>& run_seed) {
   testing::set_assertion_hook(count_assertion);
-  testing::planted_skip_stock_check = true;
+  auto& flag = planted_flag(bug);
+  flag = true;
   int caught = 0;
   for (uint64_t seed = 1; seed <= seeds; ++seed) {
     assertion_failures = 0;
@@ -120,7 +157,7 @@ int planted_bug_caught(uint64_t seeds,
         break;
       }
   }
-  testing::planted_skip_stock_check = false;
+  flag = false;
   testing::set_assertion_hook(nullptr);
   assertion_failures = 0;
   return caught;

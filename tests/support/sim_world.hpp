@@ -1,7 +1,8 @@
 // A deterministic world for actor tests and the simulation: one CAF actor
 // system on CAF's test coordinator (no threads; each job run by hand; time
 // advanced by hand), the node's actors (store on a real SQLite file in a
-// temp directory, session manager, directory), and a seeded scheduler that
+// temp directory, session manager, directory: spawned by spawn_node,
+// node/wiring.hpp, as a real node's are), and a seeded scheduler that
 // picks which actor runs next. The same seed replays the same run.
 #pragma once
 
@@ -71,10 +72,20 @@ uint64_t env_or(const char* name, uint64_t fallback);
 extern int assertion_failures;
 void count_assertion(const char* what);
 
+/// The bugs a simulation can plant in the item (actors/sale/item_book.hpp,
+/// namespace testing), one at a time.
+enum class planted_bug {
+  skip_stock_check,    // an oversell
+  skip_user_limit,     // a user over the per-user limit
+  ack_before_commit,   // an answer before the store's commit reply
+  skip_commit_undo,    // a failed commit's changes kept in memory
+};
+const char* to_string(planted_bug bug);
+
 /// In how many of the seeds 1..`seeds` the auditor (not merely an
-/// assertion) reported a violation, with the item's stock check planted
-/// out: the proof that the auditor can fail.
-int planted_bug_caught(uint64_t seeds,
+/// assertion) reported a violation, with `bug` planted in the item: the
+/// proof that the auditor can fail.
+int planted_bug_caught(planted_bug bug, uint64_t seeds,
                        const std::function<audit_report(uint64_t)>& run_seed);
 
 struct sim_config_holder : caf::actor_system_config {
