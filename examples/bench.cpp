@@ -84,8 +84,9 @@ void print_sold_out_notice(const bench_config& cfg, const run_stats& s) {
     std::printf("  sold-out notice, item %s: %llu requests in flight at the "
                 "last 201 were answered sold_out within p50 %.2f ms, p99 "
                 "%.2f ms, max %.2f ms of it\n",
-                cfg.items[i].c_str(), static_cast<unsigned long long>(n.waiters),
-                n.p50_us / 1000.0, n.p99_us / 1000.0, n.max_us / 1000.0);
+                cfg.items[i].c_str(),
+                static_cast<unsigned long long>(n.waiters), n.p50_us / 1000.0,
+                n.p99_us / 1000.0, n.max_us / 1000.0);
   }
   if (s.sold_out_answers_overflow)
     std::printf("  sold-out notice: not measured (over %zu sold_out answers)\n",
@@ -136,7 +137,7 @@ void write_plot(const bench_config& cfg, const run_stats& s) {
     return;
   }
   std::string csv =
-      cfg.csv_file.empty() ? cfg.plot_file + ".csv" : cfg.csv_file;
+    cfg.csv_file.empty() ? cfg.plot_file + ".csv" : cfg.csv_file;
   std::string script = cfg.plot_file + ".gp";
   if (cfg.csv_file.empty() && !write_csv(csv, s)) {
     std::fprintf(stderr, "note: cannot write %s; plot skipped\n", csv.c_str());

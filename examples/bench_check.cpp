@@ -32,10 +32,11 @@ bool http_get(const endpoint& node, const std::string& path,
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
   bool ok = ::connect(fd, res->ai_addr, res->ai_addrlen) == 0;
   freeaddrinfo(res);
-  std::string req = "GET " + path + " HTTP/1.1\r\nHost: " + node.host + ":" +
-                    node.port + "\r\nConnection: close\r\n\r\n";
-  ok = ok && ::send(fd, req.data(), req.size(), MSG_NOSIGNAL) ==
-                 static_cast<ssize_t>(req.size());
+  std::string req = "GET " + path + " HTTP/1.1\r\nHost: " + node.host + ":"
+                    + node.port + "\r\nConnection: close\r\n\r\n";
+  ok = ok
+       && ::send(fd, req.data(), req.size(), MSG_NOSIGNAL)
+            == static_cast<ssize_t>(req.size());
   std::string in;
   size_t used = 0;
   auto parsed = parse_result::incomplete;
@@ -67,7 +68,7 @@ bool check_item(const bench_config& cfg, const run_stats& stats, size_t i,
   }
   bool ok = true;
   long long taken =
-      (after.sold + after.reserved) - (before.sold + before.reserved);
+    (after.sold + after.reserved) - (before.sold + before.reserved);
   auto seen = static_cast<long long>(stats.item_orders[i]);
   auto ambiguous = static_cast<long long>(stats.item_ambiguous[i]);
   if (stats.orders_overflow) {

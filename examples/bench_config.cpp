@@ -42,8 +42,8 @@ bool plain_id(const std::string& v) {
   if (v.empty() || v.size() > 128)
     return false;
   for (char c : v)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' ||
-          c == '.'))
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'
+          || c == '.'))
       return false;
   return true;
 }
@@ -53,8 +53,8 @@ bool parse_nodes(const std::string& v, std::vector<endpoint>& out) {
   for (auto& part : split(v, ',')) {
     auto colon = part.rfind(':');
     uint64_t port = 0;
-    if (colon == std::string::npos || colon == 0 ||
-        !to_u64(part.substr(colon + 1), port) || port == 0 || port > 65535)
+    if (colon == std::string::npos || colon == 0
+        || !to_u64(part.substr(colon + 1), port) || port == 0 || port > 65535)
       return false;
     out.push_back({part.substr(0, colon), part.substr(colon + 1)});
   }
@@ -76,8 +76,8 @@ bool apply(const std::string& name, const std::string& v, bench_config& cfg) {
   if (name == "nodes")
     return parse_nodes(v, cfg.nodes);
   if (name == "connections")
-    return to_u64(v, u) && u >= 1 && u <= connections_max &&
-           (cfg.connections = static_cast<int>(u), true);
+    return to_u64(v, u) && u >= 1 && u <= connections_max
+           && (cfg.connections = static_cast<int>(u), true);
   if (name == "duration-s")
     return to_double(v, d) && d <= 86'400 && (cfg.duration_s = d, true);
   if (name == "requests")
@@ -89,11 +89,11 @@ bool apply(const std::string& name, const std::string& v, bench_config& cfg) {
   if (name == "items")
     return parse_items(v, cfg.items);
   if (name == "mode")
-    return (v == "open" || v == "closed") &&
-           (cfg.open_loop = v == "open", true);
+    return (v == "open" || v == "closed")
+           && (cfg.open_loop = v == "open", true);
   if (name == "rate")
-    return to_double(v, d) && d > 0 && d <= 10'000'000 &&
-           (cfg.rate_per_s = d, true);
+    return to_double(v, d) && d > 0 && d <= 10'000'000
+           && (cfg.rate_per_s = d, true);
   if (name == "ramp-s")
     return to_double(v, d) && d <= 86'400 && (cfg.ramp_s = d, true);
   if (name == "retry-share")
@@ -101,8 +101,8 @@ bool apply(const std::string& name, const std::string& v, bench_config& cfg) {
   if (name == "double-click-share")
     return to_double(v, d) && d <= 1 && (cfg.double_click_share = d, true);
   if (name == "check")
-    return (v == "true" || v == "false" || v == "1" || v == "0") &&
-           (cfg.check = v == "true" || v == "1", true);
+    return (v == "true" || v == "false" || v == "1" || v == "0")
+           && (cfg.check = v == "true" || v == "1", true);
   if (name == "limit")
     return to_u64(v, u) && (cfg.limit = u, true);
   if (name == "csv")
@@ -110,11 +110,11 @@ bool apply(const std::string& name, const std::string& v, bench_config& cfg) {
   if (name == "plot")
     return !v.empty() && (cfg.plot_file = v, true);
   if (name == "orders-max")
-    return to_u64(v, u) && u >= 1 && u <= 100'000'000 &&
-           (cfg.orders_max = u, true);
+    return to_u64(v, u) && u >= 1 && u <= 100'000'000
+           && (cfg.orders_max = u, true);
   if (name == "backlog-max")
-    return to_u64(v, u) && u >= 1 && u <= 100'000'000 &&
-           (cfg.backlog_max = u, true);
+    return to_u64(v, u) && u >= 1 && u <= 100'000'000
+           && (cfg.backlog_max = u, true);
   if (name == "timeout-ms")
     return to_u64(v, u) && u >= 1 && u <= 600'000 && (cfg.timeout_ms = u, true);
   if (name == "seed")
@@ -145,9 +145,9 @@ bool cross_check(const bench_config& cfg, std::string& error) {
 
 bool parse_flags(int argc, char** argv, bench_config& cfg, std::string& error) {
   cfg.run =
-      std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count());
+    std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count());
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto eq = arg.find('=');
@@ -158,8 +158,8 @@ bool parse_flags(int argc, char** argv, bench_config& cfg, std::string& error) {
     std::string name = arg.substr(2, eq - 2);
     std::string value = arg.substr(eq + 1);
     if (!apply(name, value, cfg)) {
-      error = "bad flag --" + name + "='" + value +
-              "' (unknown flag or value out of bounds)";
+      error = "bad flag --" + name + "='" + value
+              + "' (unknown flag or value out of bounds)";
       return false;
     }
   }

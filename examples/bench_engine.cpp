@@ -27,8 +27,8 @@ constexpr int poll_events_max = 256;
 constexpr size_t read_chunk = 16 * 1024;
 
 std::string request_id(const bench_config& cfg, uint64_t user, uint64_t seq) {
-  return "b" + cfg.run + "-u" + std::to_string(user) + "-r" +
-         std::to_string(seq);
+  return "b" + cfg.run + "-u" + std::to_string(user) + "-r"
+         + std::to_string(seq);
 }
 
 // The outcome of an answer: its status, and for errors the problem's code.
@@ -61,7 +61,7 @@ void print_progress(const bench_config& cfg, const second_row& row,
 int64_t now_us() {
   using namespace std::chrono;
   return duration_cast<microseconds>(steady_clock::now().time_since_epoch())
-      .count();
+    .count();
 }
 
 std::string user_id(const bench_config& cfg, uint64_t user) {
@@ -69,7 +69,7 @@ std::string user_id(const bench_config& cfg, uint64_t user) {
 }
 
 engine::engine(const bench_config& cfg, run_stats& stats)
-    : cfg_(cfg), stats_(stats), rng_(cfg.seed * 0x9E3779B97F4A7C15ULL + 1) {
+  : cfg_(cfg), stats_(stats), rng_(cfg.seed * 0x9E3779B97F4A7C15ULL + 1) {
   last_seq_.assign(cfg.users, 0);
   last_item_.assign(cfg.users, 0);
   stats_.item_orders.assign(cfg.items.size(), 0);
@@ -92,8 +92,8 @@ bool engine::start(std::string& error) {
     hints.ai_family = AF_INET;
     hints.ai_socktype = SOCK_STREAM;
     addrinfo* res = nullptr;
-    if (getaddrinfo(n.host.c_str(), n.port.c_str(), &hints, &res) != 0 ||
-        res == nullptr) {
+    if (getaddrinfo(n.host.c_str(), n.port.c_str(), &hints, &res) != 0
+        || res == nullptr) {
       error = "cannot resolve node " + n.host + ":" + n.port;
       return false;
     }
@@ -120,15 +120,15 @@ double engine::random_share() {
 }
 
 bool engine::sending(int64_t now) const {
-  return !stop_requested && now < end_us_ &&
-         (cfg_.requests == 0 || generated_ < cfg_.requests);
+  return !stop_requested && now < end_us_
+         && (cfg_.requests == 0 || generated_ < cfg_.requests);
 }
 
 request_spec engine::make_request(int64_t scheduled_us) {
   generated_ += 1;
   auto pick = [this](uint64_t n) {
     return std::min(
-        n - 1, static_cast<uint64_t>(random_share() * static_cast<double>(n)));
+      n - 1, static_cast<uint64_t>(random_share() * static_cast<double>(n)));
   };
   if (cfg_.retry_share > 0 && random_share() < cfg_.retry_share) {
     uint64_t u = pick(cfg_.users);
@@ -160,15 +160,15 @@ void engine::schedule_open_loop(int64_t now) {
   for (;;) {
     auto n = static_cast<double>(next_slot_);
     double t =
-        (s > 0 && n < r * s / 2) ? std::sqrt(2 * s * n / r) : n / r + s / 2;
+      (s > 0 && n < r * s / 2) ? std::sqrt(2 * s * n / r) : n / r + s / 2;
     int64_t at = start_us_ + static_cast<int64_t>(t * second_us);
     if (at > now || !sending(at))
       return;
     next_slot_ += 1;
     request_spec req = make_request(at);
     enqueue(req);
-    if (cfg_.double_click_share > 0 &&
-        random_share() < cfg_.double_click_share && sending(at)) {
+    if (cfg_.double_click_share > 0 && random_share() < cfg_.double_click_share
+        && sending(at)) {
       generated_ += 1; // the second click: the same request, back to back
       enqueue(req);
     }
@@ -187,8 +187,8 @@ void engine::dispatch(int64_t now, bool generate) {
       send_request(c, req, now);
     } else if (generate && !cfg_.open_loop && sending(now)) {
       request_spec req = make_request(now);
-      if (cfg_.double_click_share > 0 &&
-          random_share() < cfg_.double_click_share && sending(now)) {
+      if (cfg_.double_click_share > 0
+          && random_share() < cfg_.double_click_share && sending(now)) {
         generated_ += 1; // the copy goes out on the next free connection
         backlog_.push_back(req);
       }
@@ -352,8 +352,7 @@ void engine::on_response(connection& c, const http_response& r, int64_t now) {
       stats_.sold_out_answers.push_back({c.req.item, c.sent_us, now});
     else
       stats_.sold_out_answers_overflow = true;
-  }
-  else if (r.status >= 500)
+  } else if (r.status >= 500)
     stats_.item_ambiguous[c.req.item] += 1; // it may have been placed
   if (r.close || !c.in.empty()) // one request in flight: no bytes may remain
     fail_connection(c, now, 0);
@@ -371,7 +370,7 @@ void engine::record_outcome(const request_spec& req, const std::string& key,
   stats_.answered += 1;
   second_answered_ += 1;
   auto latency =
-      static_cast<uint64_t>(std::max<int64_t>(0, now - req.scheduled_us));
+    static_cast<uint64_t>(std::max<int64_t>(0, now - req.scheduled_us));
   stats_.latency.record(latency);
   second_latency_.record(latency);
   auto& by_class = key[0] == '2'   ? stats_.latency_admitted
@@ -443,8 +442,8 @@ void engine::abandon(int64_t now) {
 void engine::run() {
   start_us_ = now_us();
   end_us_ = cfg_.duration_s > 0
-                ? start_us_ + static_cast<int64_t>(cfg_.duration_s * second_us)
-                : std::numeric_limits<int64_t>::max();
+              ? start_us_ + static_cast<int64_t>(cfg_.duration_s * second_us)
+              : std::numeric_limits<int64_t>::max();
   int64_t next_tick_us = start_us_ + second_us;
   int64_t drain_deadline_us = 0;
   epoll_event events[poll_events_max];
@@ -480,8 +479,8 @@ void engine::run() {
 
 sold_out_notice notice_of(const run_stats& s, uint32_t item) {
   sold_out_notice n;
-  auto last = item < s.item_last_created_us.size()
-                ? s.item_last_created_us[item] : 0;
+  auto last =
+    item < s.item_last_created_us.size() ? s.item_last_created_us[item] : 0;
   if (last == 0 || s.sold_out_answers_overflow)
     return n;
   std::vector<int64_t> delays;

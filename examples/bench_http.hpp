@@ -32,11 +32,12 @@ inline std::string purchase_request(const std::string& host,
                                     const std::string& item,
                                     const std::string& user,
                                     const std::string& request_id) {
-  std::string body = "{\"user_id\":\"" + user +
-                     "\",\"quantity\":1,\"request_id\":\"" + request_id + "\"}";
-  return "POST /api/v1/items/" + item + "/purchase HTTP/1.1\r\nHost: " + host +
-         "\r\nContent-Type: application/json\r\nContent-Length: " +
-         std::to_string(body.size()) + "\r\n\r\n" + body;
+  std::string body = "{\"user_id\":\"" + user
+                     + "\",\"quantity\":1,\"request_id\":\"" + request_id
+                     + "\"}";
+  return "POST /api/v1/items/" + item + "/purchase HTTP/1.1\r\nHost: " + host
+         + "\r\nContent-Type: application/json\r\nContent-Length: "
+         + std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
 inline bool iequals_prefix(std::string_view line, std::string_view name) {
@@ -81,11 +82,11 @@ inline parse_result parse_response(std::string_view buf, http_response& out,
   while (pos != std::string_view::npos) {
     size_t next = head.find("\r\n", pos + 2);
     std::string_view line = head.substr(pos + 2, next == std::string_view::npos
-                                                     ? std::string_view::npos
-                                                     : next - pos - 2);
+                                                   ? std::string_view::npos
+                                                   : next - pos - 2);
     if (iequals_prefix(line, "content-length:")) {
-      length = std::strtoull(std::string(trim(line.substr(15))).c_str(),
-                             nullptr, 10);
+      length =
+        std::strtoull(std::string(trim(line.substr(15))).c_str(), nullptr, 10);
     } else if (iequals_prefix(line, "transfer-encoding:")) {
       return parse_result::malformed;
     } else if (iequals_prefix(line, "connection:")) {

@@ -23,8 +23,8 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
-#include <caf/event_based_actor.hpp>
 #include <caf/all.hpp>
+#include <caf/event_based_actor.hpp>
 #include <spdlog/spdlog.h>
 
 #include "node/config.hpp"
@@ -42,11 +42,11 @@ struct options {
   int64_t limit = 1;
   int64_t clients = 16;
   int64_t window = 64;
-  int64_t workers = 0;      // CAF scheduler threads (0: CAF's default)
+  int64_t workers = 0; // CAF scheduler threads (0: CAF's default)
   std::string mode = "order";
-  std::string config_file;  // default: ./cluster.conf if it exists
+  std::string config_file; // default: ./cluster.conf if it exists
   bool keep = false;
-  node_config node;         // [seckill] of the config, then --seckill.*
+  node_config node; // [seckill] of the config, then --seckill.*
 };
 
 // One driver's tally; each driver writes only its own, main reads at the end.
@@ -133,9 +133,9 @@ bool parse_crowd_flag(const std::string& a, options& opt) {
   auto key = a.substr(2, eq - 2);
   auto val = a.substr(eq + 1);
   std::map<std::string, int64_t*> ints{
-    {"stock", &opt.stock},     {"users", &opt.users},
+    {"stock", &opt.stock},       {"users", &opt.users},
     {"attempts", &opt.attempts}, {"limit", &opt.limit},
-    {"clients", &opt.clients}, {"window", &opt.window},
+    {"clients", &opt.clients},   {"window", &opt.window},
     {"workers", &opt.workers}};
   if (key == "mode") {
     opt.mode = val;
@@ -159,8 +159,8 @@ bool parse_crowd_flag(const std::string& a, options& opt) {
 bool parse_args(int argc, char** argv, options& opt) {
   std::vector<std::string> args(argv + 1, argv + argc);
   const std::string cf = "--config-file=";
-  opt.config_file = std::filesystem::exists("cluster.conf") ? "cluster.conf"
-                                                            : "";
+  opt.config_file =
+    std::filesystem::exists("cluster.conf") ? "cluster.conf" : "";
   std::vector<std::string> flags;
   for (const auto& a : args)
     if (a.rfind(cf, 0) == 0)
@@ -176,9 +176,8 @@ bool parse_args(int argc, char** argv, options& opt) {
   for (const auto& a : rest)
     if (!parse_crowd_flag(a, opt))
       return false;
-  bool ok = opt.stock > 0 && opt.users > 0 && opt.attempts > 0
-            && opt.limit > 0 && opt.clients > 0 && opt.window > 0
-            && opt.workers >= 0;
+  bool ok = opt.stock > 0 && opt.users > 0 && opt.attempts > 0 && opt.limit > 0
+            && opt.clients > 0 && opt.window > 0 && opt.workers >= 0;
   if (!ok)
     std::fprintf(stderr, "stock, users, attempts, limit, clients and window "
                          "must be positive\n");
@@ -219,8 +218,8 @@ run_result run_crowd(caf::actor_system& sys, queue_actor queue,
   std::map<std::string, clk::time_point> first_ack;
   for (auto& t : tallies) {
     for (std::size_t i = 0; i < t->orders.size(); ++i) {
-      auto [it, fresh] = first_ack.emplace(t->orders[i].order_id,
-                                           t->acked_at[i]);
+      auto [it, fresh] =
+        first_ack.emplace(t->orders[i].order_id, t->acked_at[i]);
       if (!fresh)
         it->second = std::min(it->second, t->acked_at[i]);
     }
@@ -280,11 +279,10 @@ void print_table(const run_result& r, const stock_view& stock,
   std::printf("\nflash crowd: stock=%lld users=%lld attempts/user=%lld "
               "limit=%lld mode=%s synchronous=%s admission=%.0f/s "
               "inflight=%zu clients=%lld window=%lld config=%s\n\n",
-              (long long) opt.stock, (long long) opt.users,
-              (long long) opt.attempts, (long long) opt.limit,
-              opt.mode.c_str(), opt.node.runtime.synchronous.c_str(),
-              q.rate_per_s, q.inflight_max, (long long) opt.clients,
-              (long long) opt.window,
+              (long long)opt.stock, (long long)opt.users,
+              (long long)opt.attempts, (long long)opt.limit, opt.mode.c_str(),
+              opt.node.runtime.synchronous.c_str(), q.rate_per_s,
+              q.inflight_max, (long long)opt.clients, (long long)opt.window,
               opt.config_file.empty() ? "(none)" : opt.config_file.c_str());
   std::printf("| %-30s | %12s |\n|%s|%s|\n", "what", "value",
               std::string(32, '-').c_str(), std::string(14, '-').c_str());
@@ -310,14 +308,17 @@ void print_table(const run_result& r, const stock_view& stock,
       row("rejected: " + k, num(v));
   row("wall time (s)", num(r.seconds, 3));
   row("attempts answered / s", num(attempts / r.seconds));
-  row("durable orders / s", num(double(distinct.size()) / std::max(r.sold_seconds, 1e-9)));
+  row("durable orders / s",
+      num(double(distinct.size()) / std::max(r.sold_seconds, 1e-9)));
   row("latency p50 (us)", num(percentile(lat, 0.50)));
   row("latency p99 (us)", num(percentile(lat, 0.99)));
   row("latency max (us)", num(percentile(lat, 1.0)));
   row("store transactions", num(ss.transactions));
   row("item batches committed", num(ss.batches));
-  row("rows per transaction", num(ss.transactions ? double(ss.rows_written) / ss.transactions : 0, 1));
-  row("commit latency avg (us)", num(ss.transactions ? double(ss.commit_us_total) / ss.transactions : 0));
+  row("rows per transaction",
+      num(ss.transactions ? double(ss.rows_written) / ss.transactions : 0, 1));
+  row("commit latency avg (us)",
+      num(ss.transactions ? double(ss.commit_us_total) / ss.transactions : 0));
   row("commit latency max (us)", num(ss.commit_us_max));
   std::printf("\n");
 }
@@ -368,16 +369,18 @@ int main(int argc, char** argv) {
   if (!ok)
     return 1;
   caf::actor queue;
-  self->request(rt.directory, std::chrono::seconds(10), lookup_atom_v,
-                spec.item_id)
+  self
+    ->request(rt.directory, std::chrono::seconds(10), lookup_atom_v,
+              spec.item_id)
     .receive([&](caf::actor&, caf::actor& q) { queue = q; },
              [&](caf::error&) {});
   auto result = run_crowd(sys, caf::actor_cast<queue_actor>(queue),
                           make_crowd(opt, spec.item_id), opt);
   stock_view stock;
   store_stats ss;
-  self->request(rt.directory, std::chrono::seconds(10), stock_atom_v,
-                spec.item_id)
+  self
+    ->request(rt.directory, std::chrono::seconds(10), stock_atom_v,
+              spec.item_id)
     .receive([&](stock_view& v) { stock = v; }, [&](caf::error&) {});
   self->request(rt.store, std::chrono::seconds(10), stats_atom_v)
     .receive([&](store_stats& s) { ss = s; }, [&](caf::error&) {});

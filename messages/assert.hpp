@@ -15,8 +15,8 @@ void set_assertion_hook(assertion_hook hook);
 } // namespace seckill::testing
 
 namespace seckill::detail {
-void assertion_failed(const char* expr, const char* what,
-                                   const char* file, int line);
+void assertion_failed(const char* expr, const char* what, const char* file,
+                      int line);
 } // namespace seckill::detail
 
 #define SECKILL_ASSERT(expr, what)                                             \

@@ -177,7 +177,6 @@ errc parse_strict(const std::string& body, pb::Message& msg, blame_fn blame,
 
 } // namespace
 
-
 // -- Struct -> DTO ------------------------------------------------------------
 
 v1::Item to_proto(const item_spec& spec, item_status status) {
@@ -383,6 +382,5 @@ v1::Problem make_problem(errc code, int http_status, const std::string& detail,
   p.set_retry_after_ms(std::max<int64_t>(retry_after_ms, 0));
   return p;
 }
-
 
 } // namespace seckill

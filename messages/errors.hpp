@@ -22,9 +22,9 @@ enum class errc : uint8_t {
   ended,
   paused,
   // Metering and overload.
-  busy,          // waiting room full or waited too long: retry later
-  rate_limited,  // this user sends faster than a human
-  unpaid_limit,  // the user holds too many unpaid orders
+  busy,              // waiting room full or waited too long: retry later
+  rate_limited,      // this user sends faster than a human
+  unpaid_limit,      // the user holds too many unpaid orders
   capacity_exceeded, // a bounded table is full (sessions, orders, items)
   // Lookups.
   unknown_item,

@@ -20,7 +20,7 @@ struct request {
   std::string if_none_match;
   std::string content_type;
   std::string client_ip;
-  int64_t received_ms = 0;   // steady clock, when the request was complete
+  int64_t received_ms = 0; // steady clock, when the request was complete
 };
 
 struct response {

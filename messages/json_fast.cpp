@@ -128,9 +128,9 @@ bool plain_text(const std::string& text) {
 bool plain_prose(std::string_view text) {
   for (char ch : text) {
     bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
-              || (ch >= '0' && ch <= '9') || ch == ' ' || ch == '.'
-              || ch == ',' || ch == ':' || ch == ';' || ch == '(' || ch == ')'
-              || ch == '/' || ch == '_' || ch == '-' || ch == '\'' || ch == '?';
+              || (ch >= '0' && ch <= '9') || ch == ' ' || ch == '.' || ch == ','
+              || ch == ':' || ch == ';' || ch == '(' || ch == ')' || ch == '/'
+              || ch == '_' || ch == '-' || ch == '\'' || ch == '?';
     if (!ok)
       return false;
   }

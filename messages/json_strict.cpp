@@ -18,7 +18,7 @@ using json = nlohmann::json;
 class flat_object : public nlohmann::json_sax<json> {
 public:
   std::string fault;
-  std::string last_key; // the key whose value comes next
+  std::string last_key;  // the key whose value comes next
   bool in_value = false; // a fault now is in last_key's value
   std::size_t depth = 0;
   std::size_t keys = 0;
@@ -46,7 +46,7 @@ public:
     in_value = true;
     if (++keys > limits::json_keys_max)
       return refuse_body("more than " + std::to_string(limits::json_keys_max)
-                    + " fields");
+                         + " fields");
     return true;
   }
   bool end_object() override {
@@ -107,9 +107,9 @@ errc check_flat_json_object(std::string_view body, std::string* why,
   if ((!ok || !sax.fault.empty()) && sax.in_value && field != nullptr)
     *field = sax.last_key;
   if (!ok || !sax.fault.empty())
-    return say(errc::invalid_item,
-               sax.fault.empty() ? std::string{"not one JSON object"}
-                                 : sax.fault);
+    return say(errc::invalid_item, sax.fault.empty()
+                                     ? std::string{"not one JSON object"}
+                                     : sax.fault);
   return errc::ok;
 }
 

@@ -9,11 +9,11 @@
 namespace seckill::limits {
 
 // -- Identifiers and input ----------------------------------------------------
-constexpr std::size_t id_length_max = 64;          // item, user, request ids
-constexpr std::size_t node_id_length_max = 32;     // a cluster member's id
-constexpr int64_t quantity_max = 1000;              // units in one purchase
-constexpr int64_t item_total_max = 100'000'000;     // units one item can offer
-constexpr std::size_t item_name_bytes_max = 256;   // an item's display name
+constexpr std::size_t id_length_max = 64;        // item, user, request ids
+constexpr std::size_t node_id_length_max = 32;   // a cluster member's id
+constexpr int64_t quantity_max = 1000;           // units in one purchase
+constexpr int64_t item_total_max = 100'000'000;  // units one item can offer
+constexpr std::size_t item_name_bytes_max = 256; // an item's display name
 
 // -- Item actor -----------------------------------------------------------------
 constexpr int64_t per_user_limit_max = quantity_max;
@@ -88,7 +88,7 @@ constexpr int64_t log_repeat_ms = 1'000;
 constexpr std::size_t sessions_per_node_max = 1'000'000;
 /// Purchases of one user queued behind the one in flight (all items).
 constexpr std::size_t session_queued_max = 8;
-constexpr std::size_t session_items_max = 256;  // items one session remembers
+constexpr std::size_t session_items_max = 256; // items one session remembers
 /// Request ids one session remembers per item (to let retries through). A
 /// user holds at most per_user_limit_max units, so at most that many orders
 /// count; when the memory is full the session leaves the limit to the item.
@@ -130,7 +130,6 @@ constexpr int64_t queue_resubscribe_ms = 1'000;
 static_assert(busy_full_table_retry_ms >= busy_retry_ms_min
                 && busy_sessions_full_retry_ms >= busy_retry_ms_min,
               "no busy answer hints below the floor");
-
 
 // -- HTTP front door ------------------------------------------------------------
 constexpr std::size_t http_connections_max = 100'000;

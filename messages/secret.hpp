@@ -17,8 +17,8 @@ namespace seckill {
 inline errc check_secret(std::string_view given, std::string_view expected) {
   if (given.empty())
     return errc::unauthorized;
-  unsigned diff = given.size() == expected.size() && !expected.empty() ? 0u
-                                                                       : 1u;
+  unsigned diff =
+    given.size() == expected.size() && !expected.empty() ? 0u : 1u;
   for (std::size_t i = 0; i < expected.size(); ++i)
     diff |= static_cast<unsigned char>(expected[i])
             ^ static_cast<unsigned char>(i < given.size() ? given[i] : 0);

@@ -94,11 +94,10 @@ bool is_final(order_state x) {
 
 void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_types<caf::id_block::seckill>();
-  cfg.add_error_category(errc_category,
-                         [](uint8_t code, caf::atom_value, const caf::message&) {
-                           return std::string{"seckill."}
-                                  + to_string(static_cast<errc>(code));
-                         });
+  cfg.add_error_category(
+    errc_category, [](uint8_t code, caf::atom_value, const caf::message&) {
+      return std::string{"seckill."} + to_string(static_cast<errc>(code));
+    });
 }
 
 namespace {

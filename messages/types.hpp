@@ -16,7 +16,8 @@
 
 namespace seckill {
 
-/// When an order takes stock (docs/ARCHITECTURE.md, "When an order takes stock").
+/// When an order takes stock (docs/ARCHITECTURE.md, "When an order takes
+/// stock").
 enum class deduction_mode : uint8_t {
   order = 0,   // taken at placement; the order is final (seckill default)
   reserve = 1, // held for reserve_ttl_ms; pay confirms, cancel/expiry returns
@@ -157,8 +158,8 @@ struct purchase {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, purchase& x) {
-  return f(caf::meta::type_name("purchase"), x.item_id, x.user_id,
-           x.request_id, x.quantity, x.soft_refusal);
+  return f(caf::meta::type_name("purchase"), x.item_id, x.user_id, x.request_id,
+           x.quantity, x.soft_refusal);
 }
 
 /// The tiny dynamic payload of `GET .../stock`.
@@ -172,8 +173,8 @@ struct stock_view {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, stock_view& x) {
-  return f(caf::meta::type_name("stock_view"), x.item_id, x.total,
-           x.counters, x.status, x.server_time_ms);
+  return f(caf::meta::type_name("stock_view"), x.item_id, x.total, x.counters,
+           x.status, x.server_time_ms);
 }
 
 /// What an item pushes to its admission queues when its status changes.
@@ -209,8 +210,8 @@ struct outcome_event {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, outcome_event& x) {
-  return f(caf::meta::type_name("outcome_event"), x.at_ms, x.user_id,
-           x.outcome, x.quantity, x.order_id);
+  return f(caf::meta::type_name("outcome_event"), x.at_ms, x.user_id, x.outcome,
+           x.quantity, x.order_id);
 }
 
 /// An item actor's whole state, for the CLI and the tests.
@@ -342,8 +343,8 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_status& x) {
   return f(caf::meta::type_name("node_status"), x.node_id, x.version,
            x.data_dir, x.http_endpoint, x.cluster_endpoint, x.started_ms,
-           x.now_ms, x.items, x.sessions, x.recovered_items,
-           x.recovered_orders, x.store, x.http);
+           x.now_ms, x.items, x.sessions, x.recovered_items, x.recovered_orders,
+           x.store, x.http);
 }
 
 /// One live session in `seckill-cli sessions`.
@@ -378,9 +379,9 @@ typename Inspector::result_type inspect(Inspector& f, sessions_view& x) {
 /// What a session knows of one item for its user.
 struct user_item_view {
   std::string item_id;
-  int64_t held = 0;          // units known to be held
+  int64_t held = 0;           // units known to be held
   int64_t requests_known = 0; // request ids remembered
-  int64_t queued = 0;        // purchases in flight or waiting behind it
+  int64_t queued = 0;         // purchases in flight or waiting behind it
 };
 
 template <class Inspector>
@@ -447,8 +448,8 @@ struct peer_hello {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, peer_hello& x) {
-  return f(caf::meta::type_name("peer_hello"), x.node_id, x.members,
-           x.cluster, x.directory, x.sessions, x.admin);
+  return f(caf::meta::type_name("peer_hello"), x.node_id, x.members, x.cluster,
+           x.directory, x.sessions, x.admin);
 }
 
 /// One member as a node's routing sees it.
@@ -495,9 +496,8 @@ struct member_view {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, member_view& x) {
-  return f(caf::meta::type_name("member_view"), x.node_id, x.endpoint,
-           x.state, x.since_ms, x.items, x.sessions, x.connections,
-           x.requests);
+  return f(caf::meta::type_name("member_view"), x.node_id, x.endpoint, x.state,
+           x.since_ms, x.items, x.sessions, x.connections, x.requests);
 }
 
 /// `seckill-cli switch`: the node's limits and degrade switches as set now
@@ -511,8 +511,8 @@ struct switches_view {
   int64_t shed_lag_ms = 0;
   int64_t edge_reads_ms = 0;
   bool essential_only = false;
-  int64_t lag_us = 0;   // the scheduler's lag now
-  int64_t inflight = 0; // requests at the bridges now
+  int64_t lag_us = 0;         // the scheduler's lag now
+  int64_t inflight = 0;       // requests at the bridges now
   int64_t inflight_limit = 0; // the in-flight bound in force now
   // Requests the gate refused, by why.
   int64_t shed_inflight = 0;
@@ -525,9 +525,9 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, switches_view& x) {
   return f(caf::meta::type_name("switches_view"), x.node_rate_per_s,
            x.ip_rate_per_s, x.rate_burst_ms, x.shed_inflight_max,
-           x.shed_latency_ms, x.shed_lag_ms, x.edge_reads_ms,
-           x.essential_only, x.lag_us, x.inflight, x.inflight_limit,
-           x.shed_inflight, x.shed_lag, x.node_rate, x.ip_rate);
+           x.shed_latency_ms, x.shed_lag_ms, x.edge_reads_ms, x.essential_only,
+           x.lag_us, x.inflight, x.inflight_limit, x.shed_inflight, x.shed_lag,
+           x.node_rate, x.ip_rate);
 }
 
 } // namespace seckill

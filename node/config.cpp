@@ -79,14 +79,11 @@ setter int_setter(int64_t lo, int64_t hi,
 
 template <class T>
 key_spec int_key(const char* name, int64_t lo, int64_t hi, field<T> at) {
-  return {name,
-          int_setter(lo, hi,
-                     [at](node_config& c, int64_t x) {
-                       at(c) = static_cast<T>(x);
-                     }),
-          [at](const node_config& c) {
-            return std::to_string(read_field(at, c));
-          }};
+  return {
+    name,
+    int_setter(lo, hi,
+               [at](node_config& c, int64_t x) { at(c) = static_cast<T>(x); }),
+    [at](const node_config& c) { return std::to_string(read_field(at, c)); }};
 }
 
 key_spec real_key(const char* name, double lo, double hi, field<double> at) {
@@ -283,33 +280,33 @@ void node_keys(std::vector<key_spec>& out) {
                  [](const node_config& c) { return c.node_id; }});
   out.push_back({"seckill.data-dir", set_data_dir,
                  [](const node_config& c) { return c.data_dir; }});
-  out.push_back(one_of("seckill.synchronous", {"OFF", "NORMAL", "FULL", "EXTRA"},
-                       [](node_config& c) -> std::string& {
-                         return c.runtime.synchronous;
-                       }));
-  out.push_back(one_of("seckill.log-level",
-                       {"trace", "debug", "info", "warn", "err", "off"},
-                       [](node_config& c) -> std::string& {
-                         return c.log_level;
-                       }));
+  out.push_back(one_of(
+    "seckill.synchronous", {"OFF", "NORMAL", "FULL", "EXTRA"},
+    [](node_config& c) -> std::string& { return c.runtime.synchronous; }));
+  out.push_back(one_of(
+    "seckill.log-level", {"trace", "debug", "info", "warn", "err", "off"},
+    [](node_config& c) -> std::string& { return c.log_level; }));
 }
 
 void session_keys(std::vector<key_spec>& out) {
   out.push_back(int_key<std::size_t>(
     "seckill.sessions-max", 1, L(limits::sessions_per_node_max),
-    [](node_config& c) -> auto& { return c.runtime.sessions.sessions_max; }));
+    [](node_config & c) -> auto& { return c.runtime.sessions.sessions_max; }));
   out.push_back(real_key(
-    "seckill.session-rate-per-s", 0.01, 1e6,
-    [](node_config& c) -> auto& { return c.runtime.sessions.session.rate_per_s; }));
+    "seckill.session-rate-per-s", 0.01, 1e6, [](node_config & c) -> auto& {
+      return c.runtime.sessions.session.rate_per_s;
+    }));
   out.push_back(real_key(
     "seckill.session-burst", 1, 1e6,
-    [](node_config& c) -> auto& { return c.runtime.sessions.session.burst; }));
+    [](node_config & c) -> auto& { return c.runtime.sessions.session.burst; }));
   out.push_back(int_key<int64_t>(
     "seckill.unpaid-max", 1, limits::unpaid_per_user_max,
-    [](node_config& c) -> auto& { return c.runtime.sessions.session.unpaid_max; }));
+    [](node_config & c) -> auto& {
+      return c.runtime.sessions.session.unpaid_max;
+    }));
   out.push_back(int_key<int64_t>(
     "seckill.session-idle-timeout-ms", 1'000, 3'600'000,
-    [](node_config& c) -> auto& {
+    [](node_config & c) -> auto& {
       return c.runtime.sessions.session.idle_timeout_ms;
     }));
 }
@@ -317,31 +314,38 @@ void session_keys(std::vector<key_spec>& out) {
 void sale_keys(std::vector<key_spec>& out) {
   out.push_back(int_key<std::size_t>(
     "seckill.items-max", 1, L(limits::items_per_node_max),
-    [](node_config& c) -> auto& { return c.runtime.directory.items_max; }));
+    [](node_config & c) -> auto& { return c.runtime.directory.items_max; }));
   out.push_back({"seckill.items-memory-mib",
                  int_setter(16, L(limits::items_memory_mib_max),
                             [](node_config& c, L x) {
                               c.runtime.directory.items_memory_bytes = x << 20;
                             }),
                  [](const node_config& c) {
-                   return std::to_string(
-                     c.runtime.directory.items_memory_bytes >> 20);
+                   return std::to_string(c.runtime.directory.items_memory_bytes
+                                         >> 20);
                  }});
   out.push_back(real_key(
-    "seckill.admission-rate-per-s", 1, 1e7,
-    [](node_config& c) -> auto& { return c.runtime.directory.queue.rate_per_s; }));
+    "seckill.admission-rate-per-s", 1, 1e7, [](node_config & c) -> auto& {
+      return c.runtime.directory.queue.rate_per_s;
+    }));
   out.push_back(real_key(
     "seckill.admission-burst", 1, 1e7,
-    [](node_config& c) -> auto& { return c.runtime.directory.queue.burst; }));
+    [](node_config & c) -> auto& { return c.runtime.directory.queue.burst; }));
   out.push_back(int_key<std::size_t>(
     "seckill.waiting-room-max", 1, L(limits::waiting_room_max),
-    [](node_config& c) -> auto& { return c.runtime.directory.queue.waiting_max; }));
+    [](node_config & c) -> auto& {
+      return c.runtime.directory.queue.waiting_max;
+    }));
   out.push_back(int_key<int64_t>(
     "seckill.wait-ms-max", 1, limits::wait_ms_max,
-    [](node_config& c) -> auto& { return c.runtime.directory.queue.wait_ms_max; }));
+    [](node_config & c) -> auto& {
+      return c.runtime.directory.queue.wait_ms_max;
+    }));
   out.push_back(int_key<std::size_t>(
     "seckill.queue-inflight-max", 1, L(limits::queue_inflight_max),
-    [](node_config& c) -> auto& { return c.runtime.directory.queue.inflight_max; }));
+    [](node_config & c) -> auto& {
+      return c.runtime.directory.queue.inflight_max;
+    }));
   out.push_back({"seckill.hop-timeout-ms",
                  int_setter(10, 60'000,
                             [](node_config& c, L x) {
@@ -356,50 +360,50 @@ void sale_keys(std::vector<key_spec>& out) {
 void http_limit_keys(std::vector<key_spec>& out) {
   out.push_back(int_key<std::size_t>(
     "seckill.http-connections-max", 1, L(limits::http_connections_max),
-    [](node_config& c) -> auto& { return c.http.connections_max; }));
+    [](node_config & c) -> auto& { return c.http.connections_max; }));
   out.push_back(int_key<std::size_t>(
     "seckill.http-connections-per-address-max", 1,
-    L(limits::http_connections_max),
-    [](node_config& c) -> auto& { return c.http.connections_per_address_max; }));
+    L(limits::http_connections_max), [](node_config & c) -> auto& {
+      return c.http.connections_per_address_max;
+    }));
   out.push_back(int_key<std::size_t>(
     "seckill.http-request-line-bytes-max", 64, L(limits::http_header_bytes_max),
-    [](node_config& c) -> auto& { return c.http.request_line_bytes_max; }));
+    [](node_config & c) -> auto& { return c.http.request_line_bytes_max; }));
   out.push_back(int_key<std::size_t>(
     "seckill.http-header-bytes-max", 256, L(limits::http_header_bytes_max),
-    [](node_config& c) -> auto& { return c.http.header_bytes_max; }));
+    [](node_config & c) -> auto& { return c.http.header_bytes_max; }));
   out.push_back(int_key<std::size_t>(
     "seckill.http-body-bytes-max", 64, L(limits::http_body_bytes_max),
-    [](node_config& c) -> auto& { return c.http.body_bytes_max; }));
+    [](node_config & c) -> auto& { return c.http.body_bytes_max; }));
   out.push_back(int_key<std::size_t>(
     "seckill.http-pipeline-max", 1, L(limits::http_pipeline_max),
-    [](node_config& c) -> auto& { return c.http.pipeline_max; }));
+    [](node_config & c) -> auto& { return c.http.pipeline_max; }));
   out.push_back(int_key<int64_t>(
     "seckill.http-idle-timeout-ms", 100, 3'600'000,
-    [](node_config& c) -> auto& { return c.http.idle_timeout_ms; }));
+    [](node_config & c) -> auto& { return c.http.idle_timeout_ms; }));
   out.push_back(int_key<int64_t>(
     "seckill.http-request-timeout-ms", 100, 600'000,
-    [](node_config& c) -> auto& { return c.http.request_timeout_ms; }));
+    [](node_config & c) -> auto& { return c.http.request_timeout_ms; }));
   out.push_back(int_key<int64_t>(
     "seckill.http-answer-timeout-ms", 100, 600'000,
-    [](node_config& c) -> auto& { return c.http.answer_timeout_ms; }));
+    [](node_config & c) -> auto& { return c.http.answer_timeout_ms; }));
 }
 
 void http_keys(std::vector<key_spec>& out) {
   out.push_back({"seckill.admin-token", set_admin_token,
                  [](const node_config& c) { return quoted(c.admin_token); },
                  " (generated)"});
-  out.push_back(host_key("seckill.http-host", [](node_config& c) -> auto& {
-    return c.http.host;
-  }));
+  out.push_back(host_key(
+    "seckill.http-host", [](node_config & c) -> auto& { return c.http.host; }));
   out.push_back(int_key<uint16_t>(
     "seckill.http-port", 0, 65535,
-    [](node_config& c) -> auto& { return c.http.port; }));
+    [](node_config & c) -> auto& { return c.http.port; }));
   out.push_back(int_key<std::size_t>(
     "seckill.http-threads", 1, 64,
-    [](node_config& c) -> auto& { return c.http.io_threads; }));
+    [](node_config & c) -> auto& { return c.http.io_threads; }));
   out.push_back(int_key<std::size_t>(
     "seckill.bridge-actors", 1, 64,
-    [](node_config& c) -> auto& { return c.bridge_actors; }));
+    [](node_config & c) -> auto& { return c.bridge_actors; }));
   http_limit_keys(out);
   // Plan B: the front gate's limits and the degrade switches.
   for (const auto& name : switch_names())
@@ -409,29 +413,26 @@ void http_keys(std::vector<key_spec>& out) {
 void cluster_keys(std::vector<key_spec>& out) {
   out.push_back(int_key<int64_t>(
     "scheduler.max-threads", 0, 256,
-    [](node_config& c) -> auto& { return c.scheduler_max_threads; }));
-  out.push_back(ms_key("middleman.heartbeat-interval", 0, 60'000,
-                       [](node_config& c) -> auto& {
-                         return c.heartbeat_interval_ms;
-                       }));
-  out.push_back(ms_key("middleman.connection-timeout", 0, 600'000,
-                       [](node_config& c) -> auto& {
-                         return c.connection_timeout_ms;
-                       }));
+    [](node_config & c) -> auto& { return c.scheduler_max_threads; }));
+  out.push_back(ms_key(
+    "middleman.heartbeat-interval", 0, 60'000,
+    [](node_config & c) -> auto& { return c.heartbeat_interval_ms; }));
+  out.push_back(ms_key(
+    "middleman.connection-timeout", 0, 600'000,
+    [](node_config & c) -> auto& { return c.connection_timeout_ms; }));
   out.push_back(
     path_key("openssl.certificate", &tls_files::certificate, " (TLS off)"));
   out.push_back(path_key("openssl.key", &tls_files::key));
   out.push_back(path_key("openssl.cafile", &tls_files::cafile));
-  out.push_back({"cluster.plain-loopback", set_plain_loopback,
-                 [](const node_config& c) {
-                   return std::string{c.plain_loopback ? "true" : "false"};
-                 }});
-  out.push_back(host_key("cluster.host", [](node_config& c) -> auto& {
-    return c.cluster_host;
-  }));
+  out.push_back(
+    {"cluster.plain-loopback", set_plain_loopback, [](const node_config& c) {
+       return std::string{c.plain_loopback ? "true" : "false"};
+     }});
+  out.push_back(host_key(
+    "cluster.host", [](node_config & c) -> auto& { return c.cluster_host; }));
   out.push_back(int_key<uint16_t>(
     "cluster.port", 0, 65535,
-    [](node_config& c) -> auto& { return c.cluster_port; }));
+    [](node_config & c) -> auto& { return c.cluster_port; }));
   out.push_back({"cluster.nodes", set_cluster_nodes, show_cluster_nodes,
                  " (a node alone)"});
 }
@@ -471,9 +472,8 @@ std::string set_key(const std::string& key, const std::string& raw,
 }
 
 bool is_ours(const std::string& section) {
-  return section == "seckill" || section == "cluster"
-         || section == "openssl" || section == "scheduler"
-         || section == "middleman";
+  return section == "seckill" || section == "cluster" || section == "openssl"
+         || section == "scheduler" || section == "middleman";
 }
 
 void derive(node_config& out) {
@@ -538,8 +538,8 @@ std::string apply_config_arg(const std::string& arg, node_config& out) {
     return "command line: expected --SECTION.KEY=VALUE (seckill, cluster, "
            "openssl, scheduler, middleman), got '--"
            + arg + "'";
-  auto problem = set_key(arg.substr(0, eq), arg.substr(eq + 1),
-                         "command line", out);
+  auto problem =
+    set_key(arg.substr(0, eq), arg.substr(eq + 1), "command line", out);
   derive(out);
   return problem;
 }

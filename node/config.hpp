@@ -1,11 +1,11 @@
 // The node's configuration: the [seckill], [cluster], [openssl],
-// [scheduler] and [middleman] sections of cluster.conf, then `--SECTION.KEY=VALUE`
-// arguments over them. CAF 0.17's own config parser silently drops a value
-// of the wrong type (from the file and from the command line alike,
-// measured) and keeps unknown keys, so seckill reads its sections itself:
-// every key is known, every value typed and range-checked, and the first
-// problem is an error naming the key, the value and what was expected. The
-// node refuses to start on it. CAF's own [scheduler] and [middleman] are
+// [scheduler] and [middleman] sections of cluster.conf, then
+// `--SECTION.KEY=VALUE` arguments over them. CAF 0.17's own config parser
+// silently drops a value of the wrong type (from the file and from the command
+// line alike, measured) and keeps unknown keys, so seckill reads its sections
+// itself: every key is known, every value typed and range-checked, and the
+// first problem is an error naming the key, the value and what was expected.
+// The node refuses to start on it. CAF's own [scheduler] and [middleman] are
 // read the same way (only the keys seckill knows), then set on CAF's
 // config, because CAF's parser would let a wrong value through silently.
 #pragma once
@@ -46,7 +46,7 @@ struct node_config {
   /// members, this node's entry (by node_id) sets cluster_host and _port.
   std::vector<std::string> cluster_nodes;
   std::vector<member_spec> cluster_members; // the same, parsed
-  runtime_config runtime;       // db_path is set from data_dir
+  runtime_config runtime;                   // db_path is set from data_dir
   /// The front gate's limits and the degrade switches as configured, by
   /// switch name ("node-rate-per-s" = "100000"), each checked with
   /// check_switch; the node sets them at start, seckill-cli changes them.

@@ -37,7 +37,8 @@ std::string data_dir_lock::acquire(const std::string& dir) {
     return "cannot open " + path + ": " + std::strerror(errno);
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     auto why = errno == EWOULDBLOCK
-                 ? "data dir " + dir + " is in use by another seckill-node (pid "
+                 ? "data dir " + dir
+                     + " is in use by another seckill-node (pid "
                      + read_holder(fd) + ", holding " + path
                      + "); stop it first, or give this node its own "
                        "seckill.data-dir"

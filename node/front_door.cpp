@@ -23,8 +23,7 @@ public:
   gate_ticket(std::shared_ptr<front_gate> gate, gate_class cls,
               int64_t started_us, steady_us_fn now_us, http::reply_fn reply)
     : gate_(std::move(gate)), cls_(cls), started_us_(started_us),
-      now_us_(std::move(now_us)), reply_(std::move(reply)) {
-  }
+      now_us_(std::move(now_us)), reply_(std::move(reply)) {}
 
   gate_ticket(const gate_ticket&) = delete;
   gate_ticket& operator=(const gate_ticket&) = delete;
@@ -59,9 +58,8 @@ http::handler_fn front_door(std::vector<bridge_actor> bridges,
   auto next = std::make_shared<std::atomic<std::size_t>>(0);
   // Everything is copied into the handler: no state shared with the node.
   return [bridges = std::move(bridges), next, gate = std::move(gate),
-          now_us = std::move(now_us),
-          token = std::move(admin_token)](http::request req,
-                                          http::reply_fn reply) {
+          now_us = std::move(now_us), token = std::move(admin_token)](
+           http::request req, http::reply_fn reply) {
     auto started = now_us();
     auto rt = match_route(req.method, req.target);
     auto cls = classify(rt, req, token);
@@ -73,11 +71,10 @@ http::handler_fn front_door(std::vector<bridge_actor> bridges,
     auto ticket = std::make_shared<gate_ticket>(gate, cls, started, now_us,
                                                 std::move(reply));
     auto i = next->fetch_add(1, std::memory_order_relaxed) % bridges.size();
-    caf::anon_send(bridges[i],
-                   http_exchange{std::move(req), std::move(rt),
-                                 [ticket](http::response r) {
-                                   ticket->answer(std::move(r));
-                                 }});
+    caf::anon_send(bridges[i], http_exchange{std::move(req), std::move(rt),
+                                             [ticket](http::response r) {
+                                               ticket->answer(std::move(r));
+                                             }});
   };
 }
 

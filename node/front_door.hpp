@@ -12,7 +12,6 @@
 #include <string>
 #include <vector>
 
-
 #include "actors/base/clock.hpp"
 #include "actors/edge/bridge.hpp"
 #include "actors/edge/front_gate.hpp"

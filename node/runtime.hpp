@@ -39,11 +39,11 @@ struct runtime_config {
 struct runtime {
   store_actor store;
   /// The store's health, for /healthz and the admin actor.
-  std::shared_ptr<seckill::store_health> store_health
-    = std::make_shared<seckill::store_health>();
+  std::shared_ptr<seckill::store_health> store_health =
+    std::make_shared<seckill::store_health>();
   cluster_env cluster; // with the relays, if there are other members
-  std::shared_ptr<relay_counters> relay_stats
-    = std::make_shared<relay_counters>();
+  std::shared_ptr<relay_counters> relay_stats =
+    std::make_shared<relay_counters>();
   session_manager_actor sessions;
   directory_actor directory;
   int64_t recovered_items = 0;

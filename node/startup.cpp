@@ -21,20 +21,20 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
-#include <caf/io/middleman.hpp>
-#include <caf/openssl/publish.hpp>
 #include <caf/function_view.hpp>
+#include <caf/io/middleman.hpp>
 #include <caf/openssl/manager.hpp>
+#include <caf/openssl/publish.hpp>
 #include <caf/scoped_actor.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/cluster/membership.hpp"
 #include "actors/edge/admin.hpp"
 #include "actors/edge/bridge.hpp"
 #include "actors/edge/front_gate.hpp"
 #include "actors/edge/lag_probe.hpp"
 #include "messages/limits.hpp"
 #include "messages/log_text.hpp"
-#include "actors/cluster/membership.hpp"
 #include "node/config.hpp"
 #include "node/data_dir_lock.hpp"
 #include "node/front_door.hpp"
@@ -120,8 +120,9 @@ std::string load_or_make_token(const std::string& dir, std::string& token,
     std::string t;
     std::getline(in, t);
     if (!valid_admin_token(t))
-      return path + " does not hold a valid token (16 to 128 printable "
-                    "characters); fix or delete it";
+      return path
+             + " does not hold a valid token (16 to 128 printable "
+               "characters); fix or delete it";
     token = t;
     return {};
   }
@@ -248,8 +249,7 @@ std::string start_admin(caf::actor_system& sys, const node_config& cfg,
                                           cfg.cluster_host.c_str(), true);
   if (!port)
     return "cannot publish the admin actor on " + cfg.cluster_host + ":"
-           + std::to_string(cfg.cluster_port) + ": "
-           + sys.render(port.error());
+           + std::to_string(cfg.cluster_port) + ": " + sys.render(port.error());
   // Only now does the membership start connecting (it needs the admin's
   // handle for its hello): a publish queued behind a connect would wait on
   // CAF's synchronous connect. A hello that arrives first is refused and
@@ -273,13 +273,17 @@ std::string start_http(caf::actor_system& sys, const node_config& cfg,
                        node_parts& parts) {
   auto counters = std::make_shared<bridge_counters>();
   for (std::size_t i = 0; i < cfg.bridge_actors; ++i) {
-    bridge_env env{cfg.node_id,         cfg.admin_token,
-                   parts.rt.directory,  parts.admin,
-                   system_clock_ms(),   bridge_hop_ms(cfg.http),
+    bridge_env env{cfg.node_id,
+                   cfg.admin_token,
+                   parts.rt.directory,
+                   parts.admin,
+                   system_clock_ms(),
+                   bridge_hop_ms(cfg.http),
                    counters,
                    parts.rt.cluster.relays.empty() ? nullptr
                                                    : parts.rt.relay_stats,
-                   parts.switches, parts.gate_stats,
+                   parts.switches,
+                   parts.gate_stats,
                    parts.rt.store_health};
     parts.bridges.push_back(sys.spawn(bridge_impl, std::move(env)));
   }
@@ -288,8 +292,8 @@ std::string start_http(caf::actor_system& sys, const node_config& cfg,
   parts.lag_probe = sys.spawn(lag_probe_impl, parts.switches, steady_clock_us(),
                               limits::lag_probe_interval_ms);
   auto gate = std::make_shared<front_gate>(parts.switches, parts.gate_stats);
-  auto handler = front_door(parts.bridges, gate, steady_clock_us(),
-                            cfg.admin_token);
+  auto handler =
+    front_door(parts.bridges, gate, steady_clock_us(), cfg.admin_token);
   auto http_cfg = cfg.http;
   http_cfg.loop_probe = [sw = parts.switches](int64_t late_us, int64_t due_us) {
     sw->io_lag_last_us.store(late_us, std::memory_order_relaxed);
@@ -302,8 +306,8 @@ std::string start_http(caf::actor_system& sys, const node_config& cfg,
     return error;
   std::lock_guard<std::mutex> guard{parts.live->mtx};
   parts.live->server = parts.server.get();
-  parts.live->http_endpoint = cfg.http.host + ":"
-                        + std::to_string(parts.server->port());
+  parts.live->http_endpoint =
+    cfg.http.host + ":" + std::to_string(parts.server->port());
   return {};
 }
 
@@ -397,7 +401,7 @@ void stop_parts(caf::actor_system& sys, const node_config& cfg,
   if (parts.membership) // no new connects queued before the unpublish
     stopper->send_exit(parts.membership, caf::exit_reason::user_shutdown);
   if (published && cfg.tls.on()) // caf/openssl/unpublish.hpp does not
-                                  // compile in 0.17.6
+                                 // compile in 0.17.6
     caf::make_function_view(sys.openssl_manager().actor_handle())(
       caf::unpublish_atom_v, caf::actor_cast<caf::actor_addr>(parts.admin),
       parts.cluster_port);
@@ -498,11 +502,13 @@ void configure_caf(const node_config& cfg, caf::actor_system_config& ccfg) {
     ccfg.set("scheduler.max-threads",
              static_cast<size_t>(cfg.scheduler_max_threads));
   if (cfg.heartbeat_interval_ms > 0)
-    ccfg.set("middleman.heartbeat-interval",
-             caf::timespan{std::chrono::milliseconds{cfg.heartbeat_interval_ms}});
+    ccfg.set(
+      "middleman.heartbeat-interval",
+      caf::timespan{std::chrono::milliseconds{cfg.heartbeat_interval_ms}});
   if (cfg.connection_timeout_ms > 0)
-    ccfg.set("middleman.connection-timeout",
-             caf::timespan{std::chrono::milliseconds{cfg.connection_timeout_ms}});
+    ccfg.set(
+      "middleman.connection-timeout",
+      caf::timespan{std::chrono::milliseconds{cfg.connection_timeout_ms}});
 }
 
 } // namespace

@@ -35,8 +35,8 @@ struct node_wiring {
   clock_fn clock;
   /// This node's index in `nodes`, the members' ids in cluster.nodes order.
   uint32_t self_node = 0;
-  std::shared_ptr<const std::vector<std::string>> nodes
-    = std::make_shared<const std::vector<std::string>>(
+  std::shared_ptr<const std::vector<std::string>> nodes =
+    std::make_shared<const std::vector<std::string>>(
       std::vector<std::string>{"local"});
   /// How many relays, with other members (at least one then; none alone).
   std::size_t relays = 4;
@@ -58,7 +58,6 @@ struct node_actors {
 /// Checks that the recovered items are all this node's (items never move
 /// between nodes), then spawns and wires the actors into `out`. Returns the
 /// error text instead, and spawns nothing, if an item is another node's.
-std::string spawn_node(caf::actor_system& sys, node_wiring w,
-                       node_actors& out);
+std::string spawn_node(caf::actor_system& sys, node_wiring w, node_actors& out);
 
 } // namespace seckill

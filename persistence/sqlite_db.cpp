@@ -15,7 +15,7 @@ static_assert(code_full == SQLITE_FULL);
 // -- statement ----------------------------------------------------------------
 
 statement::statement(statement&& other) noexcept
-    : stmt_(std::exchange(other.stmt_, nullptr)) {}
+  : stmt_(std::exchange(other.stmt_, nullptr)) {}
 
 statement& statement::operator=(statement&& other) noexcept {
   if (this != &other) {
@@ -45,12 +45,9 @@ void statement::bind(int index, const std::string& value) {
 
 statement::step_result statement::step() {
   switch (sqlite3_step(stmt_)) {
-  case SQLITE_ROW:
-    return step_result::row;
-  case SQLITE_DONE:
-    return step_result::done;
-  default:
-    return step_result::error;
+    case SQLITE_ROW: return step_result::row;
+    case SQLITE_DONE: return step_result::done;
+    default: return step_result::error;
   }
 }
 
@@ -77,8 +74,8 @@ std::string statement::column_text(int index) const {
 // -- database -----------------------------------------------------------------
 
 database::database(database&& other) noexcept
-    : db_(std::exchange(other.db_, nullptr)),
-      open_error_(std::move(other.open_error_)) {}
+  : db_(std::exchange(other.db_, nullptr)),
+    open_error_(std::move(other.open_error_)) {}
 
 database& database::operator=(database&& other) noexcept {
   if (this != &other) {
@@ -117,7 +114,8 @@ bool database::exec(const char* sql) {
 statement database::prepare(const char* sql) {
   sqlite3_stmt* stmt = nullptr;
   if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt,
-                         nullptr) != SQLITE_OK) {
+                         nullptr)
+      != SQLITE_OK) {
     sqlite3_finalize(stmt);
     return statement{};
   }

@@ -67,7 +67,7 @@ constexpr int busy_timeout_ms = 5'000;
 // The highest value of each enum stored as an integer: anything above is a
 // value this build does not know, and recovery refuses it.
 constexpr int64_t deduction_mode_max =
-    static_cast<int64_t>(deduction_mode::pay);
+  static_cast<int64_t>(deduction_mode::pay);
 constexpr int64_t admin_state_max = static_cast<int64_t>(admin_state::ended);
 constexpr int64_t order_state_max = static_cast<int64_t>(order_state::expired);
 
@@ -221,14 +221,14 @@ int64_t read_id_file(const std::string& path) {
 /// Writes `<path>.id` durably (the file, then its directory).
 std::string write_id_file(const std::string& path, int64_t id) {
   auto id_path = id_path_of(path);
-  int fd = ::open(id_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                  0644);
+  int fd =
+    ::open(id_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0)
     return fmt::format("cannot create {}: {}", id_path, std::strerror(errno));
   auto line = std::to_string(id) + "\n";
-  bool ok = ::write(fd, line.data(), line.size())
-                == static_cast<ssize_t>(line.size())
-            && ::fsync(fd) == 0;
+  bool ok =
+    ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size())
+    && ::fsync(fd) == 0;
   ::close(fd);
   auto dir = std::filesystem::path{path}.parent_path().string();
   if (int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_CLOEXEC);
@@ -241,8 +241,7 @@ std::string write_id_file(const std::string& path, int64_t id) {
 
 /// The file must be the one this data dir made: see recover() in store.hpp.
 /// `existed`: the file was there before SQLite opened (or created) it.
-std::string check_identity(const std::string& path, bool existed,
-                           int64_t id) {
+std::string check_identity(const std::string& path, bool existed, int64_t id) {
   auto expected = read_id_file(path);
   if (expected < 0)
     return fmt::format("{} is unreadable; it should hold the id of {}",
@@ -257,8 +256,7 @@ std::string check_identity(const std::string& path, bool existed,
     return fmt::format("{} has store id {}, but {} says {}: another store's "
                        "file was put in its place. Put the right file back, "
                        "or delete {} to adopt this one on purpose",
-                       path, id, id_path_of(path), expected,
-                       id_path_of(path));
+                       path, id, id_path_of(path), expected, id_path_of(path));
   if (expected == 0)
     return write_id_file(path, id);
   return {};
@@ -290,11 +288,11 @@ std::string open_store_file(sqlite::database& db, const std::string& path,
                        mode.empty() ? db.errmsg() : "journal_mode=" + mode);
   // Safe to splice: `synchronous` is one of the four names checked above,
   // the numbers are the named limits.
-  auto pragmas = fmt::format(
-      "PRAGMA synchronous={}; PRAGMA wal_autocheckpoint={}; "
-      "PRAGMA journal_size_limit={};",
-      synchronous, limits::store_wal_checkpoint_pages,
-      limits::store_wal_bytes_max);
+  auto pragmas =
+    fmt::format("PRAGMA synchronous={}; PRAGMA wal_autocheckpoint={}; "
+                "PRAGMA journal_size_limit={};",
+                synchronous, limits::store_wal_checkpoint_pages,
+                limits::store_wal_bytes_max);
   if (!db.exec(pragmas.c_str()))
     return fmt::format("cannot set synchronous={} for {}: {}", synchronous,
                        path, db.errmsg());
@@ -323,7 +321,8 @@ struct store_state {
   sqlite::statement upsert_item;
   sqlite::statement insert_order;
   sqlite::statement update_order;
-  std::deque<pending_commit> pending; // at most limits::store_pending_batches_max
+  std::deque<pending_commit>
+    pending; // at most limits::store_pending_batches_max
   bool flush_scheduled = false;
   file_identity opened;
   /// Set once the store must not acknowledge again (store_fault): every
@@ -344,8 +343,8 @@ enum class write_result { ok, failed, conflict };
 
 int64_t steady_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+           std::chrono::steady_clock::now().time_since_epoch())
+    .count();
 }
 
 /// The batch's promises to the file, checked where they are relied on.
@@ -457,8 +456,8 @@ bool make_reserve(store_state& st) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0)
     return false;
-  bool ok = ::posix_fallocate(fd, 0, st.cfg.reserve_bytes) == 0
-            && ::fsync(fd) == 0;
+  bool ok =
+    ::posix_fallocate(fd, 0, st.cfg.reserve_bytes) == 0 && ::fsync(fd) == 0;
   ::close(fd);
   if (!ok)
     ::unlink(path.c_str()); // a partial reserve only takes room
@@ -540,7 +539,7 @@ void note_success(store_state& st) {
 /// What one transaction attempt found.
 struct attempt {
   std::string failure; // empty while everything succeeds
-  int rc = 0; // SQLite's extended code, for the log
+  int rc = 0;          // SQLite's extended code, for the log
   bool disk_full = false;
   bool conflict = false;
   bool left_open = false;
@@ -585,8 +584,8 @@ group_outcome write_group(store_state& st, std::vector<pending_commit>& group) {
   auto started = std::chrono::steady_clock::now();
   auto a = try_group(st, group);
   auto elapsed_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                        std::chrono::steady_clock::now() - started)
-                        .count();
+                      std::chrono::steady_clock::now() - started)
+                      .count();
   int64_t rows = 0;
   for (const auto& x : group)
     rows += rows_of(x.batch);
@@ -663,8 +662,8 @@ void on_flush(store_actor::pointer self, store_state& st) {
 
 /// Opens the file and prepares the statements; returns what failed, if any.
 std::string open_store(store_state& st) {
-  auto err = open_store_file(st.db, st.cfg.path, st.cfg.synchronous,
-                             st.cfg.exclusive);
+  auto err =
+    open_store_file(st.db, st.cfg.path, st.cfg.synchronous, st.cfg.exclusive);
   if (!err.empty())
     return err;
   st.upsert_item = st.db.prepare(upsert_item_sql);
@@ -691,7 +690,8 @@ std::string open_store(store_state& st) {
 
 // -- recovery -----------------------------------------------------------------
 
-template <class Enum> bool to_enum(int64_t raw, int64_t max, Enum& out) {
+template <class Enum>
+bool to_enum(int64_t raw, int64_t max, Enum& out) {
   if (raw < 0 || raw > max)
     return false;
   out = static_cast<Enum>(raw);
@@ -711,11 +711,11 @@ bool read_item(const sqlite::statement& row, item_record& out,
   s.reserve_ttl_ms = row.column_int(7);
   s.price_cents = row.column_int(8);
   out.counters =
-      stock_counters{row.column_int(9), row.column_int(10), row.column_int(11)};
+    stock_counters{row.column_int(9), row.column_int(10), row.column_int(11)};
   out.next_order_seq = row.column_int(13);
   if (!to_enum(row.column_int(6), deduction_mode_max, s.mode)) {
     error =
-        fmt::format("item {}: unknown mode {}", s.item_id, row.column_int(6));
+      fmt::format("item {}: unknown mode {}", s.item_id, row.column_int(6));
     return false;
   }
   if (!to_enum(row.column_int(12), admin_state_max, out.admin)) {
@@ -752,20 +752,18 @@ std::string load_orders(sqlite::database& db, sqlite::statement& select,
   std::string error;
   for (;;) {
     switch (select.step()) {
-    case sqlite::statement::step_result::done:
-      select.reset();
-      return {};
-    case sqlite::statement::step_result::error:
-      error = fmt::format("cannot read the orders of item {}: {}",
-                          item.record.spec.item_id, db.errmsg());
-      select.reset();
-      return error;
-    case sqlite::statement::step_result::row:
-      if (!read_order(select, item.orders.emplace_back(), error)) {
+      case sqlite::statement::step_result::done: select.reset(); return {};
+      case sqlite::statement::step_result::error:
+        error = fmt::format("cannot read the orders of item {}: {}",
+                            item.record.spec.item_id, db.errmsg());
         select.reset();
         return error;
-      }
-      break;
+      case sqlite::statement::step_result::row:
+        if (!read_order(select, item.orders.emplace_back(), error)) {
+          select.reset();
+          return error;
+        }
+        break;
     }
   }
 }
@@ -774,8 +772,8 @@ std::string load_orders(sqlite::database& db, sqlite::statement& select,
 bool parse_seq(const std::string& order_id, const std::string& item_id,
                int64_t& seq) {
   auto dot = order_id.rfind('.');
-  if (dot == std::string::npos || order_id.compare(0, dot, item_id) != 0 ||
-      dot != item_id.size())
+  if (dot == std::string::npos || order_id.compare(0, dot, item_id) != 0
+      || dot != item_id.size())
     return false;
   auto first = order_id.data() + dot + 1;
   auto last = order_id.data() + order_id.size();
@@ -811,9 +809,8 @@ std::string check_item(const recovered_item& item) {
   auto in_range = [](int64_t x) {
     return x >= 0 && x <= limits::item_total_max;
   };
-  if (!in_range(r.spec.total) || !in_range(c.available) ||
-      !in_range(c.reserved) || !in_range(c.sold) ||
-      c.available + c.reserved + c.sold != r.spec.total)
+  if (!in_range(r.spec.total) || !in_range(c.available) || !in_range(c.reserved)
+      || !in_range(c.sold) || c.available + c.reserved + c.sold != r.spec.total)
     return fmt::format("item {}: snapshot available={} reserved={} sold={} "
                        "does not add up to total={}",
                        r.spec.item_id, c.available, c.reserved, c.sold,
@@ -886,8 +883,8 @@ store_actor::behavior_type store_impl(store_actor::pointer self,
   auto st = std::make_shared<store_state>();
   st->cfg = std::move(cfg);
   if (auto error = open_store(*st); !error.empty()) {
-    spdlog::error("store_open_failed path={} error={}",
-                  log_text(st->cfg.path), log_text(error));
+    spdlog::error("store_open_failed path={} error={}", log_text(st->cfg.path),
+                  log_text(error));
     if (st->cfg.health)
       st->cfg.health->failing.fetch_add(1);
     self->quit(make_error(errc::store_unavailable));
@@ -896,11 +893,11 @@ store_actor::behavior_type store_impl(store_actor::pointer self,
   spdlog::info("store_opened path={} synchronous={}", st->cfg.path,
                st->cfg.synchronous);
   return {
-      [self, st](commit_atom, item_batch& batch) {
-        return on_commit(self, *st, batch);
-      },
-      [self, st](caf::flush_atom) { on_flush(self, *st); },
-      [st](stats_atom) { return st->stats; },
+    [self, st](commit_atom, item_batch& batch) {
+      return on_commit(self, *st, batch);
+    },
+    [self, st](caf::flush_atom) { on_flush(self, *st); },
+    [st](stats_atom) { return st->stats; },
   };
 }
 

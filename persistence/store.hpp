@@ -83,8 +83,8 @@ struct store_health {
 };
 
 struct store_config {
-  std::string path;                  // the SQLite file
-  std::string synchronous = "FULL";  // OFF, NORMAL, FULL or EXTRA
+  std::string path;                 // the SQLite file
+  std::string synchronous = "FULL"; // OFF, NORMAL, FULL or EXTRA
   /// SQLite's exclusive locking mode: no other connection, in this process
   /// or another, can read or write the file while the store has it open.
   /// The node always sets it; tests that read the file beside a running

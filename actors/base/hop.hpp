@@ -2,12 +2,12 @@
 //
 // A hop to an actor on this node goes straight to it without a timeout: it
 // cannot be lost, and in CAF 0.17 a request with a timeout costs about three
-// times one without (docs/ARCHITECTURE.md, "A timeout costs"); the caller's own outer timeout bounds it.
-// A hop to an actor on another node goes through one of the node's relays
-// (relay.hpp), which bounds it by the hop timeout and fails it at once when
-// that node goes down. "Another node" is decided by seckill's placement
-// (node indexes), not by CAF's node ids, so the deterministic simulation
-// can run several seckill nodes in one actor system.
+// times one without (docs/ARCHITECTURE.md, "A timeout costs"); the caller's own
+// outer timeout bounds it. A hop to an actor on another node goes through one
+// of the node's relays (relay.hpp), which bounds it by the hop timeout and
+// fails it at once when that node goes down. "Another node" is decided by
+// seckill's placement (node indexes), not by CAF's node ids, so the
+// deterministic simulation can run several seckill nodes in one actor system.
 #pragma once
 
 #include <cstdint>
@@ -28,8 +28,8 @@ namespace seckill {
 struct cluster_env {
   uint32_t self_node = 0;
   /// The member ids in cluster.nodes order: the input of placement.
-  std::shared_ptr<const std::vector<std::string>> nodes
-    = std::make_shared<const std::vector<std::string>>(
+  std::shared_ptr<const std::vector<std::string>> nodes =
+    std::make_shared<const std::vector<std::string>>(
       std::vector<std::string>{"local"});
   /// The node's relays; a caller picks one by a key of its own, so the
   /// calls in flight spread over them.

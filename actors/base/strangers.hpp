@@ -9,9 +9,10 @@
 // its actors with send_exit from a local actor); an anonymous one or one
 // from another node is a stranger's (its `source` field is whatever the
 // sender wrote, so only the mailbox's sender can be trusted).
-// `survive_strangers` replaces the three: the actor drops them, answers a request with `unexpected_message`, counts them and
-// logs at most once per limits::log_repeat_ms (process-wide: a flood writes
-// one line a second, whichever actors it hits).
+// `survive_strangers` replaces the three: the actor drops them, answers a
+// request with `unexpected_message`, counts them and logs at most once per
+// limits::log_repeat_ms (process-wide: a flood writes one line a second,
+// whichever actors it hits).
 #pragma once
 
 #include <atomic>
@@ -19,9 +20,9 @@
 #include <cstdint>
 #include <string>
 
-#include <caf/system_messages.hpp>
 #include <caf/message_view.hpp>
 #include <caf/scheduled_actor.hpp>
+#include <caf/system_messages.hpp>
 #include <spdlog/spdlog.h>
 
 #include "messages/limits.hpp"
@@ -76,8 +77,7 @@ inline void survive_strangers(caf::scheduled_actor* self, const char* actor) {
         s->quit(std::move(em.reason));
       return;
     }
-    note_stranger(actor, "exit",
-                  [&] { return s->system().render(em.reason); });
+    note_stranger(actor, "exit", [&] { return s->system().render(em.reason); });
   });
   self->set_default_handler(
     [actor](caf::scheduled_actor* s,

@@ -43,7 +43,8 @@ queue_config queue_share(directory_pointer self) {
 
 item_actor spawn_item(directory_pointer self, item_book book, bool fresh) {
   auto& st = self->state;
-  item_env env{st.store, st.now_ms, caf::actor_cast<settle_listener>(st.sessions),
+  item_env env{st.store, st.now_ms,
+               caf::actor_cast<settle_listener>(st.sessions),
                caf::actor_cast<tables_listener>(self)};
   // Items and queues live as long as the directory: linked, they fail
   // together instead of leaving a half-routed item behind.
@@ -55,11 +56,12 @@ item_actor spawn_item(directory_pointer self, item_book book, bool fresh) {
 void open_item(directory_pointer self, const std::string& id, item_actor item,
                std::vector<std::string> known_requests, uint32_t owner) {
   auto& st = self->state;
-  auto queue = self->spawn<caf::linked>(
-    queue_impl, id, queue_share(self), st.now_ms,
-    caf::actor_cast<caf::actor>(item), st.sessions,
-    std::move(known_requests), st.cluster);
-  st.items.insert_or_assign(id, item_entry{std::move(item), queue, owner, true});
+  auto queue =
+    self->spawn<caf::linked>(queue_impl, id, queue_share(self), st.now_ms,
+                             caf::actor_cast<caf::actor>(item), st.sessions,
+                             std::move(known_requests), st.cluster);
+  st.items.insert_or_assign(id,
+                            item_entry{std::move(item), queue, owner, true});
   if (owner == self_node(self))
     st.owned += 1;
 }
@@ -178,7 +180,8 @@ void on_tables(directory_pointer self, const std::string& id, int64_t bytes) {
                                       "below zero");
   spdlog::info("items_memory_freed item={} freed_bytes={} used_mib={} "
                "budget_mib={}",
-               id, freed, st.table_bytes >> 20, st.cfg.items_memory_bytes >> 20);
+               id, freed, st.table_bytes >> 20,
+               st.cfg.items_memory_bytes >> 20);
 }
 
 // Requests that go to the item itself: here if this node owns it, else to
@@ -193,7 +196,8 @@ caf::result<R> to_item(directory_pointer self, Atom atom,
   const auto* e = find(self, item_id);
   if (e == nullptr)
     return make_error(unknown);
-  if constexpr (std::is_same_v<Atom, stock_atom> || std::is_same_v<Atom, view_atom>)
+  if constexpr (std::is_same_v<Atom,
+                               stock_atom> || std::is_same_v<Atom, view_atom>)
     return self->delegate(e->item, atom);
   else
     return self->delegate(e->item, atom, arg);

@@ -23,12 +23,12 @@
 #include <string>
 #include <vector>
 
-#include <caf/typed_actor.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/typed_actor.hpp>
 
-#include "actors/sale/admission_queue.hpp"
 #include "actors/base/hop.hpp"
+#include "actors/sale/admission_queue.hpp"
 #include "actors/sale/item.hpp"
 #include "actors/sale/session_manager.hpp"
 #include "persistence/store.hpp"
@@ -64,7 +64,7 @@ struct directory_config {
 };
 
 struct item_entry {
-  item_actor item; // on the owner: local, or a remote handle
+  item_actor item;   // on the owner: local, or a remote handle
   queue_actor queue; // always on this node
   uint32_t owner = 0;
   /// Edge items: the handle came from the owner since it last came up.
@@ -95,7 +95,6 @@ using directory_pointer = directory_actor::stateful_pointer<directory_state>;
 directory_actor::behavior_type
 directory_impl(directory_pointer self, directory_config cfg, clock_fn now_ms,
                store_actor store, session_manager_actor sessions,
-               std::vector<recovered_item> recovered,
-               cluster_env cluster = {});
+               std::vector<recovered_item> recovered, cluster_env cluster = {});
 
 } // namespace seckill

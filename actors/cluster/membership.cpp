@@ -20,8 +20,8 @@
 #include "messages/assert.hpp"
 #include "messages/errors.hpp"
 #include "messages/limits.hpp"
-#include "messages/node_id.hpp"
 #include "messages/log_text.hpp"
+#include "messages/node_id.hpp"
 
 namespace seckill {
 
@@ -60,14 +60,13 @@ bool tcp_reachable(const std::string& host, uint16_t port, int timeout_ms) {
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* found = nullptr;
-  if (::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints,
-                    &found)
+  if (::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found)
       != 0)
     return false;
   bool ok = false;
   for (auto* a = found; a != nullptr && !ok; a = a->ai_next) {
-    int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK,
-                      a->ai_protocol);
+    int fd =
+      ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK, a->ai_protocol);
     if (fd < 0)
       continue;
     if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
@@ -77,8 +76,8 @@ bool tcp_reachable(const std::string& host, uint16_t port, int timeout_ms) {
       if (::poll(&p, 1, timeout_ms) == 1) {
         int err = 0;
         socklen_t len = sizeof err;
-        ok = ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0
-             && err == 0;
+        ok =
+          ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0;
       }
     }
     ::close(fd);
@@ -109,9 +108,12 @@ int64_t now(membership_pointer self) {
 
 peer_hello my_hello(membership_pointer self) {
   const auto& env = self->state.env;
-  return peer_hello{env.members[env.self].id, env.member_texts,
-                    caf::actor_cast<caf::actor>(self), env.directory,
-                    env.sessions, env.admin};
+  return peer_hello{env.members[env.self].id,
+                    env.member_texts,
+                    caf::actor_cast<caf::actor>(self),
+                    env.directory,
+                    env.sessions,
+                    env.admin};
 }
 
 // The cluster as this node sees it now, with the current version.
@@ -274,8 +276,9 @@ void connect(membership_pointer self, uint32_t j) {
   if (!st.probers[j])
     st.probers[j] = self->spawn<caf::detached + caf::linked>(prober);
   const auto& m = st.env.members[j];
-  self->request(st.probers[j], std::chrono::milliseconds{2 * probe_timeout_ms},
-                caf::connect_atom_v, m.host, m.port)
+  self
+    ->request(st.probers[j], std::chrono::milliseconds{2 * probe_timeout_ms},
+              caf::connect_atom_v, m.host, m.port)
     .then(
       [self, j](bool reachable) {
         if (reachable) {

@@ -14,11 +14,11 @@
 // hung one after the middleman's heartbeat timeout). A peer that restarts
 // is a new process with new actors: the next hello replaces the handles.
 // CAF 0.17 may hand back a cached proxy of the dead process for a while; the
-// hello to it fails and the backoff tries again (docs/ARCHITECTURE.md, "Reconnecting is weak"). The
-// middleman connects synchronously: it is asked only after a probe (a
-// non-blocking connect with a deadline, on a thread of its own) reached the
-// peer, so one lost peer cannot block the middleman for everyone.
-// It must never: block, or report a peer up before its hello arrived.
+// hello to it fails and the backoff tries again (docs/ARCHITECTURE.md,
+// "Reconnecting is weak"). The middleman connects synchronously: it is asked
+// only after a probe (a non-blocking connect with a deadline, on a thread of
+// its own) reached the peer, so one lost peer cannot block the middleman for
+// everyone. It must never: block, or report a peer up before its hello arrived.
 #pragma once
 
 #include <cstdint>
@@ -48,7 +48,7 @@ bool parse_member(const std::string& text, member_spec& out,
                   std::string& error);
 
 struct membership_env {
-  std::vector<member_spec> members; // cluster.nodes order
+  std::vector<member_spec> members;      // cluster.nodes order
   std::vector<std::string> member_texts; // as configured, for the hello
   uint32_t self = 0;
   caf::actor directory;
@@ -66,15 +66,15 @@ enum class peer_phase : uint8_t { down, connecting, up };
 
 struct peer_link {
   peer_phase phase = peer_phase::down;
-  peer_hello hello;          // its handles, once up
-  int64_t since_ms = 0;      // when it entered the phase
-  int64_t backoff_ms = 0;    // before the next attempt
-  uint64_t attempts = 0;     // since it was last up
+  peer_hello hello;       // its handles, once up
+  int64_t since_ms = 0;   // when it entered the phase
+  int64_t backoff_ms = 0; // before the next attempt
+  uint64_t attempts = 0;  // since it was last up
 };
 
 struct membership_state {
   membership_env env;
-  std::vector<peer_link> peers; // by node index; self's entry unused
+  std::vector<peer_link> peers;    // by node index; self's entry unused
   std::vector<caf::actor> probers; // by node index, spawned when needed
   uint64_t version = 0;
   static inline const char* name = "seckill.membership";

@@ -96,8 +96,9 @@ void fail(relay_pointer self, uint64_t id, caf::error err) {
   } else if (err.category() != errc_category) {
     err = make_error(errc::shard_unavailable); // a dead receiver, a lost link
   }
-  finish(self, id, [err](caf::response_promise& rp) { rp.deliver(err); },
-         !timed_out);
+  finish(
+    self, id, [err](caf::response_promise& rp) { rp.deliver(err); },
+    !timed_out);
 }
 
 // Sends `xs...` to `dest` on node `node` as call `id`, expecting an `R`.
@@ -128,7 +129,7 @@ caf::result<caf::message> forward(relay_pointer self, relay_kind kind,
               finish(self, id,
                      [v](caf::response_promise& rp) { rp.deliver(*v); });
             },
-                [self, id](caf::error& err) { fail(self, id, std::move(err)); });
+            [self, id](caf::error& err) { fail(self, id, std::move(err)); });
       },
       args);
   };
@@ -169,8 +170,7 @@ caf::message_handler purchase_forwards(relay_pointer self) {
       // Marked as already routed: the receiver serves it, whatever its own
       // view of who is up, so a purchase never ping-pongs between nodes.
       return forward<order>(self, k::purchase_session, node, dest, a,
-                            owner_atom_v, std::move(p), std::move(item),
-                            limit);
+                            owner_atom_v, std::move(p), std::move(item), limit);
     },
     [self](relay_atom, uint32_t node, caf::actor& dest, purchase_atom a,
            purchase& p) {

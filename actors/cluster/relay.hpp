@@ -6,8 +6,8 @@
 //   - keeps it in its table of calls in flight, by destination node, and
 //   - when the membership actor says a node went down, fails every call in
 //     flight to it at once with shard_unavailable (CAF 0.17 would leave them
-//     to their timeout: docs/ARCHITECTURE.md, "No node_down_msg"), and refuses new ones without sending
-//     until the node is up again.
+//     to their timeout: docs/ARCHITECTURE.md, "No node_down_msg"), and refuses
+//     new ones without sending until the node is up again.
 // A late answer to a call already failed is dropped: each call is answered
 // exactly once. The table is bounded (`relay_pending_max`): beyond it a call
 // is answered busy. Callers reach their relay by a local request without a

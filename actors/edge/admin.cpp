@@ -13,8 +13,8 @@
 
 #include "actors/sale/admission_queue.hpp"
 #include "actors/sale/item.hpp"
-#include "messages/secret.hpp"
 #include "messages/log_text.hpp"
+#include "messages/secret.hpp"
 
 namespace seckill {
 
@@ -39,7 +39,9 @@ void fetch_detail(admin_pointer self, const std::string& id, detail_fn done) {
             [self, t, q, done](item_view& iv) {
               self->request(q, t, view_atom_v)
                 .then(
-                  [iv, done](queue_view& qv) { done(item_detail{iv, qv}); },
+                  [iv, done](queue_view& qv) {
+                    done(item_detail{iv, qv});
+                  },
                   [done](caf::error&) { done(std::nullopt); });
             },
             [done](caf::error&) { done(std::nullopt); });
@@ -99,8 +101,8 @@ caf::result<std::vector<item_detail>> on_list(admin_pointer self) {
       [self, rp](std::vector<std::string>& ids) mutable {
         fetch_all(self, std::move(ids),
                   [rp](std::vector<item_detail> all) mutable {
-          rp.deliver(std::move(all));
-        });
+                    rp.deliver(std::move(all));
+                  });
       },
       [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
   return rp;
@@ -143,7 +145,8 @@ caf::result<node_status> on_status(admin_pointer self, bool for_peer) {
   auto fail = [rp](caf::error& err) mutable { rp.deliver(std::move(err)); };
   self->request(self->state.env.directory, t, list_atom_v, true)
     .then(
-      [self, rp, status, t, fail, for_peer](std::vector<std::string>& ids) mutable {
+      [self, rp, status, t, fail,
+       for_peer](std::vector<std::string>& ids) mutable {
         status->items = static_cast<int64_t>(ids.size());
         self->request(self->state.env.sessions, t, sessions_atom_v)
           .then(
@@ -213,14 +216,16 @@ caf::result<std::vector<member_view>> on_nodes(admin_pointer self) {
         rp.deliver(acc->views);
     };
     acc->left = 1; // released below, after every request is out
-    for (std::size_t j = 0; j < acc->views.size() && j < r.members.size(); ++j) {
-      auto admin = j == r.self ? caf::actor_cast<caf::actor>(self)
-                               : r.members[j].admin;
+    for (std::size_t j = 0; j < acc->views.size() && j < r.members.size();
+         ++j) {
+      auto admin =
+        j == r.self ? caf::actor_cast<caf::actor>(self) : r.members[j].admin;
       if (!admin || !r.members[j].up)
         continue;
       acc->left += 1;
-      self->request(caf::actor_cast<admin_actor>(admin), t, peer_atom_v,
-                    status_atom_v)
+      self
+        ->request(caf::actor_cast<admin_actor>(admin), t, peer_atom_v,
+                  status_atom_v)
         .then(
           [acc, j, finish](node_status& s) mutable {
             auto& v = acc->views[j];
@@ -247,8 +252,7 @@ caf::result<std::vector<member_view>> on_nodes(admin_pointer self) {
     .then(
       [self, t, gather, fail](std::vector<member_view>& views) mutable {
         self->request(self->state.env.membership, t, routes_atom_v)
-          .then([views, gather](routes& r) mutable { gather(views, r); },
-                fail);
+          .then([views, gather](routes& r) mutable { gather(views, r); }, fail);
       },
       fail);
   return rp;
@@ -387,9 +391,8 @@ admin_actor::behavior_type admin_impl(admin_pointer self, admin_env env) {
     },
     [self](switch_atom, const admin_key& key, const std::string& name,
            const std::string& value) {
-      return admitted<switches_view>(self, key, "switch", [&] {
-        return on_switch(self, name, value);
-      });
+      return admitted<switches_view>(
+        self, key, "switch", [&] { return on_switch(self, name, value); });
     },
     [self](peer_atom, status_atom) { return on_status(self, true); },
     [self](hello_atom, peer_hello& h) { return on_hello(self, h); },

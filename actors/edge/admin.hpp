@@ -16,9 +16,9 @@
 #include <memory>
 #include <string>
 
-#include <caf/typed_actor.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/typed_actor.hpp>
 
 #include "actors/cluster/directory.hpp"
 #include "actors/edge/front_gate.hpp"
@@ -53,8 +53,9 @@ using admin_actor = caf::typed_actor<
   // The same members with their states only, without asking them (for
   // /metrics: cheap, answered by this node alone).
   caf::replies_to<nodes_atom, admin_key, bool>::with<std::vector<member_view>>,
-  // The front gate's limits and the degrade switches (actors/edge/front_gate.hpp):
-  // read them, or set one by name (the value as check_switch reads it).
+  // The front gate's limits and the degrade switches
+  // (actors/edge/front_gate.hpp): read them, or set one by name (the value as
+  // check_switch reads it).
   caf::replies_to<switch_atom, admin_key>::with<switches_view>,
   caf::replies_to<switch_atom, admin_key, std::string,
                   std::string>::with<switches_view>,

@@ -10,8 +10,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "actors/sale/item_book.hpp"
 #include "actors/edge/metrics.hpp"
+#include "actors/sale/item_book.hpp"
 #include "messages/assert.hpp"
 #include "messages/dto.hpp"
 #include "messages/limits.hpp"
@@ -91,7 +91,8 @@ void serve_shared(bridge_pointer self, shared_answer bridge_state::*slot,
   if (sh.rendering)
     return;
   sh.rendering = true;
-  ((*self->state.env.counters).*renders).fetch_add(1, std::memory_order_relaxed);
+  ((*self->state.env.counters).*renders)
+    .fetch_add(1, std::memory_order_relaxed);
   render([self, slot, r](caf::expected<http::response> out) {
     auto& sh = self->state.*slot;
     auto waiting = std::move(sh.waiting);
@@ -178,10 +179,10 @@ void on_items_list(bridge_pointer self, exchange_ptr ex) {
                 limits::essential_only_retry_ms);
   serve_shared(
     self, &bridge_state::items_list, &bridge_counters::items_list_renders,
-    route_kind::items_list, std::move(ex),
-    [self](shared_done done) {
-      self->request(self->state.env.admin, hop(self), list_atom_v,
-                    self->state.env.admin_token)
+    route_kind::items_list, std::move(ex), [self](shared_done done) {
+      self
+        ->request(self->state.env.admin, hop(self), list_atom_v,
+                  self->state.env.admin_token)
         .then(
           [done](std::vector<item_detail>& all) {
             v1::ItemList list;
@@ -202,8 +203,9 @@ void on_items_create(bridge_pointer self, exchange_ptr ex) {
   if (auto code = validate_spec(spec); code != errc::ok)
     return fail(self, ex, route_kind::items_create, code,
                 "see the item fields' ranges in the README");
-  self->request(self->state.env.admin, hop(self), create_atom_v,
-                self->state.env.admin_token, spec)
+  self
+    ->request(self->state.env.admin, hop(self), create_atom_v,
+              self->state.env.admin_token, spec)
     .then(
       [self, ex](item_view& v) {
         auto resp = json_response(201, to_proto(v.record.spec, v.status));
@@ -217,8 +219,9 @@ void on_items_create(bridge_pointer self, exchange_ptr ex) {
 template <class Atom>
 void on_item_admin(bridge_pointer self, exchange_ptr ex, const route& rt,
                    Atom atom) {
-  self->request(self->state.env.admin, hop(self), atom,
-                self->state.env.admin_token, rt.id)
+  self
+    ->request(self->state.env.admin, hop(self), atom,
+              self->state.env.admin_token, rt.id)
     .then(
       [self, ex, rt](item_view& v) {
         answer(self, ex, rt.kind,
@@ -245,8 +248,9 @@ void on_purchase(bridge_pointer self, exchange_ptr ex, const route& rt) {
     count_purchase(self, code);
     return fail(self, ex, r, code, why);
   }
-  self->request(self->state.env.directory, hop(self), purchase_atom_v,
-                std::move(p))
+  self
+    ->request(self->state.env.directory, hop(self), purchase_atom_v,
+              std::move(p))
     .then(
       [self, ex](order& o) {
         count_purchase(self, errc::ok);
@@ -282,8 +286,8 @@ void on_order_change(bridge_pointer self, exchange_ptr ex, const route& rt,
         self->request(dir, hop(self), atom, rt.id)
           .then(
             [self, ex, rt](order& changed) {
-              spdlog::info("order_changed order={} state={}",
-                           changed.order_id, to_string(changed.state));
+              spdlog::info("order_changed order={} state={}", changed.order_id,
+                           to_string(changed.state));
               answer(self, ex, rt.kind, json_response(200, changed));
             },
             failer(self, ex, rt.kind));
@@ -334,45 +338,48 @@ void on_healthz(bridge_pointer self, exchange_ptr ex) {
 // /metrics: the node's status, its items (left out with essential-only on:
 // gathering them asks every item and queue), and the members.
 void on_metrics(bridge_pointer self, exchange_ptr ex) {
-  serve_shared(self, &bridge_state::metrics, &bridge_counters::metrics_renders,
-               route_kind::metrics, std::move(ex), [self](shared_done done) {
-    auto admin = self->state.env.admin;
-    auto fail = [done](caf::error& err) { done(std::move(err)); };
-    auto write = [self, admin, done, fail](
-                   const node_status& st, const std::vector<item_detail>& items) {
-      self->request(admin, hop(self), nodes_atom_v,
-                    self->state.env.admin_token, false)
+  serve_shared(
+    self, &bridge_state::metrics, &bridge_counters::metrics_renders,
+    route_kind::metrics, std::move(ex), [self](shared_done done) {
+      auto admin = self->state.env.admin;
+      auto fail = [done](caf::error& err) { done(std::move(err)); };
+      auto write = [self, admin, done,
+                    fail](const node_status& st,
+                          const std::vector<item_detail>& items) {
+        self
+          ->request(admin, hop(self), nodes_atom_v, self->state.env.admin_token,
+                    false)
+          .then(
+            [self, done, st, items](std::vector<member_view>& members) {
+              auto& env = self->state.env;
+              switches_view sw;
+              if (env.switches && env.gate_stats)
+                sw =
+                  view_of(*env.switches, *env.gate_stats, steady_clock_us()());
+              http::response resp;
+              resp.content_type = "text/plain; version=0.0.4";
+              resp.body =
+                format_metrics(*env.counters, st, items, env.remote.get(),
+                               members, env.gate_stats.get(), sw);
+              done(std::move(resp));
+            },
+            fail);
+      };
+      self
+        ->request(admin, hop(self), status_atom_v, self->state.env.admin_token)
         .then(
-          [self, done, st, items](std::vector<member_view>& members) {
-            auto& env = self->state.env;
-            switches_view sw;
-            if (env.switches && env.gate_stats)
-              sw = view_of(*env.switches, *env.gate_stats,
-                           steady_clock_us()());
-            http::response resp;
-            resp.content_type = "text/plain; version=0.0.4";
-            resp.body = format_metrics(*env.counters, st, items,
-                                       env.remote.get(), members,
-                                       env.gate_stats.get(), sw);
-            done(std::move(resp));
+          [self, admin, write, fail](node_status& st) {
+            if (essential_only(self))
+              return write(st, {});
+            self
+              ->request(admin, hop(self), list_atom_v,
+                        self->state.env.admin_token)
+              .then([st, write](
+                      std::vector<item_detail>& items) { write(st, items); },
+                    fail);
           },
           fail);
-    };
-    self->request(admin, hop(self), status_atom_v,
-                  self->state.env.admin_token)
-      .then(
-        [self, admin, write, fail](node_status& st) {
-          if (essential_only(self))
-            return write(st, {});
-          self->request(admin, hop(self), list_atom_v,
-                        self->state.env.admin_token)
-            .then([st, write](std::vector<item_detail>& items) {
-                    write(st, items);
-                  },
-                  fail);
-        },
-        fail);
-  });
+    });
 }
 
 errc check_path_id(const route& rt) {
@@ -396,8 +403,8 @@ void dispatch(bridge_pointer self, exchange_ptr ex) {
   const auto& rt = ex->rt;
   if (rt.kind == route_kind::unmatched) {
     count(self, rt.kind, rt.error);
-    auto resp = problem_response(rt.error, ex->request.method + " "
-                                             + ex->request.target);
+    auto resp =
+      problem_response(rt.error, ex->request.method + " " + ex->request.target);
     if (!rt.allow.empty())
       resp.headers.emplace_back("Allow", rt.allow);
     return ex->reply(std::move(resp));
@@ -407,8 +414,8 @@ void dispatch(bridge_pointer self, exchange_ptr ex) {
   if (auto code = check_path_id(rt); code != errc::ok)
     return fail(self, ex, rt.kind, code, "no such id can exist");
   if (is_admin(rt.kind)) {
-    if (auto code = check_token(ex->request.authorization,
-                                self->state.env.admin_token);
+    if (auto code =
+          check_token(ex->request.authorization, self->state.env.admin_token);
         code != errc::ok)
       return fail(self, ex, rt.kind, code, {});
   }
@@ -420,12 +427,14 @@ void dispatch(bridge_pointer self, exchange_ptr ex) {
     case route_kind::item_get: return on_item_get(self, ex, rt);
     case route_kind::item_stock: return on_item_stock(self, ex, rt);
     case route_kind::item_purchase: return on_purchase(self, ex, rt);
-    case route_kind::item_pause: return on_item_admin(self, ex, rt, pause_atom_v);
+    case route_kind::item_pause:
+      return on_item_admin(self, ex, rt, pause_atom_v);
     case route_kind::item_resume:
       return on_item_admin(self, ex, rt, resume_atom_v);
     case route_kind::item_end: return on_item_admin(self, ex, rt, end_atom_v);
     case route_kind::order_get: return on_order_get(self, ex, rt);
-    case route_kind::order_pay: return on_order_change(self, ex, rt, pay_atom_v);
+    case route_kind::order_pay:
+      return on_order_change(self, ex, rt, pay_atom_v);
     case route_kind::order_cancel:
       return on_order_change(self, ex, rt, cancel_atom_v);
     case route_kind::unmatched: break;

@@ -1,9 +1,10 @@
 // The REST bridge actor: turns HTTP requests (handed over by the HTTP
 // server's I/O threads as `http_exchange`s) into typed requests to the
 // directory and the admin actor, and their answers into HTTP responses
-// (README.md, "The HTTP API with curl"). A node runs several bridges and spreads requests
-// over them, because CAF keeps an actor's pending replies in a list searched
-// linearly (docs/ARCHITECTURE.md, "Pending replies are a linear list").
+// (README.md, "The HTTP API with curl"). A node runs several bridges and
+// spreads requests over them, because CAF keeps an actor's pending replies in a
+// list searched linearly (docs/ARCHITECTURE.md, "Pending replies are a linear
+// list").
 //
 // What a bridge decides by itself, before any hop: the route (404 / 405),
 // the admin token (401 / 403), the body's shape and the ids (400). Every hop
@@ -34,17 +35,17 @@
 #include <unordered_map>
 
 #include <caf/allowed_unsafe_message_type.hpp>
-#include <caf/stateful_actor.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
 #include <caf/typed_actor.hpp>
 
-#include "actors/edge/admin.hpp"
 #include "actors/cluster/directory.hpp"
+#include "actors/cluster/relay.hpp"
+#include "actors/edge/admin.hpp"
 #include "actors/edge/counters.hpp"
 #include "actors/edge/front_gate.hpp"
 #include "actors/edge/http_rules.hpp"
 #include "actors/edge/routes.hpp"
-#include "actors/cluster/relay.hpp"
 #include "messages/errors.hpp"
 #include "messages/http.hpp"
 

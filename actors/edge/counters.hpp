@@ -16,8 +16,10 @@ namespace seckill {
 /// Requests by route and outcome, purchases by outcome. Atomics: every
 /// bridge adds, /metrics reads; no actor state is shared.
 struct bridge_counters {
-  static constexpr std::size_t outcomes = static_cast<std::size_t>(errc_last) + 1;
-  std::array<std::array<std::atomic<int64_t>, outcomes>, route_count> requests{};
+  static constexpr std::size_t outcomes =
+    static_cast<std::size_t>(errc_last) + 1;
+  std::array<std::array<std::atomic<int64_t>, outcomes>, route_count>
+    requests{};
   std::array<std::atomic<int64_t>, outcomes> purchases{};
   /// Purchases answered 201 (new order) and 200 (a retry's order).
   std::atomic<int64_t> orders_created{0};

@@ -85,17 +85,14 @@ gate_class classify(const route& rt, const http::request& req,
     return check_token(req.authorization, admin_token) == errc::ok;
   };
   switch (rt.kind) {
-    case route_kind::healthz:
-      return gate_class::exempt;
+    case route_kind::healthz: return gate_class::exempt;
     case route_kind::metrics:
       // A scrape with the admin token passes; without, it is a request
       // like any other (gathering it asks every item and queue).
       return authorized() ? gate_class::exempt : gate_class::api;
-    case route_kind::item_purchase:
-      return gate_class::purchase;
+    case route_kind::item_purchase: return gate_class::purchase;
     case route_kind::order_pay:
-    case route_kind::order_cancel:
-      return gate_class::settle;
+    case route_kind::order_cancel: return gate_class::settle;
     default:
       // Admin routes pass only with the right token: a flood cannot slip
       // through by its path.
@@ -175,8 +172,7 @@ answer_class class_of(int status) {
 
 front_gate::front_gate(std::shared_ptr<node_switches> sw,
                        std::shared_ptr<gate_counters> counters)
-  : sw_(std::move(sw)),
-    counters_(std::move(counters)),
+  : sw_(std::move(sw)), counters_(std::move(counters)),
     ip_buckets_(limits::gate_ip_slots, token_bucket{0, 0, 0, 0}) {
   SECKILL_ASSERT(sw_ && counters_, "a gate has switches and counters");
 }
@@ -206,8 +202,8 @@ int64_t front_gate::inflight_bound(int64_t now_us) {
       auto rate = (answered - window_answered_) * 1e6 / elapsed;
       // A moving average: one slow window does not collapse the bound.
       constexpr auto w = limits::gate_rate_new_weight;
-      answers_per_s_ = answers_per_s_ == 0 ? rate
-                                           : (1 - w) * answers_per_s_ + w * rate;
+      answers_per_s_ =
+        answers_per_s_ == 0 ? rate : (1 - w) * answers_per_s_ + w * rate;
     }
     window_start_us_.store(now_us, std::memory_order_relaxed);
     window_answered_ = answered;
@@ -226,8 +222,8 @@ gate_verdict front_gate::judge_shedding(int64_t now_us, std::string& detail) {
   auto sustained = sw_->lag_sustained.load(std::memory_order_relaxed);
   auto stalled = stalled_us(*sw_, now_us);
   auto lim = lag_limits_of(*sw_);
-  auto verdict = judge_load(inflight, inflight_bound(now_us), sustained,
-                            stalled, lim);
+  auto verdict =
+    judge_load(inflight, inflight_bound(now_us), sustained, stalled, lim);
   if (verdict == gate_verdict::shed_inflight)
     detail = "the node is shedding load: " + std::to_string(inflight)
              + " requests in flight, the bound now";
@@ -263,15 +259,15 @@ gate_verdict front_gate::judge_rates(const http::request& req, int64_t now_us,
   }
   if (node_rate > 0 && !take(node_bucket_, node_rate, now_ms)) {
     retry_ms = ms_until_token(node_bucket_, now_ms);
-    detail = "over this node's rate of " + std::to_string(node_rate)
-             + " requests/s";
+    detail =
+      "over this node's rate of " + std::to_string(node_rate) + " requests/s";
     return gate_verdict::node_rate;
   }
   return gate_verdict::pass;
 }
 
-bool front_gate::admit(const http::request& req, gate_class cls,
-                       int64_t now_us, http::response& refused) {
+bool front_gate::admit(const http::request& req, gate_class cls, int64_t now_us,
+                       http::response& refused) {
   auto& c = *counters_;
   auto verdict = gate_verdict::pass;
   int64_t retry_ms = 1'000;

@@ -1,8 +1,8 @@
 // The front gate: what a request meets first, on the HTTP server's I/O
-// thread, before any actor sees it (Plan B: docs/ARCHITECTURE.md, "The domain facts"). It refuses what the
-// node should not take on, at the cost of a few atomic loads and at most two
-// token buckets, so a refusal costs microseconds however hard the crowd
-// pushes:
+// thread, before any actor sees it (Plan B: docs/ARCHITECTURE.md, "The domain
+// facts"). It refuses what the node should not take on, at the cost of a few
+// atomic loads and at most two token buckets, so a refusal costs microseconds
+// however hard the crowd pushes:
 //   requests in flight (handed to the bridges, not answered) at the bound
 //                                                   503 overloaded (shedding)
 //     The bound adapts (Little's law): the node's recent answer rate times
@@ -183,7 +183,7 @@ struct gate_counters {
   std::array<std::atomic<int64_t>, gate_verdict_count> verdicts{};
   std::array<latency_histogram, answer_class_count> purchase_us{};
   std::atomic<int64_t> inflight{0};
-  std::atomic<int64_t> answered{0};     // admitted requests answered
+  std::atomic<int64_t> answered{0};       // admitted requests answered
   std::atomic<int64_t> inflight_limit{0}; // the bound in force (adaptive)
 };
 

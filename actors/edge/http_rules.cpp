@@ -53,7 +53,7 @@ bool etag_matches(const std::string& if_none_match, const std::string& etag) {
 }
 
 http::response problem_response(errc code, const std::string& detail,
-                                 int64_t retry_after_ms) {
+                                int64_t retry_after_ms) {
   http::response r;
   r.status = http_status(code);
   r.content_type = "application/problem+json";

@@ -83,7 +83,8 @@ void write_requests(writer& w, const bridge_counters& c) {
 }
 
 void write_node(writer& w, const node_status& s) {
-  w.family("seckill_uptime_seconds", "gauge", "Seconds since the node started.");
+  w.family("seckill_uptime_seconds", "gauge",
+           "Seconds since the node started.");
   w.sample("seckill_uptime_seconds", "", (s.now_ms - s.started_ms) / 1000.0);
   w.family("seckill_sessions", "gauge", "Live user sessions on this node.");
   w.sample("seckill_sessions", "", s.sessions);

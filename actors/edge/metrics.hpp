@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "actors/cluster/relay.hpp"
 #include "actors/edge/counters.hpp"
 #include "actors/edge/front_gate.hpp"
-#include "actors/cluster/relay.hpp"
 #include "messages/types.hpp"
 
 namespace seckill {

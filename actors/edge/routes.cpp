@@ -71,8 +71,8 @@ route refused(errc code, const char* allow = "") {
 }
 
 // Picks the route for `want` if the method is the one the path takes.
-route by_method(const std::string& method, const char* allowed,
-                route_kind kind, const std::string& id = {}) {
+route by_method(const std::string& method, const char* allowed, route_kind kind,
+                const std::string& id = {}) {
   if (method != allowed)
     return refused(errc::method_not_allowed, allowed);
   return matched(kind, id);

@@ -1,6 +1,6 @@
-// The HTTP API's routes (README.md, "The HTTP API with curl"), matched once per request:
-// the front gate matches a request's method and target when it admits it
-// and hands the route to the bridge with the exchange. Pure functions, no
+// The HTTP API's routes (README.md, "The HTTP API with curl"), matched once per
+// request: the front gate matches a request's method and target when it admits
+// it and hands the route to the bridge with the exchange. Pure functions, no
 // I/O; a target that matches no route is `unmatched` with 404 not_found or
 // 405 method_not_allowed (and the methods the path takes, for Allow).
 #pragma once
@@ -30,15 +30,16 @@ enum class route_kind : uint8_t {
   unmatched, // 404 not_found or 405 method_not_allowed
 };
 
-constexpr std::size_t route_count = static_cast<std::size_t>(route_kind::unmatched) + 1;
+constexpr std::size_t route_count =
+  static_cast<std::size_t>(route_kind::unmatched) + 1;
 
 /// The route's name in metrics and logs ("purchase", "stock", ...).
 const char* to_string(route_kind x);
 
 struct route {
   route_kind kind = route_kind::unmatched;
-  std::string id;      // item or order id from the path, as sent
-  std::string user_id; // from the query's user_id, as sent
+  std::string id;        // item or order id from the path, as sent
+  std::string user_id;   // from the query's user_id, as sent
   errc error = errc::ok; // not_found or method_not_allowed when unmatched
   std::string allow;     // for 405: the methods the path takes
 };

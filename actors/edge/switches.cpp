@@ -98,8 +98,8 @@ void set_switch(node_switches& sw, const std::string& name,
                 const std::string& value) {
   auto d = find_switch(name);
   int64_t v = 0;
-  SECKILL_ASSERT(d != nullptr && parse_value(*d, value, v)
-                   && v >= d->min && v <= d->max,
+  SECKILL_ASSERT(d != nullptr && parse_value(*d, value, v) && v >= d->min
+                   && v <= d->max,
                  "a switch is set only after check_switch passed");
   if (d->field == nullptr)
     sw.essential_only.store(v != 0);
@@ -117,8 +117,8 @@ std::string switch_value(const node_switches& sw, const std::string& name) {
 
 namespace {
 
-int64_t lag_of(const std::atomic<int64_t>& last, const std::atomic<int64_t>& due,
-               int64_t now_us) {
+int64_t lag_of(const std::atomic<int64_t>& last,
+               const std::atomic<int64_t>& due, int64_t now_us) {
   auto d = due.load(std::memory_order_relaxed);
   auto late = d > 0 ? now_us - d : 0;
   return std::max(last.load(std::memory_order_relaxed), late);

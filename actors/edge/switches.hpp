@@ -17,7 +17,7 @@ namespace seckill {
 
 struct node_switches {
   std::atomic<int64_t> node_rate_per_s{100'000}; // API requests/s, 0: off
-  std::atomic<int64_t> ip_rate_per_s{0};   // per client address, 0: off
+  std::atomic<int64_t> ip_rate_per_s{0};         // per client address, 0: off
   std::atomic<int64_t> rate_burst_ms{200}; // a bucket holds this much rate
   std::atomic<int64_t> shed_inflight_max{8'192};
   std::atomic<int64_t> shed_latency_ms{25}; // 0: the static bound only

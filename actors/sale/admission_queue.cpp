@@ -63,11 +63,12 @@ void dispatch(queue_pointer self, purchase p,
   // The session manager is this node's: a local hop, bounded by the
   // caller's timeout (it sends a remote user's purchase on through a relay).
   // Until the item's status is known the session must not judge the limit.
-  auto limit = st.status_known ? st.status.per_user_limit
-                               : limits::per_user_limit_max;
+  auto limit =
+    st.status_known ? st.status.per_user_limit : limits::per_user_limit_max;
   auto request_id = p.request_id;
-  self->request(st.sessions, caf::infinite, purchase_atom_v, std::move(p), st.item,
-                limit)
+  self
+    ->request(st.sessions, caf::infinite, purchase_atom_v, std::move(p),
+              st.item, limit)
     .then(
       [self, rp, request_id](order& o) mutable {
         auto& acked = self->state.acked_requests;
@@ -125,8 +126,8 @@ void drain(queue_pointer self) {
   auto t = now(self);
   while (!st.waiting.empty()
          && t - st.waiting.front().arrived_ms >= st.cfg.wait_ms_max) {
-    auto hint = retry_hint_ms(st.waiting.size(), st.cfg.rate_per_s,
-                              st.cfg.wait_ms_max);
+    auto hint =
+      retry_hint_ms(st.waiting.size(), st.cfg.rate_per_s, st.cfg.wait_ms_max);
     st.waiting.front().rp.deliver(make_error(errc::busy, hint));
     st.waiting.pop_front();
     st.rejected += 1;
@@ -166,12 +167,13 @@ caf::result<order> on_purchase(queue_pointer self, purchase& p) {
   bool pass = st.waiting.empty() && st.inflight < st.cfg.inflight_max
               && take_token(st.bucket, t);
   // Refusals first: once a response promise exists, it alone answers.
-  if (!pass && room_refuses(st.waiting.size(), st.cfg.waiting_max,
-                            st.cfg.rate_per_s, st.cfg.wait_ms_max)) {
+  if (!pass
+      && room_refuses(st.waiting.size(), st.cfg.waiting_max, st.cfg.rate_per_s,
+                      st.cfg.wait_ms_max)) {
     st.rejected += 1;
-    return make_error(errc::busy, retry_hint_ms(st.waiting.size(),
-                                                st.cfg.rate_per_s,
-                                                st.cfg.wait_ms_max));
+    return make_error(
+      errc::busy,
+      retry_hint_ms(st.waiting.size(), st.cfg.rate_per_s, st.cfg.wait_ms_max));
   }
   auto rp = self->make_response_promise<order>();
   if (pass) {
@@ -202,7 +204,8 @@ void subscribe(queue_pointer self) {
         // rehashes all at once and stalls the queue (limits.hpp).
         auto& acked = self->state.acked_requests;
         acked.reserve(std::min<std::size_t>(
-          acked.size() + static_cast<std::size_t>(std::max<int64_t>(0, u.available)),
+          acked.size()
+            + static_cast<std::size_t>(std::max<int64_t>(0, u.available)),
           limits::orders_reserved_max));
         on_status(self, u);
       },
@@ -213,9 +216,9 @@ void subscribe(queue_pointer self) {
         // Purchases still go on to the item, which decides; the sold-out
         // shortcut waits for the next attempt.
         if (self->state.owner_up)
-          self->delayed_send(self, std::chrono::milliseconds(limits::queue_resubscribe_ms),
-                             owner_atom_v, true,
-                             caf::actor{});
+          self->delayed_send(
+            self, std::chrono::milliseconds(limits::queue_resubscribe_ms),
+            owner_atom_v, true, caf::actor{});
       });
 }
 
@@ -251,8 +254,8 @@ void on_status(queue_pointer self, const status_update& u) {
     // How late this queue's waiters learned of the last unit: the item's
     // decision to here (one push; on another node, over the network).
     st.sold_out_notice_ms = std::max<int64_t>(0, now(self) - u.changed_ms);
-    st.sold_out_waiters
-      = static_cast<int64_t>(waiting_before - st.waiting.size());
+    st.sold_out_waiters =
+      static_cast<int64_t>(waiting_before - st.waiting.size());
     spdlog::info("sold_out_known item={} notice_ms={} waiters_answered={}",
                  st.item_id, st.sold_out_notice_ms, st.sold_out_waiters);
   }
@@ -277,12 +280,10 @@ queue_view make_view(queue_pointer self) {
 
 } // namespace
 
-queue_actor::behavior_type queue_impl(queue_pointer self, std::string item_id,
-                                      queue_config cfg, clock_fn now_ms,
-                                      caf::actor item,
-                                      session_manager_actor sessions,
-                                      std::vector<std::string> known_requests,
-                                      cluster_env cluster) {
+queue_actor::behavior_type
+queue_impl(queue_pointer self, std::string item_id, queue_config cfg,
+           clock_fn now_ms, caf::actor item, session_manager_actor sessions,
+           std::vector<std::string> known_requests, cluster_env cluster) {
   survive_strangers(self, "queue");
   SECKILL_ASSERT(cfg.waiting_max <= limits::waiting_room_max
                    && cfg.inflight_max <= limits::queue_inflight_max

@@ -3,9 +3,9 @@
 // bucket), keeps the rest in a bounded FIFO waiting room, and answers at once
 // what it can answer without a hop: a full room, or a room so long that the
 // newcomer's turn would come after `wait_ms_max`, is `busy` at once with a
-// retry-after hint, and a waiter whose turn has not come by then is too; when the item says sold_out, ended,
-// paused or upcoming, every waiter and every newcomer is answered with that,
-// without asking the item (layered filtering).
+// retry-after hint, and a waiter whose turn has not come by then is too; when
+// the item says sold_out, ended, paused or upcoming, every waiter and every
+// newcomer is answered with that, without asking the item (layered filtering).
 //
 // On a cluster every node has a queue for every item (the edge): a queue
 // for an item owned elsewhere holds a handle to the remote item, subscribes
@@ -31,9 +31,9 @@
 #include <unordered_set>
 #include <vector>
 
-#include <caf/typed_actor.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/typed_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
 #include "actors/base/clock.hpp"
@@ -52,8 +52,7 @@ using queue_actor = caf::typed_actor<
   // handle; the queue subscribes to that handle.
   caf::reacts_to<owner_atom, bool, caf::actor>,
   // Its share of the item's admission rate and burst changed.
-  caf::reacts_to<rate_atom, double, double>,
-  caf::reacts_to<tick_atom>,
+  caf::reacts_to<rate_atom, double, double>, caf::reacts_to<tick_atom>,
   caf::replies_to<view_atom>::with<queue_view>>;
 
 struct queue_config {
@@ -117,11 +116,9 @@ using queue_pointer = queue_actor::stateful_pointer<queue_state>;
 /// `known_requests`: request ids of the item's orders so far (after a
 /// restart, every order in the file may have been acknowledged).
 /// `cluster`: where the item lives (its owner may be another node).
-queue_actor::behavior_type queue_impl(queue_pointer self, std::string item_id,
-                                      queue_config cfg, clock_fn now_ms,
-                                      caf::actor item,
-                                      session_manager_actor sessions,
-                                      std::vector<std::string> known_requests,
-                                      cluster_env cluster = {});
+queue_actor::behavior_type
+queue_impl(queue_pointer self, std::string item_id, queue_config cfg,
+           clock_fn now_ms, caf::actor item, session_manager_actor sessions,
+           std::vector<std::string> known_requests, cluster_env cluster = {});
 
 } // namespace seckill

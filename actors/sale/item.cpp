@@ -36,8 +36,13 @@ item_status current_status(item_pointer self) {
 status_update make_update(item_pointer self) {
   const auto& book = self->state.book;
   const auto& spec = book.rec.spec;
-  status_update u{spec.item_id, current_status(self), book.rec.counters.available,
-                  spec.per_user_limit, spec.starts_at_ms, {}, now(self)};
+  status_update u{spec.item_id,
+                  current_status(self),
+                  book.rec.counters.available,
+                  spec.per_user_limit,
+                  spec.starts_at_ms,
+                  {},
+                  now(self)};
   // A queue that refuses by the status lets through what may be a retry of
   // an order (placed through any node's queue): see request_filter.hpp.
   if (u.status == item_status::sold_out || u.status == item_status::ended
@@ -90,8 +95,8 @@ void arm_timer(item_pointer self) {
       due = at;
   };
   if (!st.expiry_heap.empty())
-    consider(std::max({st.expiry_heap.front().first, t + 1,
-                       st.backoff_until_ms}));
+    consider(
+      std::max({st.expiry_heap.front().first, t + 1, st.backoff_until_ms}));
   consider(st.book.rec.spec.starts_at_ms);
   consider(st.book.rec.spec.ends_at_ms);
   if (due == 0 || (st.timer_due_ms != 0 && st.timer_due_ms <= due))
@@ -253,7 +258,8 @@ void flush(item_pointer self) {
   st.commit_inflight = true;
   // No timeout on purpose: the store always answers (it is local and each
   // transaction is bounded), and a timeout here could tell a buyer "failed"
-  // for an order that then commits (docs/ARCHITECTURE.md: the classic inconsistency).
+  // for an order that then commits (docs/ARCHITECTURE.md: the classic
+  // inconsistency).
   self->request(st.env.store, caf::infinite, commit_atom_v, make_batch(self))
     .then([self](int64_t) { on_committed(self); },
           [self](caf::error& err) { on_commit_failed(self, err); });
@@ -420,11 +426,11 @@ void init(item_pointer self, bool fresh) {
   self->set_down_handler([self](caf::down_msg& dm) {
     auto& subs = self->state.subscribers;
     auto* dead = caf::actor_cast<caf::actor_control_block*>(dm.source);
-    subs.erase(std::remove_if(subs.begin(), subs.end(),
-                              [&](const status_listener& x) {
-                                return caf::actor_cast<caf::actor_control_block*>(x)
-                                       == dead;
-                              }),
+    subs.erase(std::remove_if(
+                 subs.begin(), subs.end(),
+                 [&](const status_listener& x) {
+                   return caf::actor_cast<caf::actor_control_block*>(x) == dead;
+                 }),
                subs.end());
   });
   st.published = current_status(self);
@@ -464,7 +470,8 @@ item_actor::behavior_type item_impl(item_pointer self, item_book book,
   return {
     [self](purchase_atom, const purchase& p) { return on_purchase(self, p); },
     [self](pay_atom, const std::string& id) {
-      return on_transition(self, id, decide_pay(self->state.book, id, now(self)));
+      return on_transition(self, id,
+                           decide_pay(self->state.book, id, now(self)));
     },
     [self](cancel_atom, const std::string& id) {
       return on_transition(self, id, decide_cancel(self->state.book, id));

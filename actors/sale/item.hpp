@@ -23,9 +23,9 @@
 #include <unordered_set>
 #include <vector>
 
-#include <caf/typed_actor.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/typed_actor.hpp>
 
 #include "actors/base/clock.hpp"
 #include "actors/sale/item_book.hpp"
@@ -104,12 +104,13 @@ struct item_state {
   std::vector<status_listener> subscribers;
   item_status published = item_status::upcoming;
   std::vector<std::pair<int64_t, std::string>> expiry_heap; // min-heap
-  int64_t timer_due_ms = 0; // 0: no tick armed
+  int64_t timer_due_ms = 0;                                 // 0: no tick armed
   bool tables_released = false; // the sale ended and the tables shrank
   int64_t backoff_until_ms = 0; // after a failed commit, expiries wait
   int64_t commits = 0;
   int64_t commit_failures = 0;
-  log_limiter commit_failed_log{limits::log_repeat_ms}; // a full disk fails every commit
+  log_limiter commit_failed_log{
+    limits::log_repeat_ms}; // a full disk fails every commit
   /// The latest purchase decisions, for the CLI (at most
   /// limits::item_recent_outcomes_max, oldest first).
   std::deque<outcome_event> recent;

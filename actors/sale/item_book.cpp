@@ -86,19 +86,17 @@ errc validate_spec(const item_spec& s) {
     return errc::invalid_id;
   bool ttl_ok = s.reserve_ttl_ms >= limits::reserve_ttl_ms_min
                 && s.reserve_ttl_ms <= limits::reserve_ttl_ms_max;
-  bool ok = s.total >= 1 && s.total <= limits::item_total_max
-            && s.per_user_limit >= 1
-            && s.per_user_limit <= limits::per_user_limit_max
-            && s.starts_at_ms >= 0
-            && (s.ends_at_ms == 0 || s.ends_at_ms > s.starts_at_ms)
-            && (s.mode == deduction_mode::order || ttl_ok)
-            && s.price_cents >= 0 && s.name.size() <= limits::item_name_bytes_max;
+  bool ok =
+    s.total >= 1 && s.total <= limits::item_total_max && s.per_user_limit >= 1
+    && s.per_user_limit <= limits::per_user_limit_max && s.starts_at_ms >= 0
+    && (s.ends_at_ms == 0 || s.ends_at_ms > s.starts_at_ms)
+    && (s.mode == deduction_mode::order || ttl_ok) && s.price_cents >= 0
+    && s.name.size() <= limits::item_name_bytes_max;
   return ok ? errc::ok : errc::invalid_item;
 }
 
 errc validate_purchase(const purchase& p) {
-  if (!valid_id(p.item_id) || !valid_id(p.user_id)
-      || !valid_id(p.request_id))
+  if (!valid_id(p.item_id) || !valid_id(p.user_id) || !valid_id(p.request_id))
     return errc::invalid_id;
   if (p.quantity < 1 || p.quantity > limits::quantity_max)
     return errc::invalid_quantity;

@@ -49,7 +49,7 @@ struct item_book {
 
 /// Reverts one change; see `undo`.
 struct undo_record {
-  std::string order_id; // empty for changes of the item alone
+  std::string order_id;              // empty for changes of the item alone
   std::optional<order> order_before; // nullopt: the change created the order
   stock_counters counters_before;
   admin_state admin_before = admin_state::active;
@@ -95,9 +95,9 @@ std::string check_invariants(const item_book& book);
 // -- Decisions -------------------------------------------------------------------
 
 struct purchase_decision {
-  errc code = errc::ok;      // ok: place `placed` (or return `existing`)
-  std::string existing;      // a retry: the order placed for this request_id
-  order placed;              // the new order, when code == ok and no existing
+  errc code = errc::ok; // ok: place `placed` (or return `existing`)
+  std::string existing; // a retry: the order placed for this request_id
+  order placed;         // the new order, when code == ok and no existing
   bool is_retry() const { return !existing.empty(); }
 };
 
@@ -107,7 +107,7 @@ purchase_decision decide_purchase(const item_book& book, const purchase& p,
 /// What paying, cancelling or expiring an order does.
 struct transition_decision {
   errc code = errc::ok;
-  bool change = false;          // false: answer with the order as it is
+  bool change = false; // false: answer with the order as it is
   order_state to = order_state::confirmed;
 };
 

@@ -42,8 +42,7 @@ void add_to_filter(std::vector<uint64_t>& bits, const std::string& id) {
              [&](uint64_t b) { bits[b / 64] |= uint64_t{1} << (b % 64); });
 }
 
-bool filter_may_hold(const std::vector<uint64_t>& bits,
-                     const std::string& id) {
+bool filter_may_hold(const std::vector<uint64_t>& bits, const std::string& id) {
   if (bits.empty())
     return false;
   bool all = true;

@@ -84,10 +84,10 @@ caf::result<order> on_purchase(session_pointer self, purchase p,
   // A limit the session believes reached is the item's to apply: only the
   // item knows whether this request already has its order (a retry after a
   // restart, a retired session, a moved user), and a retry gets it back.
-  p.soft_refusal = code == errc::unpaid_limit
-                       || code == errc::user_limit_exceeded
-                     ? static_cast<uint8_t>(code)
-                     : 0;
+  p.soft_refusal =
+    code == errc::unpaid_limit || code == errc::user_limit_exceeded
+      ? static_cast<uint8_t>(code)
+      : 0;
   if (code != errc::ok && p.soft_refusal == 0)
     return make_error(code);
   auto rp = self->make_response_promise<order>();

@@ -32,9 +32,9 @@
 #include <unordered_set>
 #include <vector>
 
-#include <caf/typed_actor.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/typed_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
 #include "actors/base/clock.hpp"
@@ -59,11 +59,11 @@ using session_actor = caf::typed_actor<
   caf::replies_to<view_atom>::with<user_view>>;
 
 struct session_config {
-  double rate_per_s = 5;     // purchase attempts per user per second
+  double rate_per_s = 5; // purchase attempts per user per second
   double burst = 10;
-  int64_t unpaid_max = 3;    // unpaid orders one user may hold, all items
+  int64_t unpaid_max = 3; // unpaid orders one user may hold, all items
   int64_t idle_timeout_ms = 60'000; // retired by the manager after this
-  int64_t hop_timeout_ms = 5'000; // the manager's view request to it
+  int64_t hop_timeout_ms = 5'000;   // the manager's view request to it
   cluster_env cluster; // where items live; the relays to reach them
 };
 

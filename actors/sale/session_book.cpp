@@ -86,7 +86,8 @@ void forget_unpaid(session_book& book, const std::string& order_id,
     // only leaves more to the item, which has the last word).
     auto& item = book.items[i->second.item_id];
     item.held = std::max<int64_t>(0, item.held - i->second.quantity);
-    item.held_floor = std::max<int64_t>(0, item.held_floor - i->second.quantity);
+    item.held_floor =
+      std::max<int64_t>(0, item.held_floor - i->second.quantity);
   }
   book.unpaid.erase(i);
 }
@@ -95,8 +96,8 @@ void learn_unpaid(session_book& book, const std::vector<unpaid_view>& notes,
                   int64_t now_ms) {
   for (const auto& n : notes) {
     if (n.expires_ms <= now_ms || book.settled.count(n.order_id) != 0
-        || book.unpaid.size() >= static_cast<std::size_t>(
-             limits::unpaid_per_user_max))
+        || book.unpaid.size()
+             >= static_cast<std::size_t>(limits::unpaid_per_user_max))
       continue;
     book.unpaid.emplace(n.order_id,
                         unpaid_order{n.item_id, n.quantity, n.expires_ms});

@@ -31,7 +31,7 @@ struct session_item {
   // move). Kept apart from `held`: a known order replayed later is in the
   // bound already, and adding it to it would count it twice.
   int64_t held_floor = 0;
-  std::unordered_set<std::string> requests;  // request ids answered before
+  std::unordered_set<std::string> requests; // request ids answered before
 };
 
 /// The units the session can prove the user holds of one item: what its own
@@ -55,8 +55,7 @@ struct session_book {
 };
 
 errc decide_session(session_book& book, const purchase& p,
-                    int64_t per_user_limit, int64_t unpaid_max,
-                    int64_t now_ms);
+                    int64_t per_user_limit, int64_t unpaid_max, int64_t now_ms);
 /// The retry hint of `unpaid_limit`: milliseconds until the user's first
 /// unpaid order reaches its deadline and frees a place (at least 1). Paying
 /// or cancelling one frees a place sooner.

@@ -102,12 +102,13 @@ caf::result<user_view> on_user(session_manager_pointer self,
     v.user_id = user_id;
     return v;
   }
-  auto summary
-    = session_summary{user_id, i->second.requests, i->second.last_active_ms};
+  auto summary =
+    session_summary{user_id, i->second.requests, i->second.last_active_ms};
   auto rp = self->make_response_promise<user_view>();
-  self->request(i->second.handle,
-                std::chrono::milliseconds{self->state.cfg.session.hop_timeout_ms},
-                view_atom_v)
+  self
+    ->request(i->second.handle,
+              std::chrono::milliseconds{self->state.cfg.session.hop_timeout_ms},
+              view_atom_v)
     .then(
       [rp, summary](user_view& v) mutable {
         v.summary = summary;
@@ -208,7 +209,8 @@ int64_t unpaid_parking::park(const std::string& user_id,
     if (std::any_of(mine.begin(), mine.end(), same))
       continue;
     if (count >= max
-        || mine.size() >= static_cast<std::size_t>(limits::unpaid_per_user_max)) {
+        || mine.size()
+             >= static_cast<std::size_t>(limits::unpaid_per_user_max)) {
       ++refused;
       continue;
     }
@@ -251,9 +253,8 @@ void unpaid_parking::settle(const std::string& user_id,
 
 void unpaid_parking::expire(int64_t now_ms) {
   for (auto i = by_user.begin(); i != by_user.end();)
-    remove_if(i++, [now_ms](const unpaid_view& n) {
-      return n.expires_ms <= now_ms;
-    });
+    remove_if(
+      i++, [now_ms](const unpaid_view& n) { return n.expires_ms <= now_ms; });
 }
 
 std::vector<session_summary>
@@ -354,9 +355,8 @@ session_manager_impl(session_manager_pointer self, session_manager_config cfg,
       settle_here(self, user, order, released);
     },
     [self](settled_atom, owner_atom, const std::string& user,
-           const std::string& order, bool released) {
-      settle_here(self, user, order, released);
-    },
+           const std::string& order,
+           bool released) { settle_here(self, user, order, released); },
     [self](unpaid_atom, const std::string& user,
            std::vector<unpaid_view>& notes) {
       route_unpaid(self, user, std::move(notes));

@@ -2,29 +2,29 @@
 // sessions. On a cluster it routes each purchase to the session manager of
 // the user's node (placement.hpp: the best-ranked live node), so one user's
 // purchases meet in one session whichever node's bridge took them; a
-// purchase routed to it by another node is served here, never sent on. It spawns a session on a user's first purchase (at most
-// `sessions_max`; beyond that it answers `busy`), delegates each purchase to
-// it (the session answers the original caller directly), forwards
-// settlement notices from items, and retires idle sessions: it knows each
-// user's last purchase (it routes them all), and one sweep timer (not one
-// per session) removes those idle for `idle_timeout_ms` from its map before
-// telling them to end, so no purchase is ever routed to a stopped session.
-// A retiring session hands back its unpaid orders, and items announce theirs
-// after a restart and when the members change; the manager of the user's
-// node keeps them for users without a live session (bounded by
-// limits::unpaid_parked_max, each until its deadline) and seeds the user's
-// next session with them, so the unpaid cap survives retirement, restarts
-// and moves. When the members change, parked orders of users who now live on
-// another node are sent there.
+// purchase routed to it by another node is served here, never sent on. It
+// spawns a session on a user's first purchase (at most `sessions_max`; beyond
+// that it answers `busy`), delegates each purchase to it (the session answers
+// the original caller directly), forwards settlement notices from items, and
+// retires idle sessions: it knows each user's last purchase (it routes them
+// all), and one sweep timer (not one per session) removes those idle for
+// `idle_timeout_ms` from its map before telling them to end, so no purchase is
+// ever routed to a stopped session. A retiring session hands back its unpaid
+// orders, and items announce theirs after a restart and when the members
+// change; the manager of the user's node keeps them for users without a live
+// session (bounded by limits::unpaid_parked_max, each until its deadline) and
+// seeds the user's next session with them, so the unpaid cap survives
+// retirement, restarts and moves. When the members change, parked orders of
+// users who now live on another node are sent there.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <unordered_map>
 
-#include <caf/typed_actor.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/typed_actor.hpp>
 
 #include "actors/sale/session.hpp"
 #include "messages/limits.hpp"
@@ -62,8 +62,7 @@ struct session_manager_config {
 /// bounded by `max` entries (all users) and limits::unpaid_per_user_max per
 /// user; an entry lives until its deadline.
 struct unpaid_parking {
-  using by_user_map =
-    std::unordered_map<std::string, std::vector<unpaid_view>>;
+  using by_user_map = std::unordered_map<std::string, std::vector<unpaid_view>>;
   std::size_t max = limits::unpaid_parked_max;
   by_user_map by_user;
   std::size_t count = 0; // entries, all users
@@ -99,8 +98,8 @@ struct session_manager_state {
   clock_fn now_ms;
   std::unordered_map<std::string, live_session> sessions;
   bool sweep_armed = false;
-  int64_t refused = 0; // new users answered busy: the table was full
-  routes members;        // who is up, and their session managers
+  int64_t refused = 0;    // new users answered busy: the table was full
+  routes members;         // who is up, and their session managers
   std::vector<bool> live; // by node index, this node always
   int64_t forwarded = 0;  // purchases sent on to another node's sessions
   unpaid_parking parked;

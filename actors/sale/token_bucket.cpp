@@ -18,7 +18,8 @@ double refilled(const token_bucket& b, int64_t now_ms) {
 } // namespace
 
 token_bucket make_bucket(double rate_per_s, double burst, int64_t now_ms) {
-  SECKILL_ASSERT(rate_per_s > 0 && burst >= 1, "a bucket refills and holds one");
+  SECKILL_ASSERT(rate_per_s > 0 && burst >= 1,
+                 "a bucket refills and holds one");
   return token_bucket{rate_per_s, burst, burst, now_ms};
 }
 

@@ -6,10 +6,10 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
-#include <cstring>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <map>
 #include <utility>
@@ -38,32 +38,19 @@ std::string in_quotes(std::string_view s) {
 
 const char* to_string(command x) {
   switch (x) {
-  case command::none:
-    return "";
-  case command::help:
-    return "help";
-  case command::status:
-    return "status";
-  case command::items:
-    return "items";
-  case command::item:
-    return "item";
-  case command::sessions:
-    return "sessions";
-  case command::user:
-    return "user";
-  case command::create_item:
-    return "create-item";
-  case command::pause:
-    return "pause";
-  case command::resume:
-    return "resume";
-  case command::end:
-    return "end";
-  case command::nodes:
-    return "nodes";
-  case command::switches:
-    return "switch";
+    case command::none: return "";
+    case command::help: return "help";
+    case command::status: return "status";
+    case command::items: return "items";
+    case command::item: return "item";
+    case command::sessions: return "sessions";
+    case command::user: return "user";
+    case command::create_item: return "create-item";
+    case command::pause: return "pause";
+    case command::resume: return "resume";
+    case command::end: return "end";
+    case command::nodes: return "nodes";
+    case command::switches: return "switch";
   }
   return "";
 }
@@ -137,17 +124,26 @@ struct flag_info {
 };
 
 constexpr flag_info known_flags[] = {
-    {"--node", true, false},        {"--json", false, false},
-    {"--token", true, false},       {"--data-dir", true, false},
-    {"--tls-cert", true, false},    {"--tls-key", true, false},
-    {"--tls-ca", true, false},
-    {"--help", false, false},       {"-h", false, false},
-    {"--id", true, true},           {"--total", true, true},
-    {"--name", true, true},         {"--per-user-limit", true, true},
-    {"--starts-at-ms", true, true}, {"--starts-in-s", true, true},
-    {"--ends-at-ms", true, true},   {"--ends-in-s", true, true},
-    {"--mode", true, true},         {"--reserve-ttl-ms", true, true},
-    {"--price-cents", true, true},
+  {"--node", true, false},
+  {"--json", false, false},
+  {"--token", true, false},
+  {"--data-dir", true, false},
+  {"--tls-cert", true, false},
+  {"--tls-key", true, false},
+  {"--tls-ca", true, false},
+  {"--help", false, false},
+  {"-h", false, false},
+  {"--id", true, true},
+  {"--total", true, true},
+  {"--name", true, true},
+  {"--per-user-limit", true, true},
+  {"--starts-at-ms", true, true},
+  {"--starts-in-s", true, true},
+  {"--ends-at-ms", true, true},
+  {"--ends-in-s", true, true},
+  {"--mode", true, true},
+  {"--reserve-ttl-ms", true, true},
+  {"--price-cents", true, true},
 };
 
 const flag_info* find_flag(std::string_view name) {
@@ -224,8 +220,8 @@ std::string parse_int(const std::string& flag, const std::string& text,
   const char* last = first + text.size();
   auto [ptr, ec] = std::from_chars(first, last, out);
   if (ec == std::errc::result_out_of_range)
-    return flag + ": " + in_quotes(text) +
-           " is out of range for a 64-bit integer";
+    return flag + ": " + in_quotes(text)
+           + " is out of range for a 64-bit integer";
   if (text.empty() || ec != std::errc{} || ptr != last)
     return flag + ": " + in_quotes(text) + " is not an integer";
   return {};
@@ -241,8 +237,8 @@ std::string parse_node(const std::string& text, cli_options& out) {
   std::string port_text = text.substr(colon + 1);
   int64_t port = 0;
   if (!parse_int("--node", port_text, port).empty() || port < 1 || port > 65535)
-    return "--node: port " + in_quotes(port_text) +
-           " is not a number from 1 to 65535";
+    return "--node: port " + in_quotes(port_text)
+           + " is not a number from 1 to 65535";
   out.host = std::move(host);
   out.port = static_cast<uint16_t>(port);
   return {};
@@ -264,8 +260,8 @@ std::string parse_time(const raw_args& raw, const std::string& at_flag,
   if (auto err = parse_int(in_flag, in->second, secs); !err.empty())
     return err;
   int64_t ms = 0;
-  if (__builtin_mul_overflow(secs, int64_t{1000}, &ms) ||
-      __builtin_add_overflow(ms, now_ms, &out))
+  if (__builtin_mul_overflow(secs, int64_t{1000}, &ms)
+      || __builtin_add_overflow(ms, now_ms, &out))
     return in_flag + ": " + in_quotes(in->second) + " is out of range";
   return {};
 }
@@ -278,10 +274,10 @@ std::string parse_spec(const raw_args& raw, int64_t now_ms, item_spec& spec) {
   if (auto i = raw.flags.find("--name"); i != raw.flags.end())
     spec.name = i->second;
   std::pair<const char*, int64_t*> ints[] = {
-      {"--total", &spec.total},
-      {"--per-user-limit", &spec.per_user_limit},
-      {"--reserve-ttl-ms", &spec.reserve_ttl_ms},
-      {"--price-cents", &spec.price_cents},
+    {"--total", &spec.total},
+    {"--per-user-limit", &spec.per_user_limit},
+    {"--reserve-ttl-ms", &spec.reserve_ttl_ms},
+    {"--price-cents", &spec.price_cents},
   };
   for (auto [flag, dest] : ints) {
     auto i = raw.flags.find(flag);
@@ -292,8 +288,8 @@ std::string parse_spec(const raw_args& raw, int64_t now_ms, item_spec& spec) {
   }
   if (auto i = raw.flags.find("--mode");
       i != raw.flags.end() && !parse(i->second, spec.mode))
-    return "--mode: " + in_quotes(i->second) +
-           " is not a mode (order, reserve or pay)";
+    return "--mode: " + in_quotes(i->second)
+           + " is not a mode (order, reserve or pay)";
   if (auto err = parse_time(raw, "--starts-at-ms", "--starts-in-s", now_ms,
                             spec.starts_at_ms);
       !err.empty())
@@ -303,8 +299,8 @@ std::string parse_spec(const raw_args& raw, int64_t now_ms, item_spec& spec) {
 }
 
 bool takes_id(command c) {
-  return c == command::item || c == command::user || c == command::pause ||
-         c == command::resume || c == command::end;
+  return c == command::item || c == command::user || c == command::pause
+         || c == command::resume || c == command::end;
 }
 
 /// Checks the positionals and command-specific flags of `cmd`.
@@ -313,8 +309,8 @@ std::string parse_command_args(const raw_args& raw, int64_t now_ms,
   const auto& pos = raw.positionals;
   for (const auto& [name, value] : raw.flags)
     if (find_flag(name)->create_only && out.cmd != command::create_item)
-      return "flag " + name + " applies to create-item only, not to " +
-             to_string(out.cmd);
+      return "flag " + name + " applies to create-item only, not to "
+             + to_string(out.cmd);
   if (out.cmd == command::switches) {
     if (pos.size() == 1)
       return {};
@@ -331,8 +327,8 @@ std::string parse_command_args(const raw_args& raw, int64_t now_ms,
   if (pos.size() < wanted)
     return std::string{to_string(out.cmd)} + " needs an ID";
   if (pos.size() > wanted)
-    return "unexpected argument " + in_quotes(pos[wanted]) + " after " +
-           to_string(out.cmd);
+    return "unexpected argument " + in_quotes(pos[wanted]) + " after "
+           + to_string(out.cmd);
   if (wanted == 2)
     out.id = pos[1];
   if (out.cmd == command::create_item)
@@ -349,8 +345,8 @@ parse_result parse_args(const std::vector<std::string>& args, int64_t now_ms) {
     return res;
   auto& opts = res.options;
   opts.json = raw.flags.count("--json") != 0;
-  if (raw.flags.count("--help") != 0 || raw.flags.count("-h") != 0 ||
-      (!raw.positionals.empty() && raw.positionals[0] == "help")) {
+  if (raw.flags.count("--help") != 0 || raw.flags.count("-h") != 0
+      || (!raw.positionals.empty() && raw.positionals[0] == "help")) {
     opts.cmd = command::help;
     return res;
   }
@@ -383,7 +379,8 @@ parse_result parse_args(const std::vector<std::string>& args, int64_t now_ms) {
   }
   if (tls_given != 0 && tls_given != 3) {
     res.error = "--tls-cert, --tls-key and --tls-ca go together (TLS with "
-                "a certificate), got " + std::to_string(tls_given) + " of them";
+                "a certificate), got "
+                + std::to_string(tls_given) + " of them";
     return res;
   }
   auto node = raw.flags.find("--node");
@@ -407,8 +404,8 @@ std::string resolve_token(cli_options& opts, const char* env_token) {
   auto path = opts.data_dir + "/admin-token";
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr)
-    return "--data-dir: cannot read " + in_quotes(path) + ": " +
-           std::strerror(errno);
+    return "--data-dir: cannot read " + in_quotes(path) + ": "
+           + std::strerror(errno);
   char buf[256];
   auto n = std::fread(buf, 1, sizeof(buf), f);
   std::fclose(f);
@@ -446,8 +443,8 @@ cli_result failed(caf::actor_system& sys, const cli_options& o,
   cli_result r;
   if (err.category() == errc_category) {
     r.exit_code = exit_refused;
-    r.err = std::string{"error: "} + to_string(to_errc(err)) + ": node " +
-            endpoint(o) + " refused " + what_was_asked(o);
+    r.err = std::string{"error: "} + to_string(to_errc(err)) + ": node "
+            + endpoint(o) + " refused " + what_was_asked(o);
     if (auto hint = retry_after_ms(err); hint > 0)
       r.err += " (retry after " + std::to_string(hint) + " ms)";
     r.err += "\n";
@@ -456,8 +453,8 @@ cli_result failed(caf::actor_system& sys, const cli_options& o,
     r.err = no_answer_message(o, timeout) + "\n";
   } else {
     r.exit_code = exit_unreachable;
-    r.err = "error: node " + endpoint(o) +
-            " failed to answer: " + sys.render(err) + "\n";
+    r.err = "error: node " + endpoint(o)
+            + " failed to answer: " + sys.render(err) + "\n";
   }
   return r;
 }
@@ -468,10 +465,9 @@ cli_result ask(caf::scoped_actor& self, const admin_actor& dest,
                Format format, Ts... xs) {
   cli_result r;
   self->request(dest, timeout, xs...)
-      .receive([&](T& x) { r.out = format(x, o.json); },
-               [&](caf::error& err) {
-                 r = failed(self->system(), o, err, timeout);
-               });
+    .receive(
+      [&](T& x) { r.out = format(x, o.json); },
+      [&](caf::error& err) { r = failed(self->system(), o, err, timeout); });
   return r;
 }
 
@@ -479,7 +475,7 @@ cli_result ask(caf::scoped_actor& self, const admin_actor& dest,
 int64_t system_now_ms() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
-      .count();
+    .count();
 }
 
 /// format_nodes at the moment the answer arrived. since_ms is the node's
@@ -512,52 +508,51 @@ cli_result run_command(caf::actor_system& sys, const cli_options& o,
                      : " (a node whose cluster port is TLS needs --tls-cert, "
                        "--tls-key and --tls-ca)";
     return {exit_unreachable, "",
-            "error: cannot reach node " + endpoint(o) + ": " +
-                sys.render(dest.error()) + hint + "\n"};
+            "error: cannot reach node " + endpoint(o) + ": "
+              + sys.render(dest.error()) + hint + "\n"};
   }
   caf::scoped_actor self{sys};
   const auto& d = *dest;
   switch (o.cmd) {
-  case command::status:
-    return ask<node_status>(self, d, o, timeout, format_status, status_atom_v,
-                            o.token);
-  case command::items:
-    return ask<std::vector<item_detail>>(self, d, o, timeout, format_items,
-                                         list_atom_v, o.token);
-  case command::item:
-    return ask<item_detail>(self, d, o, timeout, format_item, view_atom_v,
+    case command::status:
+      return ask<node_status>(self, d, o, timeout, format_status, status_atom_v,
+                              o.token);
+    case command::items:
+      return ask<std::vector<item_detail>>(self, d, o, timeout, format_items,
+                                           list_atom_v, o.token);
+    case command::item:
+      return ask<item_detail>(self, d, o, timeout, format_item, view_atom_v,
+                              o.token, o.id);
+    case command::sessions:
+      return ask<sessions_view>(self, d, o, timeout, format_sessions,
+                                sessions_atom_v, o.token);
+    case command::user:
+      return ask<user_view>(self, d, o, timeout, format_user, user_atom_v,
                             o.token, o.id);
-  case command::sessions:
-    return ask<sessions_view>(self, d, o, timeout, format_sessions,
-                              sessions_atom_v, o.token);
-  case command::user:
-    return ask<user_view>(self, d, o, timeout, format_user, user_atom_v,
-                          o.token, o.id);
-  case command::create_item:
-    return ask<item_view>(self, d, o, timeout, format_created, create_atom_v,
-                          o.token, o.spec);
-  case command::pause:
-    return ask<item_view>(self, d, o, timeout, format_item_status, pause_atom_v,
-                          o.token, o.id);
-  case command::resume:
-    return ask<item_view>(self, d, o, timeout, format_item_status,
-                          resume_atom_v, o.token, o.id);
-  case command::end:
-    return ask<item_view>(self, d, o, timeout, format_item_status, end_atom_v,
-                          o.token, o.id);
-  case command::nodes:
-    return ask<std::vector<member_view>>(self, d, o, timeout, format_nodes_now,
-                                         nodes_atom_v, o.token);
-  case command::switches:
-    if (o.switch_name.empty())
+    case command::create_item:
+      return ask<item_view>(self, d, o, timeout, format_created, create_atom_v,
+                            o.token, o.spec);
+    case command::pause:
+      return ask<item_view>(self, d, o, timeout, format_item_status,
+                            pause_atom_v, o.token, o.id);
+    case command::resume:
+      return ask<item_view>(self, d, o, timeout, format_item_status,
+                            resume_atom_v, o.token, o.id);
+    case command::end:
+      return ask<item_view>(self, d, o, timeout, format_item_status, end_atom_v,
+                            o.token, o.id);
+    case command::nodes:
+      return ask<std::vector<member_view>>(
+        self, d, o, timeout, format_nodes_now, nodes_atom_v, o.token);
+    case command::switches:
+      if (o.switch_name.empty())
+        return ask<switches_view>(self, d, o, timeout, format_switches,
+                                  switch_atom_v, o.token);
       return ask<switches_view>(self, d, o, timeout, format_switches,
-                                switch_atom_v, o.token);
-    return ask<switches_view>(self, d, o, timeout, format_switches,
-                              switch_atom_v, o.token, o.switch_name,
-                              o.switch_value);
-  case command::none:
-  case command::help:
-    break;
+                                switch_atom_v, o.token, o.switch_name,
+                                o.switch_value);
+    case command::none:
+    case command::help: break;
   }
   return {exit_usage, usage(), ""};
 }

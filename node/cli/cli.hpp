@@ -55,9 +55,9 @@ struct cli_options {
   std::string tls_cert, tls_key, tls_ca;
   bool tls() const { return !tls_cert.empty(); }
   command cmd = command::none;
-  std::string id; // the item or user of item, user, pause, resume, end
-  item_spec spec; // create-item
-  std::string switch_name;  // switch NAME VALUE; both empty: list them
+  std::string id;          // the item or user of item, user, pause, resume, end
+  item_spec spec;          // create-item
+  std::string switch_name; // switch NAME VALUE; both empty: list them
   std::string switch_value;
 };
 

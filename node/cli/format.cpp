@@ -42,36 +42,22 @@ std::string json_escape(std::string_view s) {
   out.reserve(s.size());
   for (char ch : s) {
     switch (ch) {
-    case '"':
-      out += "\\\"";
-      break;
-    case '\\':
-      out += "\\\\";
-      break;
-    case '\b':
-      out += "\\b";
-      break;
-    case '\f':
-      out += "\\f";
-      break;
-    case '\n':
-      out += "\\n";
-      break;
-    case '\r':
-      out += "\\r";
-      break;
-    case '\t':
-      out += "\\t";
-      break;
-    default:
-      if (static_cast<unsigned char>(ch) < 0x20) {
-        char buf[8];
-        std::snprintf(buf, sizeof(buf), "\\u%04x",
-                      static_cast<unsigned>(static_cast<unsigned char>(ch)));
-        out += buf;
-      } else {
-        out += ch;
-      }
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(ch) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof(buf), "\\u%04x",
+                        static_cast<unsigned>(static_cast<unsigned char>(ch)));
+          out += buf;
+        } else {
+          out += ch;
+        }
     }
   }
   return out;
@@ -224,8 +210,8 @@ void put(json_writer& w, const store_stats& x) {
   w.key("commit_us_total").num(x.commit_us_total);
   w.key("commit_us_max").num(x.commit_us_max);
   double avg_us = x.transactions > 0
-                      ? static_cast<double>(x.commit_us_total) / x.transactions
-                      : 0.0;
+                    ? static_cast<double>(x.commit_us_total) / x.transactions
+                    : 0.0;
   w.key("commit_ms_avg").real(avg_us / 1000.0);
   w.close('}');
 }
@@ -410,30 +396,30 @@ std::string status_json(const node_status& x) {
 }
 
 std::string store_text(const store_stats& x) {
-  double avg_ms = x.transactions > 0 ? static_cast<double>(x.commit_us_total) /
-                                           x.transactions / 1000.0
+  double avg_ms = x.transactions > 0 ? static_cast<double>(x.commit_us_total)
+                                         / x.transactions / 1000.0
                                      : 0.0;
   return kv_block{}
-      .add("transactions", x.transactions)
-      .add("failed", x.failed_transactions)
-      .add("rows written", x.rows_written)
-      .add("batches", x.batches)
-      .add("avg commit ms", fixed3(avg_ms))
-      .add("max commit ms", fixed3(static_cast<double>(x.commit_us_max) / 1000))
-      .add("largest group", x.largest_group)
-      .render("  ");
+    .add("transactions", x.transactions)
+    .add("failed", x.failed_transactions)
+    .add("rows written", x.rows_written)
+    .add("batches", x.batches)
+    .add("avg commit ms", fixed3(avg_ms))
+    .add("max commit ms", fixed3(static_cast<double>(x.commit_us_max) / 1000))
+    .add("largest group", x.largest_group)
+    .render("  ");
 }
 
 std::string http_text(const http_stats& x) {
   return kv_block{}
-      .add("connections open", x.connections_open)
-      .add("connections accepted", x.connections_accepted)
-      .add("connections refused", x.connections_refused)
-      .add("requests", x.requests)
-      .add("requests in flight", x.requests_inflight)
-      .add("transport errors", x.transport_errors)
-      .add("answer timeouts", x.answer_timeouts)
-      .render("  ");
+    .add("connections open", x.connections_open)
+    .add("connections accepted", x.connections_accepted)
+    .add("connections refused", x.connections_refused)
+    .add("requests", x.requests)
+    .add("requests in flight", x.requests_inflight)
+    .add("transport errors", x.transport_errors)
+    .add("answer timeouts", x.answer_timeouts)
+    .render("  ");
 }
 
 } // namespace
@@ -442,21 +428,21 @@ std::string format_status(const node_status& x, bool json) {
   if (json)
     return status_json(x);
   std::string out =
-      kv_block{}
-          .add("node id", printable(x.node_id))
-          .add("version", shown(x.version))
-          .add("data dir", shown(x.data_dir))
-          .add("http", shown(x.http_endpoint))
-          .add("cluster", shown(x.cluster_endpoint))
-          .add("started", time_and_ms(x.started_ms))
-          .add("uptime", format_duration_ms(x.now_ms - x.started_ms))
-          .add("items", x.items)
-          .add("sessions", x.sessions)
-          .add("recovered items", x.recovered_items)
-          .add("recovered orders", x.recovered_orders)
-          .render();
-  return out + "\nstore\n" + store_text(x.store) + "\nhttp\n" +
-         http_text(x.http);
+    kv_block{}
+      .add("node id", printable(x.node_id))
+      .add("version", shown(x.version))
+      .add("data dir", shown(x.data_dir))
+      .add("http", shown(x.http_endpoint))
+      .add("cluster", shown(x.cluster_endpoint))
+      .add("started", time_and_ms(x.started_ms))
+      .add("uptime", format_duration_ms(x.now_ms - x.started_ms))
+      .add("items", x.items)
+      .add("sessions", x.sessions)
+      .add("recovered items", x.recovered_items)
+      .add("recovered orders", x.recovered_orders)
+      .render();
+  return out + "\nstore\n" + store_text(x.store) + "\nhttp\n"
+         + http_text(x.http);
 }
 
 // -- items and item -----------------------------------------------------------
@@ -495,28 +481,28 @@ std::string item_view_text(const item_view& x) {
   const auto& r = x.record;
   const auto& s = r.spec;
   return kv_block{}
-      .add("item", printable(s.item_id))
-      .add("name", shown(s.name))
-      .add("status", to_string(x.status))
-      .add("mode", to_string(s.mode))
-      .add("total", s.total)
-      .add("available", r.counters.available)
-      .add("reserved", r.counters.reserved)
-      .add("sold", r.counters.sold)
-      .add("per user limit", s.per_user_limit)
-      .add("starts at", time_and_ms(s.starts_at_ms))
-      .add("ends at", s.ends_at_ms == 0 ? "none" : time_and_ms(s.ends_at_ms))
-      .add("reserve ttl ms", s.reserve_ttl_ms)
-      .add("price cents", s.price_cents)
-      .add("admin state", to_string(r.admin))
-      .add("next order seq", r.next_order_seq)
-      .add("orders", x.orders)
-      .add("buyers", x.buyers)
-      .add("batch pending", x.batch_pending)
-      .add("batch in flight", x.batch_inflight)
-      .add("commits", x.commits)
-      .add("commit failures", x.commit_failures)
-      .render();
+    .add("item", printable(s.item_id))
+    .add("name", shown(s.name))
+    .add("status", to_string(x.status))
+    .add("mode", to_string(s.mode))
+    .add("total", s.total)
+    .add("available", r.counters.available)
+    .add("reserved", r.counters.reserved)
+    .add("sold", r.counters.sold)
+    .add("per user limit", s.per_user_limit)
+    .add("starts at", time_and_ms(s.starts_at_ms))
+    .add("ends at", s.ends_at_ms == 0 ? "none" : time_and_ms(s.ends_at_ms))
+    .add("reserve ttl ms", s.reserve_ttl_ms)
+    .add("price cents", s.price_cents)
+    .add("admin state", to_string(r.admin))
+    .add("next order seq", r.next_order_seq)
+    .add("orders", x.orders)
+    .add("buyers", x.buyers)
+    .add("batch pending", x.batch_pending)
+    .add("batch in flight", x.batch_inflight)
+    .add("commits", x.commits)
+    .add("commit failures", x.commit_failures)
+    .render();
 }
 
 std::string recent_text(const std::vector<outcome_event>& recent) {
@@ -527,9 +513,9 @@ std::string recent_text(const std::vector<outcome_event>& recent) {
     rows.push_back({format_time_ms(e.at_ms), printable(e.user_id),
                     printable(e.outcome), std::to_string(e.quantity),
                     e.order_id.empty() ? "-" : printable(e.order_id)});
-  return "recent outcomes (" + std::to_string(recent.size()) +
-         ", newest last)\n" +
-         table({"time", "user", "outcome", "qty", "order id"}, rows);
+  return "recent outcomes (" + std::to_string(recent.size())
+         + ", newest last)\n"
+         + table({"time", "user", "outcome", "qty", "order id"}, rows);
 }
 
 } // namespace
@@ -540,22 +526,22 @@ std::string format_item(const item_detail& x, bool json) {
     put(w, x);
     return w.text();
   }
-  std::string queue = kv_block{}
-                          .add("waiting", x.queue.waiting)
-                          .add("in flight", x.queue.inflight)
-                          .add("oldest wait ms", x.queue.oldest_wait_ms)
-                          .add("admitted", x.queue.admitted)
-                          .add("rejected", x.queue.rejected)
-                          .add("sold-out notice ms",
-                               x.queue.sold_out_notice_ms < 0
-                                 ? std::string{"-"}
-                                 : std::to_string(x.queue.sold_out_notice_ms)
-                                     + " (" + std::to_string(
-                                       x.queue.sold_out_waiters)
-                                     + " waiters answered)")
-                          .render("  ");
-  return item_view_text(x.item) + "\nqueue\n" + queue + "\n" +
-         recent_text(x.item.recent);
+  std::string queue =
+    kv_block{}
+      .add("waiting", x.queue.waiting)
+      .add("in flight", x.queue.inflight)
+      .add("oldest wait ms", x.queue.oldest_wait_ms)
+      .add("admitted", x.queue.admitted)
+      .add("rejected", x.queue.rejected)
+      .add("sold-out notice ms",
+           x.queue.sold_out_notice_ms < 0
+             ? std::string{"-"}
+             : std::to_string(x.queue.sold_out_notice_ms) + " ("
+                 + std::to_string(x.queue.sold_out_waiters)
+                 + " waiters answered)")
+      .render("  ");
+  return item_view_text(x.item) + "\nqueue\n" + queue + "\n"
+         + recent_text(x.item.recent);
 }
 
 std::string format_created(const item_view& x, bool json) {
@@ -573,9 +559,8 @@ std::string format_item_status(const item_view& x, bool json) {
     put(w, x);
     return w.text();
   }
-  return "item " + printable(x.record.spec.item_id) + ": " +
-         to_string(x.status) + " (admin state " + to_string(x.record.admin) +
-         ")\n";
+  return "item " + printable(x.record.spec.item_id) + ": " + to_string(x.status)
+         + " (admin state " + to_string(x.record.admin) + ")\n";
 }
 
 // -- sessions and user --------------------------------------------------------
@@ -594,20 +579,20 @@ std::string format_sessions(const sessions_view& x, bool json) {
     return w.text();
   }
   std::string out = kv_block{}
-                        .add("sessions", x.count)
-                        .add("max", x.sessions_max)
-                        .add("refused", x.refused)
-                        .add("unpaid parked", x.unpaid_parked)
-                        .add("unpaid not parked", x.unpaid_parked_dropped)
-                        .render();
+                      .add("sessions", x.count)
+                      .add("max", x.sessions_max)
+                      .add("refused", x.refused)
+                      .add("unpaid parked", x.unpaid_parked)
+                      .add("unpaid not parked", x.unpaid_parked_dropped)
+                      .render();
   if (x.top.empty())
     return out + "\ntop users by requests: none\n";
   table_rows rows;
   for (const auto& s : x.top)
     rows.push_back({printable(s.user_id), std::to_string(s.requests),
                     format_time_ms(s.last_active_ms)});
-  return out + "\ntop users by requests\n" +
-         table({"user", "requests", "last active"}, rows);
+  return out + "\ntop users by requests\n"
+         + table({"user", "requests", "last active"}, rows);
 }
 
 namespace {
@@ -641,36 +626,35 @@ std::string format_user(const user_view& x, bool json) {
     return user_json(x);
   if (!x.live)
     return kv_block{}
-               .add("user", printable(x.user_id))
-               .add("live", "no")
-               .render() +
-           "(no live session: never seen, or retired when idle)\n";
-  std::string out =
-      kv_block{}
-          .add("user", printable(x.user_id))
-          .add("live", "yes")
-          .add("requests", x.summary.requests)
-          .add("last active", time_and_ms(x.summary.last_active_ms))
-          .add("tokens", fixed3(x.tokens))
-          .render();
+             .add("user", printable(x.user_id))
+             .add("live", "no")
+             .render()
+           + "(no live session: never seen, or retired when idle)\n";
+  std::string out = kv_block{}
+                      .add("user", printable(x.user_id))
+                      .add("live", "yes")
+                      .add("requests", x.summary.requests)
+                      .add("last active", time_and_ms(x.summary.last_active_ms))
+                      .add("tokens", fixed3(x.tokens))
+                      .render();
   table_rows items;
   for (const auto& i : x.items)
     items.push_back({printable(i.item_id), std::to_string(i.held),
                      std::to_string(i.requests_known),
                      std::to_string(i.queued)});
   out += items.empty()
-             ? "\nitems: none\n"
-             : "\nitems\n" +
-                   table({"item", "held", "requests known", "queued"}, items);
+           ? "\nitems: none\n"
+           : "\nitems\n"
+               + table({"item", "held", "requests known", "queued"}, items);
   table_rows unpaid;
   for (const auto& u : x.unpaid)
     unpaid.push_back({printable(u.order_id), printable(u.item_id),
                       std::to_string(u.quantity),
                       format_time_ms(u.expires_ms)});
   out += unpaid.empty()
-             ? "\nunpaid orders: none\n"
-             : "\nunpaid orders\n" +
-                   table({"order id", "item", "qty", "expires at"}, unpaid);
+           ? "\nunpaid orders: none\n"
+           : "\nunpaid orders\n"
+               + table({"order id", "item", "qty", "expires at"}, unpaid);
   return out;
 }
 
@@ -687,7 +671,7 @@ std::string count_text(int64_t v) {
 /// then any state this CLI does not know, in order of first appearance.
 std::string members_summary(const std::vector<member_view>& xs) {
   std::vector<std::pair<std::string, int64_t>> tally{
-      {"up", 0}, {"connecting", 0}, {"down", 0}};
+    {"up", 0}, {"connecting", 0}, {"down", 0}};
   for (const auto& x : xs) {
     std::string state = x.state == "self" ? "up" : printable(x.state);
     auto i = std::find_if(tally.begin(), tally.end(),
@@ -698,7 +682,7 @@ std::string members_summary(const std::vector<member_view>& xs) {
       ++i->second;
   }
   std::string out =
-      std::to_string(xs.size()) + (xs.size() == 1 ? " member:" : " members:");
+    std::to_string(xs.size()) + (xs.size() == 1 ? " member:" : " members:");
   const char* sep = " ";
   for (const auto& [state, n] : tally) {
     if (n == 0)
@@ -742,8 +726,8 @@ std::string format_nodes(const std::vector<member_view>& xs, int64_t now_ms,
   }
   return table({"NODE", "ENDPOINT", "STATE", "FOR", "ITEMS", "SESSIONS",
                 "CONNS", "REQUESTS"},
-               rows) +
-         members_summary(xs);
+               rows)
+         + members_summary(xs);
 }
 
 // -- switch -------------------------------------------------------------------

@@ -19,8 +19,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <caf/actor_system.hpp>
@@ -79,7 +79,7 @@ void write(std::FILE* f, const std::string& text) {
 int64_t now_ms() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
-      .count();
+    .count();
 }
 
 int run(const cli_options& opts) {
@@ -113,12 +113,12 @@ int main(int argc, char** argv) {
   }
   auto options = parsed.options;
   if (parsed.error.empty())
-    parsed.error = seckill::cli::resolve_token(
-        options, std::getenv("SECKILL_ADMIN_TOKEN"));
+    parsed.error =
+      seckill::cli::resolve_token(options, std::getenv("SECKILL_ADMIN_TOKEN"));
   if (parsed.error.empty() && options.tls()) {
     // The node's key names, as the CLI's flags.
     auto why = seckill::check_tls_files(
-        {options.tls_cert, options.tls_key, options.tls_ca});
+      {options.tls_cert, options.tls_key, options.tls_ca});
     for (auto [key, flag] : {std::pair{"openssl.certificate", "--tls-cert"},
                              std::pair{"openssl.key", "--tls-key"},
                              std::pair{"openssl.cafile", "--tls-ca"}})

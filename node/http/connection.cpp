@@ -29,10 +29,10 @@ bool header_text_ok(const std::string& s) {
 // Headers the server owns and a handler may not set.
 bool reserved_header(const std::string& name) {
   auto f = bhttp::string_to_field(name);
-  return f == bhttp::field::content_length ||
-         f == bhttp::field::transfer_encoding ||
-         f == bhttp::field::connection || f == bhttp::field::server ||
-         f == bhttp::field::content_type;
+  return f == bhttp::field::content_length
+         || f == bhttp::field::transfer_encoding
+         || f == bhttp::field::connection || f == bhttp::field::server
+         || f == bhttp::field::content_type;
 }
 
 // The wire bytes of `res`, through Beast's serializer; only the header
@@ -70,8 +70,8 @@ std::string render_unchecked(response r, unsigned version, bool keep_alive,
   if (!no_body && !r.content_type.empty() && header_text_ok(r.content_type))
     res.set(bhttp::field::content_type, r.content_type);
   for (const auto& [name, value] : r.headers) {
-    if (name.empty() || !header_text_ok(name) || !header_text_ok(value) ||
-        reserved_header(name))
+    if (name.empty() || !header_text_ok(name) || !header_text_ok(value)
+        || reserved_header(name))
       continue;
     res.insert(name, value);
   }
@@ -101,7 +101,6 @@ response problem(errc code, int status, const std::string& detail) {
   return r;
 }
 
-
 } // namespace
 
 parse_limits limits_of(const server_config& cfg) {
@@ -113,10 +112,9 @@ parse_limits limits_of(const server_config& cfg) {
 }
 
 connection::connection(core& c, tcp::socket socket)
-    : core_(c), strand_(socket.get_executor()), socket_(std::move(socket)),
-      buffer_(read_buffer_bytes_max(limits_of(c.cfg))),
-      reader_(limits_of(c.cfg)), read_timer_(strand_), answer_timer_(strand_),
-      write_timer_(strand_) {
+  : core_(c), strand_(socket.get_executor()), socket_(std::move(socket)),
+    buffer_(read_buffer_bytes_max(limits_of(c.cfg))), reader_(limits_of(c.cfg)),
+    read_timer_(strand_), answer_timer_(strand_), write_timer_(strand_) {
   error_code ec;
   auto ep = socket_.remote_endpoint(ec);
   if (!ec)
@@ -185,15 +183,12 @@ connection::step connection::parse_step() {
     arm_read_timer(read_timer_kind::request, core_.cfg.request_timeout_ms);
   }
   switch (reader_.parse(buffer_)) {
-  case request_reader::step::progressed:
-    return step::progressed;
-  case request_reader::step::need_more:
-    return step::need_more;
-  case request_reader::step::complete:
-    complete_request();
-    return step::progressed;
-  case request_reader::step::failed:
-    break;
+    case request_reader::step::progressed: return step::progressed;
+    case request_reader::step::need_more: return step::need_more;
+    case request_reader::step::complete:
+      complete_request();
+      return step::progressed;
+    case request_reader::step::failed: break;
   }
   const auto& f = reader_.fault();
   transport_error(f.code, f.status, f.detail);
@@ -289,7 +284,7 @@ void connection::hand_over(bhttp::request<bhttp::string_body>&& msg) {
 }
 
 void connection::transport_error(errc code, int status,
-                              const std::string& detail) {
+                                 const std::string& detail) {
   ++core_.stats.transport_errors;
   spdlog::debug("http_transport_error status={} code={} client={} detail={}",
                 status, to_string(code), client_ip_, detail);
@@ -321,9 +316,9 @@ void connection::start_read() {
   SECKILL_ASSERT(room > 0, "a read always has room in the buffer");
   auto buf = buffer_.prepare(std::min(read_chunk_bytes, room));
   socket_.async_read_some(
-      buf, [self = shared_from_this()](error_code ec, std::size_t n) {
-        self->on_read(ec, n);
-      });
+    buf, [self = shared_from_this()](error_code ec, std::size_t n) {
+      self->on_read(ec, n);
+    });
 }
 
 void connection::on_read(error_code ec, std::size_t n) {
@@ -520,18 +515,15 @@ void connection::on_read_timer(error_code ec, uint64_t gen) {
   auto kind = read_timer_kind_;
   read_timer_kind_ = read_timer_kind::none;
   switch (kind) {
-  case read_timer_kind::request:
-    transport_error(errc::request_timeout, 408,
-                    "request not complete within " +
-                        std::to_string(core_.cfg.request_timeout_ms) + " ms");
-    maybe_write();
-    return;
-  case read_timer_kind::idle:
-  case read_timer_kind::linger:
-    close();
-    return;
-  case read_timer_kind::none:
-    return;
+    case read_timer_kind::request:
+      transport_error(errc::request_timeout, 408,
+                      "request not complete within "
+                        + std::to_string(core_.cfg.request_timeout_ms) + " ms");
+      maybe_write();
+      return;
+    case read_timer_kind::idle:
+    case read_timer_kind::linger: close(); return;
+    case read_timer_kind::none: return;
   }
 }
 
@@ -583,7 +575,7 @@ void connection::on_answer_timer(error_code ec, uint64_t gen) {
 void connection::arm_write_timer() {
   uint64_t gen = ++write_timer_gen_;
   write_timer_.expires_after(
-      std::chrono::milliseconds(core_.cfg.request_timeout_ms));
+    std::chrono::milliseconds(core_.cfg.request_timeout_ms));
   write_timer_.async_wait([self = shared_from_this(), gen](error_code ec) {
     if (!ec && gen == self->write_timer_gen_)
       self->close();

@@ -4,12 +4,12 @@
 //
 // How it is built. Each connection is a `connection` owned by shared_ptrs held
 // in its pending operations (a read, a write, a timer); every socket and
-// timer operation of a connection runs on its own strand, so a connection's state
-// needs no lock. The connection feeds the bytes it reads to a `request_reader`
-// (node/http/parse.hpp: Beast's `request_parser<string_body>` with the
-// checks Beast leaves to its caller) itself, which lets it keep parsing
-// pipelined requests out of the buffer while earlier ones are still with
-// the handler.
+// timer operation of a connection runs on its own strand, so a connection's
+// state needs no lock. The connection feeds the bytes it reads to a
+// `request_reader` (node/http/parse.hpp: Beast's `request_parser<string_body>`
+// with the checks Beast leaves to its caller) itself, which lets it keep
+// parsing pipelined requests out of the buffer while earlier ones are still
+// with the handler.
 //
 // Ordered replies: every complete request gets a slot, numbered in arrival
 // order, in a queue of at most `pipeline_max` slots; when the queue is full
@@ -80,7 +80,7 @@ constexpr std::size_t extra_header_bytes_max = 8'192;
 inline int64_t now_ms() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(steady_clock::now().time_since_epoch())
-      .count();
+    .count();
 }
 
 struct counters {

@@ -27,9 +27,10 @@ constexpr std::size_t read_slack_bytes = 16'384;
 
 // RFC 9110 5.6.2.
 bool is_tchar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-         (c >= '0' && c <= '9') ||
-         std::string_view{"!#$%&'*+-.^_`|~"}.find(c) != std::string_view::npos;
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+         || (c >= '0' && c <= '9')
+         || std::string_view{"!#$%&'*+-.^_`|~"}.find(c)
+              != std::string_view::npos;
 }
 
 std::size_t field_count(const bhttp::request_header<>& h) {
@@ -76,8 +77,8 @@ bool codings_end_chunked(const bhttp::request_header<>& h) {
 } // namespace
 
 std::size_t read_buffer_bytes_max(const parse_limits& limits) {
-  return std::max(limits.header_bytes_max, limits.request_line_bytes_max + 2) +
-         read_slack_bytes;
+  return std::max(limits.header_bytes_max, limits.request_line_bytes_max + 2)
+         + read_slack_bytes;
 }
 
 void skip_empty_lines(beast::flat_buffer& buffer) {
@@ -180,8 +181,8 @@ request_reader::step request_reader::after_put(const beast::flat_buffer& buffer,
   if (!header_before && parser_->is_header_done()) {
     // Without chunked last, a request's body length is unknowable.
     const auto& h = parser_->get();
-    if (h.find(bhttp::field::transfer_encoding) != h.end() &&
-        !(parser_->chunked() && codings_end_chunked(h)))
+    if (h.find(bhttp::field::transfer_encoding) != h.end()
+        && !(parser_->chunked() && codings_end_chunked(h)))
       return fail(errc::bad_request, 400,
                   "Transfer-Encoding must be codings ending with chunked");
     if (auto why = header_fault(h); !why.empty())
@@ -215,12 +216,12 @@ request_reader::step request_reader::fail(errc code, int status,
 request_reader::step request_reader::fail_parse(beast::error_code ec) {
   if (ec == bhttp::error::header_limit)
     return fail(errc::headers_too_large, 431,
-                "request line and headers over " +
-                    std::to_string(limits_.header_bytes_max) + " bytes");
+                "request line and headers over "
+                  + std::to_string(limits_.header_bytes_max) + " bytes");
   if (ec == bhttp::error::body_limit)
     return fail(errc::payload_too_large, 413,
-                "body over " + std::to_string(limits_.body_bytes_max) +
-                    " bytes");
+                "body over " + std::to_string(limits_.body_bytes_max)
+                  + " bytes");
   return fail(errc::bad_request, 400, "malformed request: " + ec.message());
 }
 

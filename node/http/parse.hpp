@@ -98,8 +98,8 @@ private:
 
   parse_limits limits_;
   std::optional<
-      boost::beast::http::request_parser<boost::beast::http::string_body>>
-      parser_;
+    boost::beast::http::request_parser<boost::beast::http::string_body>>
+    parser_;
   bool line_checked_ = false; // the request line is within the limit
   std::size_t header_bytes_ = 0;
   std::size_t header_fields_ = 0; // fields in the header, trailer not counted

@@ -34,28 +34,27 @@ constexpr int64_t drain_poll_ms = 2;
 // stop_accepting() waits at most this long for the acceptor to close.
 constexpr int64_t acceptor_close_wait_ms = 2'000;
 
-
 std::string validate(const server_config& cfg) {
   if (cfg.io_threads < 1 || cfg.io_threads > 256)
     return "io_threads must be 1..256";
-  if (cfg.connections_max < 1 ||
-      cfg.connections_max > limits::http_connections_max)
+  if (cfg.connections_max < 1
+      || cfg.connections_max > limits::http_connections_max)
     return "connections_max out of range";
-  if (cfg.connections_per_address_max < 1 ||
-      cfg.connections_per_address_max > limits::http_connections_max)
+  if (cfg.connections_per_address_max < 1
+      || cfg.connections_per_address_max > limits::http_connections_max)
     return "connections_per_address_max out of range";
-  if (cfg.request_line_bytes_max < 16 ||
-      cfg.header_bytes_max > limits::http_header_bytes_max ||
-      cfg.header_bytes_max < cfg.request_line_bytes_max)
+  if (cfg.request_line_bytes_max < 16
+      || cfg.header_bytes_max > limits::http_header_bytes_max
+      || cfg.header_bytes_max < cfg.request_line_bytes_max)
     return "request_line_bytes_max must be 16..header_bytes_max, "
-           "header_bytes_max at most " +
-           std::to_string(limits::http_header_bytes_max);
+           "header_bytes_max at most "
+           + std::to_string(limits::http_header_bytes_max);
   if (cfg.body_bytes_max > limits::http_body_bytes_max)
     return "body_bytes_max over " + std::to_string(limits::http_body_bytes_max);
   if (cfg.pipeline_max < 1 || cfg.pipeline_max > limits::http_pipeline_max)
     return "pipeline_max out of range";
-  if (cfg.idle_timeout_ms < 1 || cfg.request_timeout_ms < 1 ||
-      cfg.answer_timeout_ms < 1)
+  if (cfg.idle_timeout_ms < 1 || cfg.request_timeout_ms < 1
+      || cfg.answer_timeout_ms < 1)
     return "timeouts must be positive";
   return {};
 }
@@ -198,8 +197,8 @@ void server_impl::on_accept(error_code ec, tcp::socket socket) {
     return;
   }
   auto s = std::make_shared<connection>(core_, std::move(socket));
-  bool full = core_.stats.connections_open.load() >=
-              static_cast<int64_t>(core_.cfg.connections_max);
+  bool full = core_.stats.connections_open.load()
+              >= static_cast<int64_t>(core_.cfg.connections_max);
   if (full || !core_.accepting.load()) {
     ++core_.stats.connections_refused;
     s->refuse(core_.accepting.load() ? "server overloaded"

@@ -56,10 +56,10 @@ using seckill::http::request_reader;
 // Limit sets byte 0 chooses from; each is one validate() accepts
 // (request line 16..header, header at most 64 KiB, body at most 1 MiB).
 constexpr std::array<parse_limits, 4> limit_sets{{
-    {4'096, 8'192, 65'536}, // the server's defaults
-    {64, 256, 1'024},
-    {16, 48, 16},
-    {32, 32, 0}, // line as long as the header; no body at all
+  {4'096, 8'192, 65'536}, // the server's defaults
+  {64, 256, 1'024},
+  {16, 48, 16},
+  {32, 32, 0}, // line as long as the header; no body at all
 }};
 
 using seckill::fuzz::require;
@@ -72,8 +72,8 @@ struct seen_request {
   std::vector<std::pair<std::string, std::string>> fields;
   std::string body;
   bool operator==(const seen_request& o) const {
-    return method == o.method && target == o.target && version == o.version &&
-           fields == o.fields && body == o.body;
+    return method == o.method && target == o.target && version == o.version
+           && fields == o.fields && body == o.body;
   }
 };
 
@@ -132,9 +132,9 @@ bool iequals(std::string_view a, std::string_view b) {
   auto lower = [](char c) {
     return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
   };
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(),
-                    [&](char x, char y) { return lower(x) == lower(y); });
+  return a.size() == b.size()
+         && std::equal(a.begin(), a.end(), b.begin(),
+                       [&](char x, char y) { return lower(x) == lower(y); });
 }
 
 std::size_t count_field(const request_reader::message& m,
@@ -157,8 +157,8 @@ std::string_view trim(std::string_view s) {
 bool token(std::string_view s) {
   static constexpr std::string_view specials = "!#$%&'*+-.^_`|~";
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c >= '0' && c <= '9') || specials.find(c) != specials.npos;
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+           || (c >= '0' && c <= '9') || specials.find(c) != specials.npos;
   });
 }
 
@@ -242,8 +242,8 @@ void check_wire(std::string_view wire, const request_reader::message& m,
                 const parse_limits& lim) {
   auto line_end = wire.find("\r\n");
   auto header_end = wire.find("\r\n\r\n");
-  require(line_end != std::string_view::npos &&
-              header_end != std::string_view::npos,
+  require(line_end != std::string_view::npos
+            && header_end != std::string_view::npos,
           "a complete request has a request line and a header end");
   require(line_end <= lim.request_line_bytes_max,
           "request line over request_line_bytes_max");
@@ -295,31 +295,28 @@ bool malformed_header(std::string_view header) {
 void check_fault(std::string_view buffered, const seckill::http::parse_fault& f,
                  const parse_limits& lim) {
   switch (f.status) {
-  case 400:
-    require(f.code == errc::bad_request, "400 is bad_request");
-    break;
-  case 413:
-    require(f.code == errc::payload_too_large, "413 is payload_too_large");
-    break;
-  case 414: {
-    require(f.code == errc::uri_too_long, "414 is uri_too_long");
-    auto lf = buffered.find('\n');
-    std::size_t len = lf == std::string_view::npos ? buffered.size() : lf;
-    if (lf != std::string_view::npos && len > 0 && buffered[len - 1] == '\r')
-      --len;
-    require(len > lim.request_line_bytes_max, "414 for a short request line");
-    break;
-  }
-  case 431: {
-    require(f.code == errc::headers_too_large, "431 is headers_too_large");
-    auto end = buffered.find("\r\n\r\n");
-    require(end == std::string_view::npos || end + 4 > lim.header_bytes_max ||
-                malformed_header(buffered.substr(0, end + 4)),
-            "431 for a header within the limit");
-    break;
-  }
-  default:
-    require(false, "a fault is 400, 413, 414 or 431");
+    case 400: require(f.code == errc::bad_request, "400 is bad_request"); break;
+    case 413:
+      require(f.code == errc::payload_too_large, "413 is payload_too_large");
+      break;
+    case 414: {
+      require(f.code == errc::uri_too_long, "414 is uri_too_long");
+      auto lf = buffered.find('\n');
+      std::size_t len = lf == std::string_view::npos ? buffered.size() : lf;
+      if (lf != std::string_view::npos && len > 0 && buffered[len - 1] == '\r')
+        --len;
+      require(len > lim.request_line_bytes_max, "414 for a short request line");
+      break;
+    }
+    case 431: {
+      require(f.code == errc::headers_too_large, "431 is headers_too_large");
+      auto end = buffered.find("\r\n\r\n");
+      require(end == std::string_view::npos || end + 4 > lim.header_bytes_max
+                || malformed_header(buffered.substr(0, end + 4)),
+              "431 for a header within the limit");
+      break;
+    }
+    default: require(false, "a fault is 400, 413, 414 or 431");
   }
 }
 
@@ -372,7 +369,7 @@ outcome run(std::string_view stream, const parse_limits& lim, uint8_t reads) {
     }
     if (read == stream.size()) {
       out.waiting =
-          in_request; // the peer's end: a half-sent request is dropped
+        in_request; // the peer's end: a half-sent request is dropped
       return out;
     }
     std::size_t room = buffer.max_size() - buffer.size();

@@ -47,11 +47,11 @@ namespace limits = seckill::limits;
 using seckill::fuzz::require;
 
 bool same(const item_spec& a, const item_spec& b) {
-  return a.item_id == b.item_id && a.name == b.name && a.total == b.total &&
-         a.per_user_limit == b.per_user_limit &&
-         a.starts_at_ms == b.starts_at_ms && a.ends_at_ms == b.ends_at_ms &&
-         a.mode == b.mode && a.reserve_ttl_ms == b.reserve_ttl_ms &&
-         a.price_cents == b.price_cents;
+  return a.item_id == b.item_id && a.name == b.name && a.total == b.total
+         && a.per_user_limit == b.per_user_limit
+         && a.starts_at_ms == b.starts_at_ms && a.ends_at_ms == b.ends_at_ms
+         && a.mode == b.mode && a.reserve_ttl_ms == b.reserve_ttl_ms
+         && a.price_cents == b.price_cents;
 }
 
 item_spec sentinel() {
@@ -74,16 +74,16 @@ struct field_def {
 };
 
 const field_def fields[] = {
-    {"item_id", "itemId", nullptr},
-    {"name", "name", nullptr},
-    {"total", "total", &item_spec::total},
-    {"per_user_limit", "perUserLimit", &item_spec::per_user_limit},
-    {"starts_at_ms", "startsAtMs", &item_spec::starts_at_ms},
-    {"ends_at_ms", "endsAtMs", &item_spec::ends_at_ms},
-    {"mode", "mode", nullptr},
-    {"reserve_ttl_ms", "reserveTtlMs", &item_spec::reserve_ttl_ms},
-    {"price_cents", "priceCents", &item_spec::price_cents},
-    {"status", "status", nullptr},
+  {"item_id", "itemId", nullptr},
+  {"name", "name", nullptr},
+  {"total", "total", &item_spec::total},
+  {"per_user_limit", "perUserLimit", &item_spec::per_user_limit},
+  {"starts_at_ms", "startsAtMs", &item_spec::starts_at_ms},
+  {"ends_at_ms", "endsAtMs", &item_spec::ends_at_ms},
+  {"mode", "mode", nullptr},
+  {"reserve_ttl_ms", "reserveTtlMs", &item_spec::reserve_ttl_ms},
+  {"price_cents", "priceCents", &item_spec::price_cents},
+  {"status", "status", nullptr},
 };
 constexpr std::size_t field_count = sizeof fields / sizeof fields[0];
 
@@ -110,8 +110,8 @@ void check_number(const json& v, int64_t got) {
   } else if (v.is_string()) {
     const auto& s = v.get_ref<const std::string&>();
     auto digits = s.substr(!s.empty() && s[0] == '-' ? 1 : 0);
-    if (!digits.empty() && digits.size() <= 18 &&
-        digits.find_first_not_of("0123456789") == std::string::npos)
+    if (!digits.empty() && digits.size() <= 18
+        && digits.find_first_not_of("0123456789") == std::string::npos)
       require(got == std::stoll(s), "a field is the string written");
   } else {
     require(false, "an int64 field is a number or a string");
@@ -158,7 +158,7 @@ void check_against_nlohmann(const std::string& body, const item_spec& s) {
 
 void check_round_trip(const item_spec& s) {
   auto printed =
-      seckill::to_json(seckill::to_proto(s, seckill::item_status::on_sale));
+    seckill::to_json(seckill::to_proto(s, seckill::item_status::on_sale));
   if (printed.size() > limits::json_body_bytes_max)
     return; // escapes can make a name within the budget print over it
   item_spec again = sentinel();
@@ -171,20 +171,20 @@ void check_ranges(const item_spec& s) {
   require(!s.item_id.empty() && s.item_id.size() <= limits::id_length_max,
           "item_id within id_length_max");
   for (char ch : s.item_id)
-    require((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                (ch >= '0' && ch <= '9') || ch == '_' || ch == '-',
+    require((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
+              || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-',
             "item_id of [A-Za-z0-9_-]");
   require(s.total >= 1 && s.total <= limits::item_total_max,
           "total within 1..item_total_max");
-  require(s.per_user_limit >= 1 &&
-              s.per_user_limit <= limits::per_user_limit_max,
+  require(s.per_user_limit >= 1
+            && s.per_user_limit <= limits::per_user_limit_max,
           "per_user_limit within 1..per_user_limit_max");
   require(s.starts_at_ms >= 0, "starts_at_ms not negative");
   require(s.ends_at_ms == 0 || s.ends_at_ms > s.starts_at_ms,
           "ends_at_ms 0 or after the start");
-  require(s.mode == seckill::deduction_mode::order ||
-              (s.reserve_ttl_ms >= limits::reserve_ttl_ms_min &&
-               s.reserve_ttl_ms <= limits::reserve_ttl_ms_max),
+  require(s.mode == seckill::deduction_mode::order
+            || (s.reserve_ttl_ms >= limits::reserve_ttl_ms_min
+                && s.reserve_ttl_ms <= limits::reserve_ttl_ms_max),
           "reserve_ttl_ms within its limits where it is used");
   require(s.price_cents >= 0, "price_cents not negative");
   require(s.name.size() <= 256, "name of at most 256 bytes");

@@ -50,9 +50,9 @@ const std::string item_id = "sku-1"; // from the request's path
 using seckill::fuzz::require;
 
 bool same(const purchase& a, const purchase& b) {
-  return a.item_id == b.item_id && a.user_id == b.user_id &&
-         a.request_id == b.request_id && a.quantity == b.quantity &&
-         a.soft_refusal == b.soft_refusal;
+  return a.item_id == b.item_id && a.user_id == b.user_id
+         && a.request_id == b.request_id && a.quantity == b.quantity
+         && a.soft_refusal == b.soft_refusal;
 }
 
 // What no reader would produce: a refusing reader must leave it so.
@@ -98,8 +98,8 @@ void check_quantity(const json& v, int64_t got) {
     // The proto3 JSON mapping also takes an int64 as a decimal string.
     const auto& s = v.get_ref<const std::string&>();
     auto digits = s.substr(!s.empty() && s[0] == '-' ? 1 : 0);
-    bool plain = !digits.empty() && digits.size() <= 18 &&
-                 digits.find_first_not_of("0123456789") == std::string::npos;
+    bool plain = !digits.empty() && digits.size() <= 18
+                 && digits.find_first_not_of("0123456789") == std::string::npos;
     if (plain)
       require(got == std::stoll(s), "quantity is the string written");
   } else {
@@ -135,8 +135,8 @@ void check_against_nlohmann(const std::string& body, const purchase& p) {
 }
 
 bool refusal(errc code) {
-  return code == errc::invalid_item || code == errc::invalid_id ||
-         code == errc::invalid_quantity;
+  return code == errc::invalid_item || code == errc::invalid_id
+         || code == errc::invalid_quantity;
 }
 
 } // namespace
@@ -144,7 +144,7 @@ bool refusal(errc code) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   const std::string body(reinterpret_cast<const char*>(data), size);
   const bool within_budget =
-      body.size() <= seckill::limits::json_body_bytes_max;
+    body.size() <= seckill::limits::json_body_bytes_max;
 
   std::string gate_why;
   errc gate = seckill::check_flat_json_object(body, &gate_why);
@@ -159,7 +159,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   purchase proto = sentinel();
   std::string proto_why;
   errc proto_code =
-      seckill::parse_purchase_json_protobuf(body, item_id, proto, &proto_why);
+    seckill::parse_purchase_json_protobuf(body, item_id, proto, &proto_why);
 
   purchase both = sentinel();
   std::string both_why;

@@ -1,6 +1,7 @@
 // seckill-cli, in three layers.
 //
-// 1. The pure functions of node/cli/cli.hpp: argument parsing (every error names
+// 1. The pure functions of node/cli/cli.hpp: argument parsing (every error
+// names
 //    the bad flag and value), durations and times, JSON escaping, and the
 //    formatting of sample answers in both forms. JSON output is parsed by a
 //    small strict parser below (not the writer under test), so a missing
@@ -90,8 +91,9 @@ public:
 
 private:
   void ws() {
-    while (p_ < t_.size() && (t_[p_] == ' ' || t_[p_] == '\n' ||
-                              t_[p_] == '\t' || t_[p_] == '\r'))
+    while (
+      p_ < t_.size()
+      && (t_[p_] == ' ' || t_[p_] == '\n' || t_[p_] == '\t' || t_[p_] == '\r'))
       ++p_;
   }
   bool lit(const char* word) {
@@ -164,42 +166,25 @@ private:
         return false;
       char e = t_[p_++];
       switch (e) {
-      case '"':
-        out += '"';
-        break;
-      case '\\':
-        out += '\\';
-        break;
-      case '/':
-        out += '/';
-        break;
-      case 'b':
-        out += '\b';
-        break;
-      case 'f':
-        out += '\f';
-        break;
-      case 'n':
-        out += '\n';
-        break;
-      case 'r':
-        out += '\r';
-        break;
-      case 't':
-        out += '\t';
-        break;
-      case 'u': {
-        if (p_ + 4 > t_.size())
-          return false;
-        unsigned code = std::stoul(t_.substr(p_, 4), nullptr, 16);
-        p_ += 4;
-        if (code >= 0x80)
-          return false; // not needed by these tests
-        out += static_cast<char>(code);
-        break;
-      }
-      default:
-        return false;
+        case '"': out += '"'; break;
+        case '\\': out += '\\'; break;
+        case '/': out += '/'; break;
+        case 'b': out += '\b'; break;
+        case 'f': out += '\f'; break;
+        case 'n': out += '\n'; break;
+        case 'r': out += '\r'; break;
+        case 't': out += '\t'; break;
+        case 'u': {
+          if (p_ + 4 > t_.size())
+            return false;
+          unsigned code = std::stoul(t_.substr(p_, 4), nullptr, 16);
+          p_ += 4;
+          if (code >= 0x80)
+            return false; // not needed by these tests
+          out += static_cast<char>(code);
+          break;
+        }
+        default: return false;
       }
     }
     return false;
@@ -338,9 +323,9 @@ user_view sample_user() {
 /// 2m05s, and a peer down for 1h02m03s that reported nothing.
 std::vector<member_view> sample_members(int64_t now_ms) {
   return {
-      {"n1", "127.0.0.1:4242", "self", 0, 3, 42, 5, 1000},
-      {"n2", "127.0.0.1:4243", "up", now_ms - 125'000, 12, 7, 1, 250},
-      {"n3", "127.0.0.1:4244", "down", now_ms - 3'723'000, -1, -1, -1, -1},
+    {"n1", "127.0.0.1:4242", "self", 0, 3, 42, 5, 1000},
+    {"n2", "127.0.0.1:4243", "up", now_ms - 125'000, 12, 7, 1, 250},
+    {"n3", "127.0.0.1:4244", "down", now_ms - 3'723'000, -1, -1, -1, -1},
   };
 }
 
@@ -537,7 +522,7 @@ TEST_CASE("cli: help and no command", "[cli]") {
   CHECK(r.options.cmd == command::none);
   CHECK_FALSE(r.error.empty());
   for (auto args : std::vector<std::vector<std::string>>{
-           {"help"}, {"--help"}, {"-h"}, {"status", "--help"}}) {
+         {"help"}, {"--help"}, {"-h"}, {"status", "--help"}}) {
     r = parse(args);
     CHECK(r.error.empty());
     CHECK(r.options.cmd == command::help);
@@ -635,10 +620,10 @@ TEST_CASE("cli: items table is aligned", "[cli]") {
   CHECK(format_items({}, false) == "no items\n");
   auto j = parse_json_or_fail(format_items(xs, true));
   REQUIRE(j["items"].items.size() == 2);
-  CHECK(j["items"].items[1]["item"]["record"]["spec"]["item_id"].s() ==
-        "a-much-longer-id");
-  CHECK(parse_json_or_fail(format_items({}, true))["items"].kind ==
-        jvalue::array);
+  CHECK(j["items"].items[1]["item"]["record"]["spec"]["item_id"].s()
+        == "a-much-longer-id");
+  CHECK(parse_json_or_fail(format_items({}, true))["items"].kind
+        == jvalue::array);
 }
 
 TEST_CASE("cli: sessions and user in both forms", "[cli]") {
@@ -687,8 +672,8 @@ TEST_CASE("cli: hostile ids stay valid JSON and harmless text", "[cli]") {
   u.user_id = id;
   CHECK(parse_json_or_fail(format_user(u, true))["user_id"].s() == id);
   u.tokens = std::numeric_limits<double>::quiet_NaN();
-  CHECK(parse_json_or_fail(format_user(u, true))["tokens"].kind ==
-        jvalue::null);
+  CHECK(parse_json_or_fail(format_user(u, true))["tokens"].kind
+        == jvalue::null);
   auto text = format_item(d, false);
   CHECK_FALSE(contains(text, "\x01"));
   CHECK(contains(text, "a\"b\\c\\x0ad\\x01\xc3\xa9"));
@@ -713,14 +698,16 @@ TEST_CASE("cli: nodes as a table", "[cli]") {
   INFO(text);
   auto lines = cells_of(text);
   REQUIRE(lines.size() == 5);
-  CHECK(lines[0] == row_t{"NODE", "ENDPOINT", "STATE", "FOR", "ITEMS",
-                          "SESSIONS", "CONNS", "REQUESTS"});
-  CHECK(lines[1] ==
-        row_t{"n1", "127.0.0.1:4242", "self", "-", "3", "42", "5", "1000"});
-  CHECK(lines[2] ==
-        row_t{"n2", "127.0.0.1:4243", "up", "2m05s", "12", "7", "1", "250"});
-  CHECK(lines[3] ==
-        row_t{"n3", "127.0.0.1:4244", "down", "1h02m03s", "-", "-", "-", "-"});
+  CHECK(lines[0]
+        == row_t{"NODE", "ENDPOINT", "STATE", "FOR", "ITEMS", "SESSIONS",
+                 "CONNS", "REQUESTS"});
+  CHECK(lines[1]
+        == row_t{"n1", "127.0.0.1:4242", "self", "-", "3", "42", "5", "1000"});
+  CHECK(lines[2]
+        == row_t{"n2", "127.0.0.1:4243", "up", "2m05s", "12", "7", "1", "250"});
+  CHECK(
+    lines[3]
+    == row_t{"n3", "127.0.0.1:4244", "down", "1h02m03s", "-", "-", "-", "-"});
   CHECK(lines[4] == row_t{"3", "members:", "2", "up,", "1", "down"});
   CHECK(contains(text, "\n3 members: 2 up, 1 down\n"));
   // Counts are right-aligned ("-" among them too), so the table's lines all
@@ -740,8 +727,8 @@ TEST_CASE("cli: nodes as a table", "[cli]") {
   INFO(text);
   lines = cells_of(text);
   REQUIRE(lines.size() == 6);
-  CHECK(lines[4] ==
-        row_t{"n4", "h:4", "down", "1d01h01m01s", "-", "0", "0", "0"});
+  CHECK(lines[4]
+        == row_t{"n4", "h:4", "down", "1d01h01m01s", "-", "0", "0", "0"});
   CHECK(contains(text, "\n4 members: 2 up, 1 connecting, 1 down\n"));
   text = format_nodes({ms[0]}, t0_ms, false);
   CHECK(cells_of(text).back() == row_t{"1", "member:", "1", "up"});
@@ -843,72 +830,74 @@ caf::result<item_view> changed(const std::string& id, item_status status) {
 constexpr const char* fake_token = "fake-admin-token-42";
 
 /// The fake answers only commands that carry its token, as the real one.
-bool keyed(const admin_key& key) { return key == fake_token; }
+bool keyed(const admin_key& key) {
+  return key == fake_token;
+}
 
 admin_actor::behavior_type fake_admin(fake_pointer self) {
   return {
-      [](status_atom, const admin_key& key) -> caf::result<node_status> {
-        if (!keyed(key))
-          return make_error(key.empty() ? errc::unauthorized : errc::forbidden);
-        return sample_status();
-      },
-      [](list_atom, const admin_key&) {
-        return std::vector<item_detail>{sample_detail()};
-      },
-      [self](view_atom, const admin_key&,
-             const std::string& id) -> caf::result<item_detail> {
-        if (id == "nope")
-          return make_error(errc::unknown_item);
-        if (id == "silent") {
-          auto rp = self->make_response_promise<item_detail>();
-          self->state.held.push_back(rp);
-          return rp;
-        }
-        return sample_detail(id);
-      },
-      [](sessions_atom, const admin_key&) { return sample_sessions(); },
-      [](user_atom, const admin_key&, const std::string&) {
-        return sample_user();
-      },
-      [](create_atom, const admin_key&,
-         const item_spec& spec) -> caf::result<item_view> {
-        if (spec.total < 1)
-          return make_error(errc::invalid_item);
-        auto v = view_of(spec.item_id, item_status::on_sale);
-        v.record.spec = spec;
-        return v;
-      },
-      [](pause_atom, const admin_key&, const std::string& id) {
-        return changed(id, item_status::paused);
-      },
-      [](resume_atom, const admin_key&, const std::string& id) {
-        return changed(id, item_status::on_sale);
-      },
-      [](end_atom, const admin_key&, const std::string& id) {
-        return changed(id, item_status::ended);
-      },
-      // Members relative to the real clock: run_command reads it for FOR.
-      [](nodes_atom, const admin_key&) {
-        return sample_members(test::epoch_ms());
-      },
-      [](nodes_atom, const admin_key&, bool) {
-        return sample_members(test::epoch_ms());
-      },
-      [](peer_atom, status_atom) { return node_status{}; },
-      [](hello_atom, const peer_hello&) -> caf::result<peer_hello> {
-        return make_error(errc::forbidden);
-      },
-      [self](switch_atom, const admin_key&) {
-        return view_of(*self->state.switches, self->state.gate, 0);
-      },
-      [self](switch_atom, const admin_key&, const std::string& name,
-             const std::string& value) -> caf::result<switches_view> {
-        std::string why;
-        if (check_switch(name, value, why) != errc::ok)
-          return make_error(errc::bad_request);
-        set_switch(*self->state.switches, name, value);
-        return view_of(*self->state.switches, self->state.gate, 0);
-      },
+    [](status_atom, const admin_key& key) -> caf::result<node_status> {
+      if (!keyed(key))
+        return make_error(key.empty() ? errc::unauthorized : errc::forbidden);
+      return sample_status();
+    },
+    [](list_atom, const admin_key&) {
+      return std::vector<item_detail>{sample_detail()};
+    },
+    [self](view_atom, const admin_key&,
+           const std::string& id) -> caf::result<item_detail> {
+      if (id == "nope")
+        return make_error(errc::unknown_item);
+      if (id == "silent") {
+        auto rp = self->make_response_promise<item_detail>();
+        self->state.held.push_back(rp);
+        return rp;
+      }
+      return sample_detail(id);
+    },
+    [](sessions_atom, const admin_key&) { return sample_sessions(); },
+    [](user_atom, const admin_key&, const std::string&) {
+      return sample_user();
+    },
+    [](create_atom, const admin_key&,
+       const item_spec& spec) -> caf::result<item_view> {
+      if (spec.total < 1)
+        return make_error(errc::invalid_item);
+      auto v = view_of(spec.item_id, item_status::on_sale);
+      v.record.spec = spec;
+      return v;
+    },
+    [](pause_atom, const admin_key&, const std::string& id) {
+      return changed(id, item_status::paused);
+    },
+    [](resume_atom, const admin_key&, const std::string& id) {
+      return changed(id, item_status::on_sale);
+    },
+    [](end_atom, const admin_key&, const std::string& id) {
+      return changed(id, item_status::ended);
+    },
+    // Members relative to the real clock: run_command reads it for FOR.
+    [](nodes_atom, const admin_key&) {
+      return sample_members(test::epoch_ms());
+    },
+    [](nodes_atom, const admin_key&, bool) {
+      return sample_members(test::epoch_ms());
+    },
+    [](peer_atom, status_atom) { return node_status{}; },
+    [](hello_atom, const peer_hello&) -> caf::result<peer_hello> {
+      return make_error(errc::forbidden);
+    },
+    [self](switch_atom, const admin_key&) {
+      return view_of(*self->state.switches, self->state.gate, 0);
+    },
+    [self](switch_atom, const admin_key&, const std::string& name,
+           const std::string& value) -> caf::result<switches_view> {
+      std::string why;
+      if (check_switch(name, value, why) != errc::ok)
+        return make_error(errc::bad_request);
+      set_switch(*self->state.switches, name, value);
+      return view_of(*self->state.switches, self->state.gate, 0);
+    },
   };
 }
 
@@ -967,8 +956,9 @@ TEST_CASE("cli: run_command over CAF remoting against a fake admin", "[cli]") {
     auto lines = cells_of(r.out);
     REQUIRE(lines.size() == 5);
     CHECK(lines[0][0] == "NODE");
-    CHECK(lines[1] ==
-          row_t{"n1", "127.0.0.1:4242", "self", "-", "3", "42", "5", "1000"});
+    CHECK(
+      lines[1]
+      == row_t{"n1", "127.0.0.1:4242", "self", "-", "3", "42", "5", "1000"});
     REQUIRE(lines[2].size() == 8);
     CHECK(lines[2][0] == "n2");
     CHECK(lines[2][2] == "up");
@@ -978,12 +968,12 @@ TEST_CASE("cli: run_command over CAF remoting against a fake admin", "[cli]") {
     for (auto t = before_ms; t < after_ms + 1000; t += 1000)
       allowed.push_back(format_duration_ms(t - before_ms + 125'000));
     INFO("FOR " << lines[2][3]);
-    CHECK(std::find(allowed.begin(), allowed.end(), lines[2][3]) !=
-          allowed.end());
-    CHECK(row_t(lines[2].begin() + 4, lines[2].end()) ==
-          row_t{"12", "7", "1", "250"});
-    CHECK(row_t(lines[3].begin() + 4, lines[3].end()) ==
-          row_t{"-", "-", "-", "-"});
+    CHECK(std::find(allowed.begin(), allowed.end(), lines[2][3])
+          != allowed.end());
+    CHECK(row_t(lines[2].begin() + 4, lines[2].end())
+          == row_t{"12", "7", "1", "250"});
+    CHECK(row_t(lines[3].begin() + 4, lines[3].end())
+          == row_t{"-", "-", "-", "-"});
     CHECK(lines[4] == row_t{"3", "members:", "2", "up,", "1", "down"});
 
     r = run({"nodes", "--json"});
@@ -1060,13 +1050,13 @@ std::chrono::milliseconds timed_cli(std::vector<std::string> args,
                                     std::string& out, int& rc) {
   auto t0 = clock_type::now();
   rc = run_cli(args, out, 10'000);
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-      clock_type::now() - t0);
+  return std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now()
+                                                               - t0);
 }
 
 std::string purchase_body(const std::string& user, const std::string& req) {
-  return R"({"user_id":")" + user + R"(","quantity":1,"request_id":")" + req +
-         R"("})";
+  return R"({"user_id":")" + user + R"(","quantity":1,"request_id":")" + req
+         + R"("})";
 }
 
 /// Creates item `id` (total 5) through the CLI and checks the answers to
@@ -1076,12 +1066,13 @@ void create_through_cli(uint16_t port, const std::string& id) {
   REQUIRE(node_cli(port,
                    {"create-item", "--id", id, "--total", "5", "--name",
                     "CLI item", "--per-user-limit", "2"},
-                   out) == 0);
+                   out)
+          == 0);
   CHECK(contains(out, id));
   CHECK(node_cli(port, {"create-item", "--id", id, "--total", "5"}, out) == 1);
   CHECK(contains(out, "item_exists"));
-  CHECK(node_cli(port, {"create-item", "--id", "cli-bad", "--total", "0"},
-                 out) == 1);
+  CHECK(node_cli(port, {"create-item", "--id", "cli-bad", "--total", "0"}, out)
+        == 1);
   CHECK(contains(out, "invalid_item"));
 }
 
@@ -1169,8 +1160,9 @@ TEST_CASE("cli: nodes on a real node alone", "[cli]") {
   REQUIRE(node_cli(port, {"nodes"}, out) == 0);
   auto lines = cells_of(out);
   REQUIRE(lines.size() == 3);
-  CHECK(lines[0] == row_t{"NODE", "ENDPOINT", "STATE", "FOR", "ITEMS",
-                          "SESSIONS", "CONNS", "REQUESTS"});
+  CHECK(lines[0]
+        == row_t{"NODE", "ENDPOINT", "STATE", "FOR", "ITEMS", "SESSIONS",
+                 "CONNS", "REQUESTS"});
   REQUIRE(lines[1].size() == 8);
   CHECK(lines[1][0] == "n1");
   CHECK(lines[1][1] == "127.0.0.1:" + std::to_string(port));
@@ -1328,8 +1320,9 @@ TEST_CASE("cli: every command to the cluster port needs the node's admin "
   CHECK(contains(out, "--data-dir"));
   // A wrong token: the node refuses every command and runs none of them.
   const std::string wrong = "--token=wrong-token-0123456789";
-  CHECK(cli({"create-item", "--id", "sneak", "--total", "5", node_flag, wrong},
-            out) == 1);
+  CHECK(
+    cli({"create-item", "--id", "sneak", "--total", "5", node_flag, wrong}, out)
+    == 1);
   CHECK(contains(out, "error: forbidden"));
   for (auto cmd : {"status", "items", "sessions", "nodes", "switch"}) {
     CHECK(cli({cmd, node_flag, wrong}, out) == 1);
@@ -1353,7 +1346,8 @@ TEST_CASE("cli: every command to the cluster port needs the node's admin "
   CHECK(test::run_process("/usr/bin/env",
                           {"SECKILL_ADMIN_TOKEN=" + token, SECKILL_CLI_BIN,
                            "status", node_flag},
-                          out) == 0);
+                          out)
+        == 0);
   CHECK(contains(out, "uptime"));
   CHECK(cli({"status", node_flag, "--token=" + token}, out) == 0);
   // Raw CAF messages with an empty or wrong key are refused the same way.

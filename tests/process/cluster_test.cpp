@@ -20,8 +20,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <csignal>
 #include <condition_variable>
+#include <csignal>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -40,7 +40,7 @@ using namespace seckill::test;
 namespace {
 
 constexpr std::size_t nodes = cluster_of_three::size;
-constexpr int64_t answer_ms_max = 2'000; // a dead owner's items: 503 before
+constexpr int64_t answer_ms_max = 2'000;  // a dead owner's items: 503 before
 constexpr int64_t hop_timeout_ms = 5'000; // what an unfailed call would take
 constexpr int64_t stop_ms_max = 5'000;
 
@@ -182,8 +182,8 @@ struct attempt {
   int64_t latency_ms() const { return answered_ms - sent_ms; }
 };
 
-attempt make_attempt(std::string item, std::string user,
-                     std::string request_id, std::size_t node) {
+attempt make_attempt(std::string item, std::string user, std::string request_id,
+                     std::size_t node) {
   attempt a;
   a.item = std::move(item);
   a.user = std::move(user);
@@ -195,8 +195,8 @@ attempt make_attempt(std::string item, std::string user,
 std::string purchase_text(uint16_t port, const attempt& a) {
   auto body = "{\"user_id\":\"" + a.user + "\",\"quantity\":1,\"request_id\":\""
               + a.request_id + "\"}";
-  return "POST /api/v1/items/" + a.item + "/purchase HTTP/1.1\r\nHost: "
-         + "127.0.0.1:" + std::to_string(port)
+  return "POST /api/v1/items/" + a.item
+         + "/purchase HTTP/1.1\r\nHost: " + "127.0.0.1:" + std::to_string(port)
          + "\r\nContent-Type: application/json\r\nContent-Length: "
          + std::to_string(body.size()) + "\r\n\r\n" + body;
 }
@@ -358,16 +358,15 @@ std::string missing_orders(cluster_of_three& cluster, const ledger& book,
 
 /// Every user PREFIX<u> buys each of `items` once, user u through node
 /// u % 3: per node, the list of purchases in order.
-std::vector<std::vector<attempt>> every_user_buys_all(
-  const std::vector<std::string>& items, const std::string& prefix,
-  int users) {
+std::vector<std::vector<attempt>>
+every_user_buys_all(const std::vector<std::string>& items,
+                    const std::string& prefix, int users) {
   std::vector<std::vector<attempt>> work(nodes);
   for (int u = 0; u < users; ++u)
     for (std::size_t j = 0; j < items.size(); ++j)
       work[u % nodes].push_back(make_attempt(
         items[j], prefix + std::to_string(u),
-        prefix + "-" + std::to_string(u) + "-" + std::to_string(j),
-        u % nodes));
+        prefix + "-" + std::to_string(u) + "-" + std::to_string(j), u % nodes));
   return work;
 }
 
@@ -575,8 +574,7 @@ std::string resolve(cluster_of_three& cluster,
 /// client timeout: the victim's item must be 503 shard_unavailable, in
 /// time; the others 201 (into `book`).
 void probe_survivors(cluster_of_three& cluster,
-                     const std::vector<std::string>& items,
-                     std::size_t victim,
+                     const std::vector<std::string>& items, std::size_t victim,
                      const std::vector<std::size_t>& survivors, ledger& book) {
   for (auto t : survivors) {
     lanes l(cluster.http_port(t), 1, answer_ms_max);
@@ -668,7 +666,7 @@ TEST_CASE("cluster: a flash crowd through all three nodes sells exactly the "
   std::map<std::string, int> outcomes;
   std::vector<std::string> bad;
   ledger book;
-  std::map<std::string, int> acked; // 201s by item
+  std::map<std::string, int> acked;                        // 201s by item
   std::map<std::pair<std::string, std::string>, int> held; // (item, user)
   for (const auto& a : plan.all) {
     auto o = outcome_of(a.reply);
@@ -750,9 +748,9 @@ TEST_CASE("cluster: SIGKILL of a node in a crowd takes only its items "
       if (a.node != victim && a.latency_ms() > answer_ms_max)
         ok = false;
       if (!ok)
-        bad.push_back(a.request_id + " through " + cluster.ids()[a.node]
-                      + ": " + o + " after " + std::to_string(a.latency_ms())
-                      + " ms " + a.reply.body);
+        bad.push_back(a.request_id + " through " + cluster.ids()[a.node] + ": "
+                      + o + " after " + std::to_string(a.latency_ms()) + " ms "
+                      + a.reply.body);
       if (o == "201")
         book.add(a);
       else if (o == "503 shard_unavailable" || o == "0")
@@ -960,9 +958,9 @@ TEST_CASE("cluster: a node restarted twice rejoins twice and sells",
       REQUIRE(wait_for_log(cluster.node(t), "peer_down peer=" + down_id + " ",
                            downs[t] + 1, 3'000));
       http_client c(cluster.http_port(t), answer_ms_max);
-      auto r = purchase(c, item[victim], "down" + std::to_string(round),
-                        1, "down-" + std::to_string(round) + "-"
-                             + std::to_string(t));
+      auto r =
+        purchase(c, item[victim], "down" + std::to_string(round), 1,
+                 "down-" + std::to_string(round) + "-" + std::to_string(t));
       CHECK(problem_mismatch(r, 503, "shard_unavailable") == "");
     }
     sell_through({0, 2}, victim);
@@ -979,8 +977,8 @@ TEST_CASE("cluster: a node restarted twice rejoins twice and sells",
     // Orders from before are still there, read through the restarted node.
     http_client c(cluster.http_port(victim));
     for (const auto& [id, who] : book.orders) {
-      auto r = c.request("GET", "/api/v1/orders/" + id + "?user_id="
-                                  + who.second);
+      auto r =
+        c.request("GET", "/api/v1/orders/" + id + "?user_id=" + who.second);
       INFO(id << ": " << r.body);
       CHECK(r.status == 200);
     }
@@ -1089,7 +1087,8 @@ TEST_CASE("cluster: a node whose file holds items placed on another member "
   std::vector<std::string> ids{"n1", "n2", "n3"};
   std::string members;
   for (std::size_t i = 0; i < 3; ++i)
-    members += (i ? "," : "") + ids[i] + "@127.0.0.1:" + std::to_string(ports[i]);
+    members +=
+      (i ? "," : "") + ids[i] + "@127.0.0.1:" + std::to_string(ports[i]);
   std::string elsewhere; // an item the three would place on n2
   for (int n = 0; elsewhere.empty(); ++n)
     if (seckill::item_owner(ids, "moved-" + std::to_string(n)) == 1)

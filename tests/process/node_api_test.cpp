@@ -94,8 +94,8 @@ std::string stock_mismatch(http_client& c, const std::string& item,
       && json_int(r.body, "sold") == sold)
     return {};
   return "expected available=" + std::to_string(available) + " reserved="
-         + std::to_string(reserved) + " sold=" + std::to_string(sold)
-         + "; got " + std::to_string(r.status) + " " + r.body;
+         + std::to_string(reserved) + " sold=" + std::to_string(sold) + "; got "
+         + std::to_string(r.status) + " " + r.body;
 }
 
 std::string outcome_of(const http_reply& r) {
@@ -393,8 +393,8 @@ TEST_CASE("node: item details carry an ETag and answer 304", "[node]") {
   CHECK(!etag.empty());
   CHECK(!r.header("cache-control").empty());
 
-  auto cached = c.request("GET", "/api/v1/items/sku-e", "",
-                          {"If-None-Match: " + etag});
+  auto cached =
+    c.request("GET", "/api/v1/items/sku-e", "", {"If-None-Match: " + etag});
   CHECK(cached.status == 304);
   CHECK(cached.body.empty());
   // The connection stays usable after a 304 without a body.
@@ -410,9 +410,9 @@ TEST_CASE("node: item details carry an ETag and answer 304", "[node]") {
   CHECK(problem_mismatch(c.request("GET", "/api/v1/items/nope/stock"), 404,
                          "unknown_item")
         == "");
-  CHECK(problem_mismatch(purchase(c, "nope", "u1", 1, "r1"), 404,
-                         "unknown_item")
-        == "");
+  CHECK(
+    problem_mismatch(purchase(c, "nope", "u1", 1, "r1"), 404, "unknown_item")
+    == "");
 }
 
 TEST_CASE("node: SIGKILL in a flash crowd loses no acknowledged order",
@@ -514,8 +514,7 @@ TEST_CASE("node: SIGTERM exits 0 and a restart keeps the orders", "[node]") {
   {
     node_process node(data, sale_args());
     http_client c(node.http_port());
-    REQUIRE(create_item(c, make_item("sku-t", 50, 1, "reserve")).status
-            == 201);
+    REQUIRE(create_item(c, make_item("sku-t", 50, 1, "reserve")).status == 201);
     for (int u = 0; u < 10; ++u) {
       auto user = "t" + std::to_string(u);
       auto r = purchase(c, "sku-t", user, 1, "tr" + std::to_string(u));
@@ -626,9 +625,9 @@ TEST_CASE("node: limits per user answer 409 and 429 with Retry-After",
   auto capped = purchase(c, "sku-u", "payer", 1, "p2");
   CHECK(problem_mismatch(capped, 429, "unpaid_limit") == "");
   CHECK(!capped.header("retry-after").empty());
-  REQUIRE(order_action(c, json_field(first.body, "order_id"), "pay", "payer")
-            .status
-          == 200);
+  REQUIRE(
+    order_action(c, json_field(first.body, "order_id"), "pay", "payer").status
+    == 200);
   CHECK(purchase(c, "sku-u", "payer", 1, "p3").status == 201);
 }
 
@@ -653,8 +652,7 @@ TEST_CASE("node: a user over the session rate gets 429 rate_limited",
   CHECK(stock_mismatch(c, "sku-s", 8, 0, 2) == "");
 }
 
-TEST_CASE("node: without a configured token the node writes one",
-          "[node]") {
+TEST_CASE("node: without a configured token the node writes one", "[node]") {
   temp_dir tmp;
   auto data = tmp.path / "data";
   auto args = sale_args();
@@ -727,8 +725,8 @@ TEST_CASE("node: SIGTERM in a flash crowd keeps every acknowledged order",
   INFO("answers during the crowd: " << summary(counts));
   // While draining, the node answers 201 or 503 overloaded, or closes.
   for (const auto& [outcome, n] : counts)
-    CHECK((outcome == "201 " || outcome == "503 overloaded"
-           || outcome == "0 "));
+    CHECK(
+      (outcome == "201 " || outcome == "503 overloaded" || outcome == "0 "));
   node_process node(data, sale_args());
   http_client c(node.http_port());
   for (const auto& o : acked) {

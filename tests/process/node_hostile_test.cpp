@@ -169,7 +169,9 @@ std::vector<hostile_case> broken_http_cases() {
     chunks_over_limit += "3e8\r\n" + std::string(1'000, ' ') + "\r\n";
   auto near_limit = std::string(body_bytes_max - 2, ' ') + "{}";
   return {
-    {"request line without version", "GET /healthz\r\n\r\n", {bad_request},
+    {"request line without version",
+     "GET /healthz\r\n\r\n",
+     {bad_request},
      true},
     // RFC 9112 6.1 and 3.2, and one credential per request.
     {"HTTP/1.0 keep-alive with Transfer-Encoding",
@@ -177,85 +179,128 @@ std::vector<hostile_case> broken_http_cases() {
        + " HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n"
          "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
          "\r\n2\r\n{}\r\n0\r\n\r\n",
-     {bad_request}, true},
-    {"HTTP/1.1 without Host", "GET /healthz HTTP/1.1\r\n\r\n", {bad_request},
+     {bad_request},
+     true},
+    {"HTTP/1.1 without Host",
+     "GET /healthz HTTP/1.1\r\n\r\n",
+     {bad_request},
      true},
     {"two Host headers",
-     "GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", {bad_request},
+     "GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+     {bad_request},
      true},
     {"two Authorization headers",
      post("/api/v1/items", "{}",
           "Authorization: Bearer " + std::string(node_process::token())
             + "\r\nAuthorization: Bearer wrong\r\n"),
-     {bad_request}, true},
-    {"garbage method", get("/healthz").replace(0, 3, "G@T"), {bad_request},
+     {bad_request},
+     true},
+    {"garbage method",
+     get("/healthz").replace(0, 3, "G@T"),
+     {bad_request},
      true},
     {"method alone", "GET\r\n\r\n", {bad_request}, true},
-    {"double spaces", "GET  /healthz  HTTP/1.1\r\nHost: x\r\n\r\n",
-     {bad_request}, true},
+    {"double spaces",
+     "GET  /healthz  HTTP/1.1\r\nHost: x\r\n\r\n",
+     {bad_request},
+     true},
     {"space inside the target", get("/heal thz"), {bad_request}, true},
-    {"NUL in the target", "GET /heal\0thz HTTP/1.1\r\nHost: x\r\n\r\n"s,
-     {bad_request}, true},
-    {"only NUL bytes", std::string(64, '\0') + "\r\n\r\n", {bad_request},
+    {"NUL in the target",
+     "GET /heal\0thz HTTP/1.1\r\nHost: x\r\n\r\n"s,
+     {bad_request},
      true},
-    {"HTTP/9.9", "GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n", {bad_request},
+    {"only NUL bytes", std::string(64, '\0') + "\r\n\r\n", {bad_request}, true},
+    {"HTTP/9.9",
+     "GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n",
+     {bad_request},
      true},
-    {"lower-case version", "GET /healthz http/1.1\r\nHost: x\r\n\r\n",
-     {bad_request}, true},
-    {"header without colon", "GET /healthz HTTP/1.1\r\nHost x\r\n\r\n",
-     {bad_request}, true},
-    {"space before the colon", "GET /healthz HTTP/1.1\r\nHost : x\r\n\r\n",
-     {bad_request}, true},
-    {"request line over the limit", get("/" + std::string(6'000, 'a')),
-     {{414, "uri_too_long"}}, true},
+    {"lower-case version",
+     "GET /healthz http/1.1\r\nHost: x\r\n\r\n",
+     {bad_request},
+     true},
+    {"header without colon",
+     "GET /healthz HTTP/1.1\r\nHost x\r\n\r\n",
+     {bad_request},
+     true},
+    {"space before the colon",
+     "GET /healthz HTTP/1.1\r\nHost : x\r\n\r\n",
+     {bad_request},
+     true},
+    {"request line over the limit",
+     get("/" + std::string(6'000, 'a')),
+     {{414, "uri_too_long"}},
+     true},
     {"one huge header",
      get("/healthz", "X-Big: " + std::string(10'000, 'b') + "\r\n"),
-     {{431, "headers_too_large"}}, true},
+     {{431, "headers_too_large"}},
+     true},
     {"request line just under the limit",
      get("/" + std::string(request_line_bytes_max - 100, 'a')),
-     {{404, "not_found"}}, false},
+     {{404, "not_found"}},
+     false},
     {"headers just under the limit",
-     get("/healthz", "X-Big: " + std::string(header_bytes_max - 200, 'b')
-                       + "\r\n"),
-     {{200, ""}}, false},
-    {"1,000 headers", get("/healthz", many_headers),
-     {{431, "headers_too_large"}}, true},
-    {"huge Content-Length", post_framed("Content-Length: 10000000\r\n", ""),
-     {too_large}, true},
+     get("/healthz",
+         "X-Big: " + std::string(header_bytes_max - 200, 'b') + "\r\n"),
+     {{200, ""}},
+     false},
+    {"1,000 headers",
+     get("/healthz", many_headers),
+     {{431, "headers_too_large"}},
+     true},
+    {"huge Content-Length",
+     post_framed("Content-Length: 10000000\r\n", ""),
+     {too_large},
+     true},
     {"Content-Length beyond 64 bits",
      post_framed("Content-Length: 99999999999999999999999\r\n", ""),
-     {too_large, bad_request}, true},
-    {"body over the limit, sent",
-     post(purchase_target, std::string(body_bytes_max + 1, ' ')), {too_large},
+     {too_large, bad_request},
      true},
-    {"negative Content-Length", post_framed("Content-Length: -5\r\n", "{}"),
-     {bad_request}, true},
+    {"body over the limit, sent",
+     post(purchase_target, std::string(body_bytes_max + 1, ' ')),
+     {too_large},
+     true},
+    {"negative Content-Length",
+     post_framed("Content-Length: -5\r\n", "{}"),
+     {bad_request},
+     true},
     {"Content-Length with letters",
-     post_framed("Content-Length: 12abc\r\n", "{}"), {bad_request}, true},
+     post_framed("Content-Length: 12abc\r\n", "{}"),
+     {bad_request},
+     true},
     {"two different Content-Lengths",
      post_framed("Content-Length: 2\r\nContent-Length: 3\r\n", "{} "),
-     {bad_request}, true},
+     {bad_request},
+     true},
     {"chunk size not hex",
      post_framed("Transfer-Encoding: chunked\r\n", "zz\r\nabc\r\n0\r\n\r\n"),
-     {bad_request}, true},
+     {bad_request},
+     true},
     {"huge chunk size",
      post_framed("Transfer-Encoding: chunked\r\n", "FFFFFFF\r\nabc"),
-     {too_large}, true},
+     {too_large},
+     true},
     {"chunks adding up over the limit",
      post_framed("Transfer-Encoding: chunked\r\n", chunks_over_limit),
-     {too_large}, true},
+     {too_large},
+     true},
     {"chunked and Content-Length",
      post_framed("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
                  "0\r\n\r\n"),
-     {bad_request}, true},
+     {bad_request},
+     true},
     {"Content-Length longer than the body, then a stall",
-     post_framed("Content-Length: 100\r\n", "{\"user_id\":"), {timeout}, true},
+     post_framed("Content-Length: 100\r\n", "{\"user_id\":"),
+     {timeout},
+     true},
     {"chunked without the last chunk",
      post_framed("Transfer-Encoding: chunked\r\n", "5\r\n{\"a\":\r\n"),
-     {timeout}, true},
+     {timeout},
+     true},
     // Under the HTTP limit, over the JSON budget (json_strict.hpp).
-    {"body just under the limit", post(purchase_target, near_limit),
-     {{400, "invalid_item"}}, false},
+    {"body just under the limit",
+     post(purchase_target, near_limit),
+     {{400, "invalid_item"}},
+     false},
   };
 }
 
@@ -276,10 +321,14 @@ std::vector<hostile_case> bad_api_cases() {
     {"JSON: []", buy("[]"), {bad_item}, false},
     {"JSON: null", buy("null"), {bad_item}, false},
     {"JSON: a string", buy("\"str\""), {bad_item}, false},
-    {"JSON: trailing garbage", buy(buy_body(u, "1", rq) + "xyz"), {bad_item},
+    {"JSON: trailing garbage",
+     buy(buy_body(u, "1", rq) + "xyz"),
+     {bad_item},
      false},
-    {"JSON: two objects", buy(buy_body(u, "1", rq) + buy_body(u, "1", rq)),
-     {bad_item}, false},
+    {"JSON: two objects",
+     buy(buy_body(u, "1", rq) + buy_body(u, "1", rq)),
+     {bad_item},
+     false},
     {"empty body", buy(""), {bad_item}, false},
     {"quantity \"abc\"", buy(buy_body(u, "\"abc\"", rq)), {bad_qty}, false},
     {"quantity 1.5", buy(buy_body(u, "1.5", rq)), {bad_qty}, false},
@@ -289,86 +338,124 @@ std::vector<hostile_case> bad_api_cases() {
     {"quantity -1", buy(buy_body(u, "-1", rq)), {bad_qty}, false},
     {"quantity 0", buy(buy_body(u, "0", rq)), {bad_qty}, false},
     {"quantity 1000000", buy(buy_body(u, "1000000", rq)), {bad_qty}, false},
-    {"quantity int64 max", buy(buy_body(u, "9223372036854775807", rq)),
-     {bad_qty}, false},
-    {"quantity beyond int64", buy(buy_body(u, "99999999999999999999", rq)),
-     {bad_qty}, false},
+    {"quantity int64 max",
+     buy(buy_body(u, "9223372036854775807", rq)),
+     {bad_qty},
+     false},
+    {"quantity beyond int64",
+     buy(buy_body(u, "99999999999999999999", rq)),
+     {bad_qty},
+     false},
     {"unknown field",
      buy("{\"user_id\":\"a\",\"quantity\":1,\"request_id\":\"b\","
          "\"coupon\":\"x\"}"),
-     {bad_item}, false},
+     {bad_item},
+     false},
     {"field given twice",
      buy("{\"user_id\":\"a\",\"user_id\":\"b\",\"quantity\":1,"
          "\"request_id\":\"c\"}"),
-     {bad_item}, false},
+     {bad_item},
+     false},
     {"empty user_id", buy(buy_body("\"\"", "1", rq)), {bad_id}, false},
-    {"missing request_id", buy("{\"user_id\":\"a\",\"quantity\":1}"),
-     {bad_id}, false},
-    {"300-char user_id", buy(buy_body("\"" + long_id + "\"", "1", rq)),
-     {bad_id}, false},
-    {"300-char request_id", buy(buy_body(u, "1", "\"" + long_id + "\"")),
-     {bad_id}, false},
+    {"missing request_id",
+     buy("{\"user_id\":\"a\",\"quantity\":1}"),
+     {bad_id},
+     false},
+    {"300-char user_id",
+     buy(buy_body("\"" + long_id + "\"", "1", rq)),
+     {bad_id},
+     false},
+    {"300-char request_id",
+     buy(buy_body(u, "1", "\"" + long_id + "\"")),
+     {bad_id},
+     false},
     {"control characters in user_id",
-     buy(buy_body("\"a\\u0000\\u0007b\"", "1", rq)), {bad_id}, false},
-    {"invalid UTF-8 in user_id", buy(buy_body("\"a\xff\xfe\"", "1", rq)),
-     {bad_id, bad_item}, false},
+     buy(buy_body("\"a\\u0000\\u0007b\"", "1", rq)),
+     {bad_id},
+     false},
+    {"invalid UTF-8 in user_id",
+     buy(buy_body("\"a\xff\xfe\"", "1", rq)),
+     {bad_id, bad_item},
+     false},
     {"300-char item id in the path",
      post("/api/v1/items/" + long_id + "/purchase", buy_body(u, "1", rq)),
-     {bad_id, no_item}, false},
-    {"invalid UTF-8 item id in the path", get("/api/v1/items/%ff%fe/stock"),
-     {bad_id, no_item}, false},
-    {"encoded NUL in the item id", get("/api/v1/items/a%00b"),
-     {bad_id, no_item}, false},
+     {bad_id, no_item},
+     false},
+    {"invalid UTF-8 item id in the path",
+     get("/api/v1/items/%ff%fe/stock"),
+     {bad_id, no_item},
+     false},
+    {"encoded NUL in the item id",
+     get("/api/v1/items/a%00b"),
+     {bad_id, no_item},
+     false},
     {"percent-encoded path traversal",
      get("/api/v1/items/..%2F..%2F..%2Fetc%2Fpasswd/stock"),
-     {bad_id, no_item, not_found}, false},
-    {"dot-dot path", get("/api/v1/items/../../../etc/passwd"),
-     {not_found, bad_id}, false},
-    {"300-char order id", get("/api/v1/orders/" + long_id + "?user_id=a"),
-     {bad_id, {404, "unknown_order"}}, false},
-    {"wrong method on an item", "DELETE /api/v1/items/hx HTTP/1.1\r\n"
-                                "Host: x\r\nContent-Length: 0\r\n\r\n",
-     {{405, "method_not_allowed"}}, false},
-    {"GET on purchase", get(purchase_target), {{405, "method_not_allowed"}},
+     {bad_id, no_item, not_found},
      false},
-    {"PUT /healthz", "PUT /healthz HTTP/1.1\r\nHost: x\r\n"
-                     "Content-Length: 0\r\n\r\n",
-     {{405, "method_not_allowed"}}, false},
+    {"dot-dot path",
+     get("/api/v1/items/../../../etc/passwd"),
+     {not_found, bad_id},
+     false},
+    {"300-char order id",
+     get("/api/v1/orders/" + long_id + "?user_id=a"),
+     {bad_id, {404, "unknown_order"}},
+     false},
+    {"wrong method on an item",
+     "DELETE /api/v1/items/hx HTTP/1.1\r\n"
+     "Host: x\r\nContent-Length: 0\r\n\r\n",
+     {{405, "method_not_allowed"}},
+     false},
+    {"GET on purchase",
+     get(purchase_target),
+     {{405, "method_not_allowed"}},
+     false},
+    {"PUT /healthz",
+     "PUT /healthz HTTP/1.1\r\nHost: x\r\n"
+     "Content-Length: 0\r\n\r\n",
+     {{405, "method_not_allowed"}},
+     false},
     {"unknown route", get("/api/v2/items"), {not_found}, false},
     {"root", get("/"), {not_found}, false},
-    {"unknown item", post("/api/v1/items/no-such-item/purchase",
-                          buy_body(u, "1", rq)),
-     {no_item}, false},
+    {"unknown item",
+     post("/api/v1/items/no-such-item/purchase", buy_body(u, "1", rq)),
+     {no_item},
+     false},
     {"create item: broken JSON",
      post("/api/v1/items", "{\"item_id\":",
           "Authorization: Bearer " + std::string(node_process::token())
             + "\r\n"),
-     {bad_item}, false},
+     {bad_item},
+     false},
     {"create item: negative total",
      post("/api/v1/items",
           "{\"item_id\":\"neg\",\"name\":\"n\",\"total\":-1,"
           "\"per_user_limit\":1,\"mode\":\"order\"}",
           admin_header() + "\r\n"),
-     {bad_item}, false},
+     {bad_item},
+     false},
     {"create item: unknown mode",
      post("/api/v1/items",
           "{\"item_id\":\"md\",\"name\":\"n\",\"total\":1,"
           "\"per_user_limit\":1,\"mode\":\"bogus\"}",
           admin_header() + "\r\n"),
-     {bad_item}, false},
+     {bad_item},
+     false},
     {"create item: TTL under the minimum",
      post("/api/v1/items",
           "{\"item_id\":\"ttl\",\"name\":\"n\",\"total\":1,"
           "\"per_user_limit\":1,\"mode\":\"reserve\",\"reserve_ttl_ms\":10}",
           admin_header() + "\r\n"),
-     {bad_item}, false},
+     {bad_item},
+     false},
     {"create item: 300-char id",
      post("/api/v1/items",
           "{\"item_id\":\"" + long_id
             + "\",\"name\":\"n\",\"total\":1,\"per_user_limit\":1,"
               "\"mode\":\"order\"}",
           admin_header() + "\r\n"),
-     {bad_id}, false},
+     {bad_id},
+     false},
   };
 }
 
@@ -473,8 +560,8 @@ TEST_CASE("hostile: 1,000 pipelined requests are answered in order",
     std::string bytes;
     for (int i = 0; i < 20; ++i) {
       auto user = "pipe-" + std::to_string(i);
-      bytes += post(purchase_target, buy_body("\"" + user + "\"", "1",
-                                              "\"" + user + "\""));
+      bytes += post(purchase_target,
+                    buy_body("\"" + user + "\"", "1", "\"" + user + "\""));
       bytes += get("/api/v1/nothing-" + std::to_string(i));
     }
     REQUIRE(c.send_raw(bytes));
@@ -510,9 +597,8 @@ TEST_CASE("hostile: Connection: close, HTTP/1.0 and a body longer than its "
   {
     // The first 10 bytes are the body; the rest reads as a broken request.
     http_client c(t.node.http_port(), 5'000);
-    REQUIRE(c.send_raw(post_framed("Content-Length: 10\r\n",
-                                   buy_body("\"a\"", "1", "\"b\"")
-                                     + "\r\n\r\n")));
+    REQUIRE(c.send_raw(post_framed(
+      "Content-Length: 10\r\n", buy_body("\"a\"", "1", "\"b\"") + "\r\n\r\n")));
     auto first = c.read_reply();
     CHECK(problem_mismatch(first, 400, "invalid_item") == "");
     auto second = c.read_reply();
@@ -584,43 +670,53 @@ TEST_CASE("hostile: nesting bombs and lenient JSON on every route with a "
   const answer bad_quantity{400, "invalid_quantity"};
   const answer bad_item{400, "invalid_item"};
   const answer bad_id{400, "invalid_id"};
-  const std::string admin = "Authorization: Bearer "
-                            + std::string(node_process::token()) + "\r\n";
+  const std::string admin =
+    "Authorization: Bearer " + std::string(node_process::token()) + "\r\n";
   std::vector<hostile_case> cases;
   for (std::size_t depth : {8'000u, 12'000u}) {
     auto d = std::to_string(depth);
-    cases.push_back({"purchase, nesting " + d, post(purchase_target, bomb(depth)),
-                     {bad_quantity, bad_item}, false});
+    cases.push_back({"purchase, nesting " + d,
+                     post(purchase_target, bomb(depth)),
+                     {bad_quantity, bad_item},
+                     false});
     cases.push_back({"pay, nesting " + d,
                      post("/api/v1/orders/hx.1/pay",
                           R"({"user_id":)" + std::string(depth, '[') + "}"),
-                     {bad_id, bad_item}, false});
+                     {bad_id, bad_item},
+                     false});
     cases.push_back({"cancel, nesting " + d,
                      post("/api/v1/orders/hx.1/cancel",
                           R"({"user_id":)" + std::string(depth, '{') + "}"),
-                     {bad_id, bad_item}, false});
-    cases.push_back({"create item, nesting " + d,
-                     post("/api/v1/items",
-                          R"({"item_id":"nb","total":)" + std::string(depth, '[')
-                            + "}",
-                          admin),
-                     {bad_item}, false});
+                     {bad_id, bad_item},
+                     false});
+    cases.push_back(
+      {"create item, nesting " + d,
+       post("/api/v1/items",
+            R"({"item_id":"nb","total":)" + std::string(depth, '[') + "}",
+            admin),
+       {bad_item},
+       false});
   }
   // The README calls the JSON strict: protobuf alone sold on these.
-  cases.push_back({"single quotes",
-                   post(purchase_target, R"({'user_id':'sq','request_id':'sq'})"),
-                   {bad_item}, false});
+  cases.push_back(
+    {"single quotes",
+     post(purchase_target, R"({'user_id':'sq','request_id':'sq'})"),
+     {bad_item},
+     false});
   cases.push_back({"unquoted keys",
                    post(purchase_target, R"({user_id:"uq",request_id:"uq"})"),
-                   {bad_item}, false});
-  cases.push_back({"a trailing comma",
-                   post(purchase_target,
-                        R"({"user_id":"tc","request_id":"tc",})"),
-                   {bad_item}, false});
-  cases.push_back({"a comment",
-                   post(purchase_target,
-                        R"({"user_id":"cm",/* x */"request_id":"cm"})"),
-                   {bad_item}, false});
+                   {bad_item},
+                   false});
+  cases.push_back(
+    {"a trailing comma",
+     post(purchase_target, R"({"user_id":"tc","request_id":"tc",})"),
+     {bad_item},
+     false});
+  cases.push_back(
+    {"a comment",
+     post(purchase_target, R"({"user_id":"cm",/* x */"request_id":"cm"})"),
+     {bad_item},
+     false});
   for (const auto& hc : cases)
     run_case(t, hc);
   http_client c(t.node.http_port());
@@ -727,10 +823,10 @@ TEST_CASE("hostile: scrapers that come together share one render of "
       CHECK(r.body == first_metrics); // the same render
   }
   auto text = c.request("GET", "/metrics").body;
-  auto metrics = metric_sample(
-    text, R"(seckill_shared_renders_total{answer="metrics"})");
-  auto lists = metric_sample(
-    text, R"(seckill_shared_renders_total{answer="items_list"})");
+  auto metrics =
+    metric_sample(text, R"(seckill_shared_renders_total{answer="metrics"})");
+  auto lists =
+    metric_sample(text, R"(seckill_shared_renders_total{answer="items_list"})");
   INFO(text.substr(0, 2'000));
   // Without sharing each request renders: 9 and 8.
   CHECK(metrics >= 2);
@@ -767,10 +863,11 @@ TEST_CASE("hostile: an item too big for the memory budget is refused at "
     http_client c(node.http_port());
     REQUIRE(create_item(c, big("big1")).status == 201);
     REQUIRE(create_item(c, big("big2")).status == 201);
-    CHECK(problem_mismatch(create_item(c, big("big3")), 503,
-                           "capacity_exceeded")
-          == "");
-    CHECK(node.log().find("item_refused_memory item=big3") != std::string::npos);
+    CHECK(
+      problem_mismatch(create_item(c, big("big3")), 503, "capacity_exceeded")
+      == "");
+    CHECK(node.log().find("item_refused_memory item=big3")
+          != std::string::npos);
     // A small item still fits, and the big ones sell.
     item_def small;
     small.item_id = "small";
@@ -804,9 +901,9 @@ TEST_CASE("hostile: ending an item gives its tables back to the memory "
     REQUIRE(create_item(c, big("old1")).status == 201);
     REQUIRE(create_item(c, big("old2")).status == 201);
     REQUIRE(purchase(c, "old1", "u1", 1, "r1").status == 201);
-    REQUIRE(problem_mismatch(create_item(c, big("new1")), 503,
-                             "capacity_exceeded")
-            == "");
+    REQUIRE(
+      problem_mismatch(create_item(c, big("new1")), 503, "capacity_exceeded")
+      == "");
     // Before the fix an ended item kept its 32 MiB until the node stopped.
     REQUIRE(end(c, "old1").status == 200);
     REQUIRE(wait_for_log(node, "items_memory_freed item=old1", 1, 5'000));
@@ -815,9 +912,9 @@ TEST_CASE("hostile: ending an item gives its tables back to the memory "
     CHECK(create_item(c, big("new1")).status == 201);
     // The ended item's orders are still there.
     CHECK(c.request("GET", "/api/v1/orders/old1.1?user_id=u1").status == 200);
-    CHECK(problem_mismatch(create_item(c, big("new2")), 503,
-                           "capacity_exceeded")
-          == "");
+    CHECK(
+      problem_mismatch(create_item(c, big("new2")), 503, "capacity_exceeded")
+      == "");
     CHECK(node.terminate() == 0);
   }
   // Recovered, the ended item counts its orders only: old2 and new1 fill

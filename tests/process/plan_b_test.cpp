@@ -88,23 +88,23 @@ TEST_CASE("plan B: the node's and a client's rate answer 429 with "
   temp_dir tmp;
   // 2 requests/s, a bucket of 5 s: a burst of 10, and a refill slow
   // enough that a slow disk cannot make the crowd fit.
-  node_process node((tmp.path / "data").string(),
-                    open_args({"--seckill.node-rate-per-s=2",
-                               "--seckill.rate-burst-ms=5000"}));
+  node_process node(
+    (tmp.path / "data").string(),
+    open_args({"--seckill.node-rate-per-s=2", "--seckill.rate-burst-ms=5000"}));
   http_client c(node.http_port());
   REQUIRE(create_item(c, item("rl", 1000)).status == 201);
   std::map<std::string, int> seen;
   http_reply limited;
   for (int i = 0; i < 40; ++i) {
-    auto r = purchase(c, "rl", "u" + std::to_string(i), 1,
-                      "r" + std::to_string(i));
+    auto r =
+      purchase(c, "rl", "u" + std::to_string(i), 1, "r" + std::to_string(i));
     seen[outcome(r)] += 1;
     if (r.status == 429)
       limited = r;
   }
   INFO("outcomes: 201=" << seen["201 "] << " 429=" << seen["429 rate_limited"]);
   CHECK(seen["201 "] + seen["429 rate_limited"] == 40);
-  CHECK(seen["201 "] >= 10);         // the burst at least
+  CHECK(seen["201 "] >= 10);             // the burst at least
   CHECK(seen["429 rate_limited"] >= 20); // 40 at once against 10 + 2/s
   CHECK(problem_mismatch(limited, 429, "rate_limited") == "");
   CHECK(!limited.header("retry-after").empty());
@@ -114,17 +114,19 @@ TEST_CASE("plan B: the node's and a client's rate answer 429 with "
   // without the token an admin route is a request like any other.
   for (int i = 0; i < 30; ++i)
     REQUIRE(c.request("GET", "/healthz").status == 200);
-  REQUIRE(c.request("POST", "/api/v1/items/rl/pause", "",
-                    {admin_header()}).status == 200);
-  REQUIRE(c.request("POST", "/api/v1/items/rl/resume", "",
-                    {admin_header()}).status == 200);
+  REQUIRE(
+    c.request("POST", "/api/v1/items/rl/pause", "", {admin_header()}).status
+    == 200);
+  REQUIRE(
+    c.request("POST", "/api/v1/items/rl/resume", "", {admin_header()}).status
+    == 200);
   int no_token_limited = 0;
   for (int i = 0; i < 20; ++i) {
     auto r = c.request("POST", "/api/v1/items/rl/pause");
     CHECK((r.status == 429 || r.status == 401));
     no_token_limited += r.status == 429;
   }
-  CHECK(no_token_limited >= 10); // the bucket refills 2/s
+  CHECK(no_token_limited >= 10);                // the bucket refills 2/s
   seen["429 rate_limited"] += no_token_limited; // the gate counts them all
   // Every 201 is sold, nothing else.
   set_switch(node, "node-rate-per-s", "0");
@@ -179,7 +181,8 @@ TEST_CASE("plan B: at the in-flight bound new requests are shed with 503, "
           auto r = purchase(mine, "shed", "u" + id, 1, "r" + id);
           if (r.status == 201)
             ++created;
-          else if (r.status == 503 && json_field(r.body, "code") == "overloaded") {
+          else if (r.status == 503
+                   && json_field(r.body, "code") == "overloaded") {
             ++shed;
             if (r.header("retry-after") != "1")
               ++shed_without_hint;
@@ -294,10 +297,10 @@ TEST_CASE("plan B: the sold-out notice and the purchase server time are "
           "measured",
           "[planb]") {
   temp_dir tmp;
-  node_process node((tmp.path / "data").string(),
-                    open_args({"--seckill.admission-rate-per-s=200",
-                               "--seckill.admission-burst=5",
-                               "--seckill.wait-ms-max=2000"}));
+  node_process node(
+    (tmp.path / "data").string(),
+    open_args({"--seckill.admission-rate-per-s=200",
+               "--seckill.admission-burst=5", "--seckill.wait-ms-max=2000"}));
   http_client c(node.http_port());
   REQUIRE(create_item(c, item("so", 20)).status == 201);
   // 60 buyers at once against 20 units, metered: most of them wait in the

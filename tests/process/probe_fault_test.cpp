@@ -43,9 +43,9 @@
 #include "actors/base/placement.hpp"
 #include "messages/limits.hpp"
 #include "persistence/store.hpp"
+#include "tests/support/ledger_audit.hpp"
 #include "tests/support/node_harness.hpp"
 #include "tests/support/sim_world.hpp"
-#include "tests/support/ledger_audit.hpp"
 
 using namespace seckill;
 using namespace seckill::test;
@@ -99,8 +99,7 @@ std::vector<std::string> fault_args() {
 class tmpfs_volume {
 public:
   tmpfs_volume(std::string dir, int64_t size_mib)
-      : dir_(std::move(dir)),
-        options_("size=" + std::to_string(size_mib) + "m") {
+    : dir_(std::move(dir)), options_("size=" + std::to_string(size_mib) + "m") {
     std::error_code ec;
     std::filesystem::create_directories(dir_, ec);
     if (::mount("none", dir_.c_str(), "tmpfs", 0, options_.c_str()) == 0)
@@ -145,7 +144,7 @@ private:
 class disk_filler {
 public:
   explicit disk_filler(std::string path)
-      : path_(std::move(path)), thread_([this] { run(); }) {}
+    : path_(std::move(path)), thread_([this] { run(); }) {}
   ~disk_filler() { stop(); }
   disk_filler(const disk_filler&) = delete;
   disk_filler& operator=(const disk_filler&) = delete;
@@ -168,7 +167,7 @@ private:
 
   void run() {
     int fd =
-        ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+      ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (fd < 0)
       return;
     std::string block(filler_chunk_bytes, 'x');
@@ -218,9 +217,9 @@ struct answer_tally {
 };
 
 std::string answer_text(const http_reply& r) {
-  return std::to_string(r.status) + " " + json_field(r.body, "code") +
-         " retry-after='" + r.header("retry-after") + "' " +
-         r.body.substr(0, 200);
+  return std::to_string(r.status) + " " + json_field(r.body, "code")
+         + " retry-after='" + r.header("retry-after") + "' "
+         + r.body.substr(0, 200);
 }
 
 /// One purchase on a full (or refilled) disk: 201, or 503
@@ -234,12 +233,12 @@ http_reply disk_purchase(http_client& c, sale_ledger& book, answer_tally& tally,
   tally.sent += 1;
   tally.slowest_ms = std::max(tally.slowest_ms, ms);
   if (ms > answer_ms_max)
-    tally.note_wrong(q.request_id + " answered after " + std::to_string(ms) +
-                     " ms: " + answer_text(r));
+    tally.note_wrong(q.request_id + " answered after " + std::to_string(ms)
+                     + " ms: " + answer_text(r));
   if (r.status == 201)
     tally.created += 1;
-  else if (problem_mismatch(r, 503, "store_unavailable").empty() &&
-           !r.header("retry-after").empty())
+  else if (problem_mismatch(r, 503, "store_unavailable").empty()
+           && !r.header("retry-after").empty())
     tally.store_503 += 1;
   else
     tally.note_wrong(q.request_id + ": " + answer_text(r));
@@ -299,8 +298,8 @@ full_phase buy_while_full(http_client& c, sale_ledger& book,
   full_phase out;
   auto deadline = steady_now_ms() + full_phase_ms_max;
   for (int k = 1;
-       steady_now_ms() < deadline &&
-       (out.refusals < full_refusals_min || out.healthz_failing == 0);
+       steady_now_ms() < deadline
+       && (out.refusals < full_refusals_min || out.healthz_failing == 0);
        ++k) {
     auto r = buy_new(c, book, tally, "disk", next_user);
     if (r.status == 503)
@@ -410,14 +409,14 @@ TEST_CASE("fault: a full disk is answered 503 with Retry-After and /healthz "
   REQUIRE(rec.ok());
   auto report = book.audit(rec.items, {{"disk", 1'000'000, 1, false}});
   std::printf(
-      "fault disk-full: purchases=%lld created=%lld store_503=%lld "
-      "while_full_503=%d healthz_failing=%d slowest_ms=%lld "
-      "filler_bytes=%lld recover_ms=%lld file_orders=%lld\n",
-      static_cast<long long>(tally.sent), static_cast<long long>(tally.created),
-      static_cast<long long>(tally.store_503), full.refusals,
-      full.healthz_failing, static_cast<long long>(tally.slowest_ms),
-      static_cast<long long>(filler_bytes), static_cast<long long>(recover_ms),
-      static_cast<long long>(report.file_orders));
+    "fault disk-full: purchases=%lld created=%lld store_503=%lld "
+    "while_full_503=%d healthz_failing=%d slowest_ms=%lld "
+    "filler_bytes=%lld recover_ms=%lld file_orders=%lld\n",
+    static_cast<long long>(tally.sent), static_cast<long long>(tally.created),
+    static_cast<long long>(tally.store_503), full.refusals,
+    full.healthz_failing, static_cast<long long>(tally.slowest_ms),
+    static_cast<long long>(filler_bytes), static_cast<long long>(recover_ms),
+    static_cast<long long>(report.file_orders));
   std::fflush(stdout);
   INFO("answers that are neither 201 nor 503 store_unavailable with "
        "Retry-After within "
@@ -426,8 +425,8 @@ TEST_CASE("fault: a full disk is answered 503 with Retry-After and /healthz "
   INFO("the last /healthz while full: " << full.healthz_last);
   CHECK(full.refusals >= full_refusals_min);
   CHECK(full.healthz_failing > 0);
-  CHECK(full.healthz_failed ==
-        0); // a full disk passes; it is no fault for good
+  CHECK(full.healthz_failed
+        == 0); // a full disk passes; it is no fault for good
   CHECK(recover_ms >= 0);
   CHECK(whole == "");
   // Every 201 is in the file, and a refused purchase left nothing.
@@ -443,11 +442,11 @@ namespace {
 std::vector<std::string> plain_node_args(const std::string& dir) {
   auto args = fault_args();
   args.insert(
-      args.begin(),
-      {"--config-file=" + std::string(SECKILL_SOURCE_DIR) + "/cluster.conf",
-       "--seckill.data-dir=" + dir, "--seckill.http-port=0", "--cluster.port=0",
-       std::string("--seckill.admin-token=") + node_process::token(),
-       "--seckill.synchronous=NORMAL"});
+    args.begin(),
+    {"--config-file=" + std::string(SECKILL_SOURCE_DIR) + "/cluster.conf",
+     "--seckill.data-dir=" + dir, "--seckill.http-port=0", "--cluster.port=0",
+     std::string("--seckill.admin-token=") + node_process::token(),
+     "--seckill.synchronous=NORMAL"});
   return args;
 }
 
@@ -455,8 +454,8 @@ std::vector<std::string> plain_node_args(const std::string& dir) {
 std::string order_mismatch(http_client& c, const std::string& order_id,
                            const std::string& user) {
   auto r = c.request("GET", "/api/v1/orders/" + order_id + "?user_id=" + user);
-  if (r.status == 200 && json_field(r.body, "order_id") == order_id &&
-      json_field(r.body, "user_id") == user)
+  if (r.status == 200 && json_field(r.body, "order_id") == order_id
+      && json_field(r.body, "user_id") == user)
     return {};
   return "GET " + order_id + ": " + std::to_string(r.status) + " " + r.body;
 }
@@ -566,8 +565,8 @@ public:
                        std::istreambuf_iterator<char>());
       // "TID (comm) S ...": the state follows the last ')'.
       auto close = stat.rfind(')');
-      if (close == std::string::npos || close + 2 >= stat.size() ||
-          stat[close + 2] != 'T')
+      if (close == std::string::npos || close + 2 >= stat.size()
+          || stat[close + 2] != 'T')
         return false;
       seen += 1;
     }
@@ -611,16 +610,16 @@ void hung_buyer(sale_ledger& book, const std::vector<std::string>& ids,
     out.sent += 1;
     out.slowest_ms = std::max(out.slowest_ms, ms);
     auto code = json_field(r.body, "code");
-    bool ok = expect_created
-                  ? r.status == 201
-                  : r.status == 503 &&
-                        (code == "shard_unavailable" || code == "timeout");
+    bool ok =
+      expect_created
+        ? r.status == 201
+        : r.status == 503 && (code == "shard_unavailable" || code == "timeout");
     out.created += r.status == 201 ? 1 : 0;
     out.unavailable += r.status == 503 ? 1 : 0;
-    if ((!ok || ms > hop_timeout_ms + hop_margin_ms) &&
-        out.wrong.size() < shown_max)
-      out.wrong.push_back(item + " " + q.request_id + " after " +
-                          std::to_string(ms) + " ms: " + answer_text(r));
+    if ((!ok || ms > hop_timeout_ms + hop_margin_ms)
+        && out.wrong.size() < shown_max)
+      out.wrong.push_back(item + " " + q.request_id + " after "
+                          + std::to_string(ms) + " ms: " + answer_text(r));
     pause_ms(expect_created ? live_pause_ms : stopped_pause_ms);
   }
 }
@@ -655,8 +654,8 @@ int64_t retry_lost(sale_ledger& book, const std::vector<uint16_t>& ports,
     for (const auto& q : pending) {
       http_client c{ports[turn++ % ports.size()], client_timeout_ms};
       http_reply r;
-      if (send_recorded(c, book, q, true, r) != outcome::unknown &&
-          first_real_ms < 0)
+      if (send_recorded(c, book, q, true, r) != outcome::unknown
+          && first_real_ms < 0)
         first_real_ms = steady_now_ms() - t0;
       replayed += r.status == 200 ? 1 : 0;
     }
@@ -677,9 +676,9 @@ std::string drive_to_end(sale_ledger& book, const std::vector<item_def>& items,
     clients.push_back(std::make_unique<http_client>(p, client_timeout_ms));
   std::vector<bool> done(items.size(), false);
   int64_t k = 0;
-  while (steady_now_ms() < deadline_ms &&
-         std::count(done.begin(), done.end(), true) <
-             static_cast<std::ptrdiff_t>(items.size())) {
+  while (steady_now_ms() < deadline_ms
+         && std::count(done.begin(), done.end(), true)
+              < static_cast<std::ptrdiff_t>(items.size())) {
     for (std::size_t i = 0; i < items.size(); ++i) {
       if (done[i])
         continue;
@@ -692,7 +691,7 @@ std::string drive_to_end(sale_ledger& book, const std::vector<item_def>& items,
         done[i] = true;
       if (r.status == 201 && k % limit_probe_every == 0) {
         auto more =
-            book.make_request(items[i].item_id, user, cluster_user_limit);
+          book.make_request(items[i].item_id, user, cluster_user_limit);
         send_recorded(c, book, more, false, r);
       }
     }
@@ -720,8 +719,8 @@ std::string wait_rejoined(cluster_of_three& cluster, std::size_t hung,
     for (std::size_t j = 0; j < cluster_of_three::size; ++j) {
       if (j == hung)
         continue;
-      if (count_of(cluster.node(j).log(), "peer_up peer=" + ids[hung] + " ") <=
-          before[j])
+      if (count_of(cluster.node(j).log(), "peer_up peer=" + ids[hung] + " ")
+          <= before[j])
         missing += " " + ids[j] + " has no new peer_up for " + ids[hung] + ";";
       if (count_of(mine, "peer_up peer=" + ids[j] + " ") <= hung_before[j])
         missing += " " + ids[hung] + " has no new peer_up for " + ids[j] + ";";
@@ -780,15 +779,15 @@ TEST_CASE("fault: a hung member (SIGSTOP) of a cluster - its item is answered "
   std::vector<std::size_t> hung_up_before(cluster_of_three::size, 0);
   for (std::size_t j = 0; j < cluster_of_three::size; ++j) {
     up_before[j] =
-        count_of(cluster.node(j).log(), "peer_up peer=" + ids[hung] + " ");
+      count_of(cluster.node(j).log(), "peer_up peer=" + ids[hung] + " ");
     hung_up_before[j] =
-        count_of(cluster.node(hung).log(), "peer_up peer=" + ids[j] + " ");
+      count_of(cluster.node(hung).log(), "peer_up peer=" + ids[j] + " ");
   }
   // The live members' view of each other, to tell a lost live link from
   // a hung member's harm.
   auto live_downs = [&] {
-    return count_of(cluster.node(0).log(), "peer_down peer=" + ids[1] + " ") +
-           count_of(cluster.node(1).log(), "peer_down peer=" + ids[0] + " ");
+    return count_of(cluster.node(0).log(), "peer_down peer=" + ids[1] + " ")
+           + count_of(cluster.node(1).log(), "peer_down peer=" + ids[0] + " ");
   };
   auto live_downs_before = live_downs();
   std::vector<hung_tally> tallies(4);
@@ -826,11 +825,11 @@ TEST_CASE("fault: a hung member (SIGSTOP) of a cluster - its item is answered "
   std::vector<uint16_t> all{cluster.http_port(0), cluster.http_port(1),
                             cluster.http_port(2)};
   auto rejoin =
-      wait_rejoined(cluster, hung, up_before, hung_up_before, rejoin_ms_max);
+    wait_rejoined(cluster, hung, up_before, hung_up_before, rejoin_ms_max);
   auto rejoin_ms = steady_now_ms() - t_cont;
   int64_t replayed = 0;
   auto retried_ms =
-      retry_lost(book, all, steady_now_ms() + drive_ms_max, replayed);
+    retry_lost(book, all, steady_now_ms() + drive_ms_max, replayed);
   auto left = drive_to_end(book, items, all, steady_now_ms() + drive_ms_max);
   auto sold_ms = steady_now_ms() - t_cont;
   for (std::size_t i = 0; i < cluster_of_three::size; ++i)
@@ -860,11 +859,11 @@ TEST_CASE("fault: a hung member (SIGSTOP) of a cluster - its item is answered "
                 static_cast<long long>(tallies[t].unavailable),
                 static_cast<long long>(tallies[t].slowest_ms));
   std::printf(
-      "fault hung: stopped_ms=%lld rejoin_ms=%lld first_retry_ms=%lld "
-      "retries_replayed=%lld sold_out_ms=%lld\n  %s\n",
-      static_cast<long long>(stopped_ms), static_cast<long long>(rejoin_ms),
-      static_cast<long long>(retried_ms), static_cast<long long>(replayed),
-      static_cast<long long>(sold_ms), report.summary().c_str());
+    "fault hung: stopped_ms=%lld rejoin_ms=%lld first_retry_ms=%lld "
+    "retries_replayed=%lld sold_out_ms=%lld\n  %s\n",
+    static_cast<long long>(stopped_ms), static_cast<long long>(rejoin_ms),
+    static_cast<long long>(retried_ms), static_cast<long long>(replayed),
+    static_cast<long long>(sold_ms), report.summary().c_str());
   std::fflush(stdout);
   INFO("the members' peer events:\n" << events);
   // The two live members drop each other only if neither heard the other
@@ -883,8 +882,8 @@ TEST_CASE("fault: a hung member (SIGSTOP) of a cluster - its item is answered "
     CHECK(tallies[t].sent > 0);
     bool live = t >= 2;
     for (const auto& w : tallies[t].wrong)
-      if (!(live && live_link_lost &&
-            w.find(" 503 shard_unavailable") != std::string::npos))
+      if (!(live && live_link_lost
+            && w.find(" 503 shard_unavailable") != std::string::npos))
         FAIL_CHECK(w);
   }
   CHECK(rejoin == "");

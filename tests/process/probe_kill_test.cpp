@@ -31,9 +31,9 @@
 
 #include "actors/base/placement.hpp"
 #include "persistence/store.hpp"
+#include "tests/support/ledger_audit.hpp"
 #include "tests/support/node_harness.hpp"
 #include "tests/support/sim_world.hpp"
-#include "tests/support/ledger_audit.hpp"
 
 using namespace seckill;
 using namespace seckill::test;
@@ -92,8 +92,8 @@ std::vector<item_def> make_items(const std::string& order_id,
                                  const std::string& reserve_id, int rounds) {
   item_def o;
   o.item_id = order_id;
-  o.total = std::clamp(units_per_round * rounds, item_total_min,
-                       item_total_max);
+  o.total =
+    std::clamp(units_per_round * rounds, item_total_min, item_total_max);
   o.per_user_limit = per_user_limit;
   o.mode = "order";
   item_def r = o;
@@ -144,8 +144,8 @@ sent send_purchase(http_client& c, client_env& env, const purchase_req& q,
     s.kind = env.book.purchase_answered(q, s.reply, retry);
     if (s.kind != outcome::transient)
       return s;
-    pause_ms(std::clamp<int64_t>(json_int(s.reply.body, "retry_after_ms"), 5,
-                                 100));
+    pause_ms(
+      std::clamp<int64_t>(json_int(s.reply.body, "retry_after_ms"), 5, 100));
   }
   if (s.kind == outcome::transient)
     env.book.purchase_gave_up(q);
@@ -187,7 +187,8 @@ bool buy_once(http_client& c, client_env& env, std::mt19937_64& rng) {
   if (env.driving && (env.finished >> i & 1u) != 0)
     i = (i + 1) % env.items.size();
   const auto& item = env.items[i];
-  int64_t qty = env.driving ? 1 : 1 + static_cast<int64_t>(rng() % per_user_limit);
+  int64_t qty =
+    env.driving ? 1 : 1 + static_cast<int64_t>(rng() % per_user_limit);
   auto q = env.book.make_request(item.item_id, pick_user(env, rng), qty);
   auto s = send_purchase(c, env, q, false);
   if (lost(s))
@@ -201,8 +202,8 @@ bool buy_once(http_client& c, client_env& env, std::mt19937_64& rng) {
     return true;
   if (!env.book.take_open(json_field(s.reply.body, "order_id"), o))
     return true;
-  return !lost(send_action(
-    c, env, {o, env.driving || dice < 2 ? "pay" : "cancel"}));
+  return !lost(
+    send_action(c, env, {o, env.driving || dice < 2 ? "pay" : "cancel"}));
 }
 
 /// A crowd does not wait for a retry: the same user's other tab may buy
@@ -294,8 +295,8 @@ std::string drive_to_end(sale_ledger& book, const std::vector<item_def>& items,
   int64_t units = 0;
   for (const auto& d : items)
     units += d.total;
-  auto deadline
-    = steady_now_ms() + std::max(drive_ms_max, units * drive_ms_per_unit);
+  auto deadline =
+    steady_now_ms() + std::max(drive_ms_max, units * drive_ms_per_unit);
   unsigned all = (1u << items.size()) - 1;
   while (env.finished != all && steady_now_ms() < deadline) {
     pause_ms(50);
@@ -333,17 +334,15 @@ void print_summary(const char* name, uint64_t seed, int rounds,
               name, static_cast<unsigned long long>(seed), rounds,
               static_cast<long long>(report.acked_checked),
               static_cast<long long>(report.lost),
-              static_cast<long long>(answers_lost),
-              report.wrong_answers.size(), join_ms(restart_ms).c_str(),
-              report.summary().c_str());
+              static_cast<long long>(answers_lost), report.wrong_answers.size(),
+              join_ms(restart_ms).c_str(), report.summary().c_str());
   std::fflush(stdout);
 }
 
 void check_report(const probe_report& report, uint64_t seed) {
   INFO("seed " << seed << " (SECKILL_KILL_SEED=" << seed
                << " repeats the choices); " << report.summary());
-  for (std::size_t i = 0; i < report.faults.size() && i < faults_shown_max;
-       ++i)
+  for (std::size_t i = 0; i < report.faults.size() && i < faults_shown_max; ++i)
     FAIL_CHECK(report.faults[i]);
   CHECK(report.wrong_answers.size() == 0);
   CHECK(report.lost == 0);
@@ -418,8 +417,8 @@ TEST_CASE("kill -9 loop in a three-node cluster: a member dies mid-sale, "
   // The two items on two different members, so that a death takes one
   // item's owner and leaves the other selling.
   std::string reserve_id = "c-r";
-  for (int k = 1; k < 64 && cluster.owner_of(reserve_id) == cluster.owner_of("c-o");
-       ++k)
+  for (int k = 1;
+       k < 64 && cluster.owner_of(reserve_id) == cluster.owner_of("c-o"); ++k)
     reserve_id = "c-r" + std::to_string(k);
   auto items = make_items("c-o", reserve_id, rounds);
   REQUIRE(cluster.create_items(items) == "");
@@ -472,8 +471,8 @@ TEST_CASE("kill -9 loop in a three-node cluster: a member dies mid-sale, "
     }
   }
   auto report = book.audit(all, audit_items(items, unfinished.empty()));
-  print_summary("kill-loop cluster", seed, rounds, report,
-                book.answers_lost(), restart_ms);
+  print_summary("kill-loop cluster", seed, rounds, report, book.answers_lost(),
+                restart_ms);
   std::printf("  joined_ms=[%s]\n", join_ms(joined_ms).c_str());
   INFO("the last stock seen: " << unfinished);
   CHECK(unfinished == "");
@@ -489,10 +488,10 @@ bool wait_retired(const node_process& node, const std::string& user,
   auto deadline = steady_now_ms() + timeout_ms;
   while (steady_now_ms() < deadline) {
     std::string out;
-    auto rc = run_cli({"user", user, "--json",
-                       "--node=127.0.0.1:"
-                         + std::to_string(node.cluster_port())},
-                      out);
+    auto rc =
+      run_cli({"user", user, "--json",
+               "--node=127.0.0.1:" + std::to_string(node.cluster_port())},
+              out);
     if (rc == 0 && out.find("\"live\":false") != std::string::npos)
       return true;
     pause_ms(100);
@@ -506,10 +505,10 @@ bool wait_parked(const node_process& node, int64_t n, int64_t timeout_ms) {
   auto deadline = steady_now_ms() + timeout_ms;
   while (steady_now_ms() < deadline) {
     std::string out;
-    auto rc = run_cli({"sessions", "--json",
-                       "--node=127.0.0.1:"
-                         + std::to_string(node.cluster_port())},
-                      out);
+    auto rc =
+      run_cli({"sessions", "--json",
+               "--node=127.0.0.1:" + std::to_string(node.cluster_port())},
+              out);
     auto at = out.find("\"unpaid_parked\":");
     if (rc == 0 && at != std::string::npos
         && std::atoll(out.c_str() + at + 16) >= n)
@@ -692,7 +691,7 @@ TEST_CASE("the unpaid cap follows a user whose node died: the new node counts "
   REQUIRE(cluster.wait_joined(0) == "");
   REQUIRE(wait_parked(cluster.node(0), 2, 20'000));
   http_client home(cluster.http_port(0));
-  CHECK(problem_mismatch(test::purchase(home, item_ids[1], user, 1, "e-4"),
-                         429, "unpaid_limit")
+  CHECK(problem_mismatch(test::purchase(home, item_ids[1], user, 1, "e-4"), 429,
+                         "unpaid_limit")
         == "");
 }

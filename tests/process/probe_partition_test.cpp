@@ -3,8 +3,8 @@
 // on 127.0.0.1 sell three items, one per owner, to clients through all
 // three HTTP ports during the cut; then the cut heals, the cluster must
 // become whole again, fresh buyers sell every item out, and the auditor
-// (tests/support/ledger_audit.hpp) checks the clients' ledger against the owners'
-// files after the nodes stopped.
+// (tests/support/ledger_audit.hpp) checks the clients' ledger against the
+// owners' files after the nodes stopped.
 //
 // The cut (iptables, in a chain of this test's own, removed on every exit
 // path by partition_guard): the established TCP connection(s) between n1's
@@ -47,9 +47,9 @@
 
 #include "actors/base/placement.hpp"
 #include "persistence/store.hpp"
+#include "tests/support/ledger_audit.hpp"
 #include "tests/support/node_harness.hpp"
 #include "tests/support/sim_world.hpp"
-#include "tests/support/ledger_audit.hpp"
 
 using namespace seckill;
 using namespace seckill::test;
@@ -319,9 +319,9 @@ std::string metrics_view(uint16_t port) {
        at = body.find(key, at + 1)) {
     auto id_end = body.find('"', at + key.size());
     auto value = body.find(' ', id_end);
-    out += (out.empty() ? "" : " ") + body.substr(at + key.size(),
-                                                  id_end - at - key.size())
-           + "=" + body.substr(value + 1, 1);
+    out += (out.empty() ? "" : " ")
+           + body.substr(at + key.size(), id_end - at - key.size()) + "="
+           + body.substr(value + 1, 1);
   }
   return out;
 }
@@ -372,9 +372,9 @@ outcome send_purchase(sale& s, http_client& c, std::size_t via,
   for (int i = 0; i < transient_retries_max; ++i) {
     auto t0 = steady_now_ms();
     auto r = test::purchase(c, q.item_id, q.user_id, q.quantity, q.request_id);
-    answer_rec a{r.status, json_field(r.body, "code"), steady_now_ms() - t0,
-                 via, "purchase " + q.item_id + " " + q.user_id + " "
-                        + q.request_id};
+    answer_rec a{
+      r.status, json_field(r.body, "code"), steady_now_ms() - t0, via,
+      "purchase " + q.item_id + " " + q.user_id + " " + q.request_id};
     s.seen.note(a, r, &q);
     kind = s.book.purchase_answered(q, r, retry);
     if (kind != outcome::transient)
@@ -411,7 +411,8 @@ void cut_client(sale& s, int t) {
   http_client c(s.ports[via], client_timeout_ms);
   http_client d(s.ports[other], client_timeout_ms);
   for (int k = 0; k < users_per_client; ++k) {
-    const auto& item = s.items[static_cast<std::size_t>(t + k) % s.items.size()];
+    const auto& item =
+      s.items[static_cast<std::size_t>(t + k) % s.items.size()];
     auto user = "pu" + std::to_string(t) + "-" + std::to_string(k);
     auto q = s.book.make_request(item.item_id, user, 1 + k % per_user_limit);
     send_purchase(s, c, via, q, false);
@@ -469,8 +470,8 @@ std::string drive_to_end(sale& s) {
   std::string last;
   for (int64_t n = 0; steady_now_ms() < deadline; ++n) {
     auto via = static_cast<std::size_t>(n) % nodes;
-    const auto& item = s.items[static_cast<std::size_t>(n / nodes)
-                               % s.items.size()];
+    const auto& item =
+      s.items[static_cast<std::size_t>(n / nodes) % s.items.size()];
     auto q = s.book.make_request(item.item_id, "pd" + std::to_string(n), 1);
     send_purchase(s, *cs[via], via, q, false);
     for (const auto& o : s.book.take_all_open())
@@ -509,8 +510,8 @@ answer_summary summarize(const std::vector<answer_rec>& answers) {
     else if (a.status >= 500 && a.status != 503)
       out.faults.push_back("a " + std::to_string(a.status) + ": " + where);
     if (a.ms > answer_ms_max)
-      out.faults.push_back("answered later than " + std::to_string(answer_ms_max)
-                           + " ms: " + where);
+      out.faults.push_back("answered later than "
+                           + std::to_string(answer_ms_max) + " ms: " + where);
   }
   return out;
 }
@@ -592,10 +593,10 @@ std::string split_user_probe(cluster_of_three& cluster, sale& s,
                   bool retry) {
     auto t0 = steady_now_ms();
     auto r = test::purchase(c, q.item_id, q.user_id, q.quantity, q.request_id);
-    s.seen.note({r.status, json_field(r.body, "code"), steady_now_ms() - t0,
-                 via, "split purchase " + q.item_id + " " + user + " "
-                        + q.request_id},
-                r, &q);
+    s.seen.note(
+      {r.status, json_field(r.body, "code"), steady_now_ms() - t0, via,
+       "split purchase " + q.item_id + " " + user + " " + q.request_id},
+      r, &q);
     s.book.purchase_answered(q, r, retry);
     return r;
   };
@@ -613,7 +614,8 @@ std::string split_user_probe(cluster_of_three& cluster, sale& s,
     // item's refusal already proved must not be counted twice.
     INFO("the user's session through n" << i + 1 << ": " << v);
     CHECK(json_int(v, "held") <= per_user_limit);
-    views += "\n    through n" + std::to_string(i + 1) + ": " + v.substr(0, 400);
+    views +=
+      "\n    through n" + std::to_string(i + 1) + ": " + v.substr(0, 400);
   }
   return views;
 }
@@ -650,7 +652,8 @@ TEST_CASE("partition of n1 from n2 only: every request is answered in time "
   REQUIRE(cluster.create_items(items) == "");
   for (const auto& d : items)
     std::printf("partition: %s (%s) lives on %s\n", d.item_id.c_str(),
-                d.mode.c_str(), cluster.ids()[cluster.owner_of(d.item_id)].c_str());
+                d.mode.c_str(),
+                cluster.ids()[cluster.owner_of(d.item_id)].c_str());
   sale_ledger book{"pp" + std::to_string(::getpid())};
   observed seen;
   std::vector<uint16_t> ports;
@@ -659,8 +662,9 @@ TEST_CASE("partition of n1 from n2 only: every request is answered in time "
   sale s{book, seen, ports, items};
 
   // The cut.
-  std::vector<std::size_t> ups{count_of(cluster.node(0).log(), peer_up_of("n2")),
-                               count_of(cluster.node(1).log(), peer_up_of("n1"))};
+  std::vector<std::size_t> ups{
+    count_of(cluster.node(0).log(), peer_up_of("n2")),
+    count_of(cluster.node(1).log(), peer_up_of("n1"))};
   std::vector<std::size_t> adopted{
     count_of(cluster.node(0).log(), "items_adopted from=n2 "),
     count_of(cluster.node(1).log(), "items_adopted from=n1 ")};
@@ -683,10 +687,10 @@ TEST_CASE("partition of n1 from n2 only: every request is answered in time "
   for (int t = 0; t < clients; ++t)
     pool.emplace_back(cut_client, std::ref(s), t);
   pause_ms(views_after_ms);
-  bool n1_saw = wait_for_log(cluster.node(0), "peer_down peer=n2 ", 1,
-                             down_seen_ms_max);
-  bool n2_saw = wait_for_log(cluster.node(1), "peer_down peer=n1 ", 1,
-                             down_seen_ms_max);
+  bool n1_saw =
+    wait_for_log(cluster.node(0), "peer_down peer=n2 ", 1, down_seen_ms_max);
+  bool n2_saw =
+    wait_for_log(cluster.node(1), "peer_down peer=n1 ", 1, down_seen_ms_max);
   auto seen_down_ms = steady_now_ms() - t_cut;
   std::vector<std::string> cli_views, metric_views;
   for (std::size_t i = 0; i < nodes; ++i) {

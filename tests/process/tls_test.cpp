@@ -22,9 +22,9 @@
 
 #include "actors/edge/admin.hpp"
 #include "messages/type_ids.hpp"
+#include "tests/support/ledger_audit.hpp"
 #include "tests/support/node_harness.hpp"
 #include "tests/support/sim_world.hpp"
-#include "tests/support/ledger_audit.hpp"
 
 using namespace seckill::test;
 
@@ -38,7 +38,7 @@ bool contains(const std::string& text, const std::string& part) {
 void make_certs(const std::filesystem::path& dir,
                 const std::vector<std::string>& names) {
   std::vector<std::string> args{std::string(SECKILL_SOURCE_DIR)
-                                + "/examples/tls/make-certs.sh",
+                                  + "/examples/tls/make-certs.sh",
                                 dir.string()};
   args.insert(args.end(), names.begin(), names.end());
   std::string out;
@@ -136,8 +136,8 @@ TEST_CASE("tls: a cluster over TLS with peer certificates sells across its "
     cfg.load<caf::io::middleman>();
     cfg.set("scheduler.max-threads", 1);
     caf::actor_system sys{cfg};
-    auto admin = sys.middleman().remote_actor<seckill::admin_actor>(
-      "127.0.0.1", port);
+    auto admin =
+      sys.middleman().remote_actor<seckill::admin_actor>("127.0.0.1", port);
     CHECK(!admin);
   }
 
@@ -228,7 +228,7 @@ TEST_CASE("tls: examples/cluster-3/run.sh with three members over TLS sells "
   std::string out;
   int rc = run_process("/bin/bash",
                        {"-c", std::string("cd ") + SECKILL_SOURCE_DIR
-                                  + " && bash examples/cluster-3/run.sh"},
+                                + " && bash examples/cluster-3/run.sh"},
                        out, 120'000);
   INFO(out);
   REQUIRE(rc == 0);

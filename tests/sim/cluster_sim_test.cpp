@@ -52,8 +52,8 @@
 #include <set>
 #include <sstream>
 
-#include "actors/sale/item_book.hpp"
 #include "actors/base/placement.hpp"
+#include "actors/sale/item_book.hpp"
 #include "messages/assert.hpp"
 #include "tests/support/sim_cluster.hpp"
 
@@ -68,32 +68,32 @@ enum class op_kind : uint8_t { purchase, pay, cancel, create };
 
 struct request_rec {
   op_kind kind = op_kind::purchase;
-  uint32_t node = 0; // the entry node: whose directory the client asked
-  purchase p;        // purchases
+  uint32_t node = 0;    // the entry node: whose directory the client asked
+  purchase p;           // purchases
   std::string order_id; // pay / cancel: the order
   item_spec spec;       // create
   std::string item_id;
-  bool probe = false; // sent after the last heal
-  int64_t sent_ms = -1; // -1: the client never sent it
+  bool probe = false;    // sent after the last heal
+  int64_t sent_ms = -1;  // -1: the client never sent it
   uint64_t sent_seq = 0; // its place among all sends (1, 2, ...)
-  int incarnation = 0;  // of the entry node when it was sent
+  int incarnation = 0;   // of the entry node when it was sent
   int answers = 0;
   errc code = errc::ok;
   int64_t answered_ms = 0;
   uint64_t answered_seq = 0; // sends so far when its answer came
-  order answer; // when code == ok
+  order answer;              // when code == ok
 };
 
 struct cluster_log {
   std::vector<request_rec> reqs;
-  uint64_t sends = 0; // requests sent so far, by every client
-  std::map<std::string, order> acked;         // purchases: order id -> view
+  uint64_t sends = 0;                 // requests sent so far, by every client
+  std::map<std::string, order> acked; // purchases: order id -> view
   std::map<std::string, order_state> settled; // acknowledged pay / cancel
   std::set<std::string> created;              // acknowledged creations
 };
 
-void record_answer(cluster_log& log, std::size_t idx, errc code,
-                   const order* o, int64_t now_ms) {
+void record_answer(cluster_log& log, std::size_t idx, errc code, const order* o,
+                   int64_t now_ms) {
   auto& r = log.reqs[idx];
   r.answers += 1;
   if (r.answers > 1)
@@ -147,10 +147,11 @@ caf::behavior client(caf::event_based_actor* self,
           break;
         case op_kind::create:
           self->request(dir, caf::infinite, create_atom_v, r.spec)
-            .then([=](item_view&) {
-                    record_answer(*log, idx, errc::ok, nullptr, now());
-                  },
-                  on_error);
+            .then(
+              [=](item_view&) {
+                record_answer(*log, idx, errc::ok, nullptr, now());
+              },
+              on_error);
           break;
       }
     },
@@ -190,8 +191,9 @@ fault_plan make_fault(std::mt19937_64& rng, uint32_t node, int operations) {
   };
   fault_plan f;
   auto roll = pick(0, 99);
-  f.kind = roll < 40 ? fault_kind::cut
-                     : roll < 75 ? fault_kind::crash : fault_kind::blip;
+  f.kind = roll < 40   ? fault_kind::cut
+           : roll < 75 ? fault_kind::crash
+                       : fault_kind::blip;
   f.node = node;
   f.start_op = static_cast<int>(pick(operations / 10, operations * 3 / 4));
   // Detection sometimes comes after the hop timeout (1 s): lost calls then
@@ -234,8 +236,8 @@ scenario make_scenario(std::mt19937_64& rng, int64_t now_ms, uint32_t nodes) {
   auto first = static_cast<uint32_t>(pick(0, int(nodes) - 1));
   int faults = pick(0, 9) == 0 ? 0 : pick(1, int(nodes));
   for (int i = 0; i < faults; ++i)
-    sc.faults.push_back(make_fault(rng, (first + uint32_t(i)) % nodes,
-                                   sc.operations));
+    sc.faults.push_back(
+      make_fault(rng, (first + uint32_t(i)) % nodes, sc.operations));
   return sc;
 }
 
@@ -346,7 +348,6 @@ struct sim_totals {
 };
 sim_totals totals;
 
-
 struct audit_input {
   uint64_t seed = 0;
   std::vector<std::string> nodes; // ids, in cluster order
@@ -369,8 +370,7 @@ std::string describe_req(const request_rec& r) {
                                       : r.order_id)
       << " (item " << r.item_id << ", user " << r.p.user_id << ") at node "
       << r.node << " sent #" << r.sent_seq << " at " << r.sent_ms
-      << " ms, answered "
-      << to_string(r.code) << " at " << r.answered_ms;
+      << " ms, answered " << to_string(r.code) << " at " << r.answered_ms;
   return out.str();
 }
 
@@ -455,8 +455,8 @@ void audit_window(const audit_input& in, const fault_window& w,
   auto node = "node " + std::to_string(w.node)
               + (w.kind == fault_kind::cut ? " (cut off)" : " (crashed)");
   for (const auto& q : in.log->reqs) {
-    if (q.sent_seq <= w.from || (w.ended && q.sent_seq > w.to)
-        || q.answers == 0 || !crosses(in, q, w))
+    if (q.sent_seq <= w.from || (w.ended && q.sent_seq > w.to) || q.answers == 0
+        || !crosses(in, q, w))
       continue;
     totals.window_requests += 1;
     totals.window_refused += q.code == errc::shard_unavailable ? 1 : 0;
@@ -486,8 +486,8 @@ void audit_answers(const audit_input& in, audit_report& r) {
       continue;
     }
     if (q.answers > 1)
-      r.fail("answered " + std::to_string(q.answers) + " times: "
-             + describe_req(q));
+      r.fail("answered " + std::to_string(q.answers)
+             + " times: " + describe_req(q));
     if (q.answers == 0) {
       if (q.incarnation < in.final_incarnations[q.node])
         totals.lost_with_node += 1; // its node crashed holding it
@@ -514,7 +514,7 @@ void audit_answers(const audit_input& in, audit_report& r) {
 /// What the files hold, all nodes together.
 struct file_index {
   std::set<std::string> items;
-  std::map<std::string, order> orders;                   // by order id
+  std::map<std::string, order> orders;                    // by order id
   std::set<std::pair<std::string, std::string>> requests; // (item, request)
 };
 
@@ -552,12 +552,12 @@ void audit_file(const audit_input& in, uint32_t node, const recovery& rec,
     }
     auto spec = in.specs.count(id) != 0 ? in.specs.at(id) : item.record.spec;
     if (confirmed > spec.total || c.sold > spec.total)
-      r.fail("file: item " + id + " sold " + std::to_string(confirmed)
-             + " of " + std::to_string(spec.total));
+      r.fail("file: item " + id + " sold " + std::to_string(confirmed) + " of "
+             + std::to_string(spec.total));
     for (const auto& [user, units] : held)
       if (units > spec.per_user_limit)
-        r.fail("file: user " + user + " holds " + std::to_string(units)
-               + " of " + id);
+        r.fail("file: user " + user + " holds " + std::to_string(units) + " of "
+               + id);
   }
 }
 
@@ -632,8 +632,8 @@ void crowd::act() {
   auto client = static_cast<std::size_t>(pick(0, int(clients.size()) - 1));
   if (sc.items.size() > sc.initial && pick(0, 99) == 0) {
     // An operator creates a late item (again, if not yet acknowledged).
-    const auto& spec = sc.items[std::size_t(
-      pick(int(sc.initial), int(sc.items.size()) - 1))];
+    const auto& spec =
+      sc.items[std::size_t(pick(int(sc.initial), int(sc.items.size()) - 1))];
     if (log->created.count(spec.item_id) == 0) {
       request_rec r;
       r.kind = op_kind::create;
@@ -649,9 +649,8 @@ void crowd::act() {
     request_rec r;
     r.node = node;
     if (!purchases.empty() && pick(0, 4) == 0) { // a retry, on any node
-      r.p = log->reqs[purchases[std::size_t(
-                        pick(0, int(purchases.size()) - 1))]]
-              .p;
+      r.p =
+        log->reqs[purchases[std::size_t(pick(0, int(purchases.size()) - 1))]].p;
     } else {
       auto i = std::size_t(pick(0, int(sc.items.size()) - 1));
       const auto& item = sc.items[i];
@@ -726,20 +725,19 @@ void check_stock(sim_cluster& w, const scenario& sc, const cluster_log& log,
     const auto& spec = sc.items[i];
     auto k = std::uniform_int_distribution<uint32_t>{0, w.size() - 1}(w.rng);
     stock_view v;
-    if (auto err = w.call((*w.directories)[k],
-                          [&](stock_view& x) { v = x; }, stock_atom_v,
-                          spec.item_id)) {
+    if (auto err = w.call((*w.directories)[k], [&](stock_view& x) { v = x; },
+                          stock_atom_v, spec.item_id)) {
       if (i >= sc.initial && log.created.count(spec.item_id) == 0
           && to_errc(err) == errc::unknown_item)
         continue; // a late item whose creation never got through
-      r.fail("stock of " + spec.item_id + " at node " + std::to_string(k)
-             + ": " + w.sys.render(err));
+      r.fail("stock of " + spec.item_id + " at node " + std::to_string(k) + ": "
+             + w.sys.render(err));
       continue;
     }
     if (v.counters.available + v.counters.sold != spec.total
         || v.counters.reserved != 0)
-      r.fail("item " + spec.item_id + ": stock lost, available="
-             + std::to_string(v.counters.available)
+      r.fail("item " + spec.item_id
+             + ": stock lost, available=" + std::to_string(v.counters.available)
              + " reserved=" + std::to_string(v.counters.reserved)
              + " sold=" + std::to_string(v.counters.sold));
   }
@@ -749,8 +747,8 @@ void create_items(sim_cluster& w, const scenario& sc, audit_report& r) {
   for (std::size_t i = 0; i < sc.initial; ++i) {
     const auto& spec = sc.items[i];
     auto k = std::uniform_int_distribution<uint32_t>{0, w.size() - 1}(w.rng);
-    if (auto err = w.call((*w.directories)[k], [](item_view&) {},
-                          create_atom_v, spec))
+    if (auto err =
+          w.call((*w.directories)[k], [](item_view&) {}, create_atom_v, spec))
       r.fail("create " + spec.item_id + " through node " + std::to_string(k)
              + ": " + w.sys.render(err));
   }
@@ -768,8 +766,7 @@ void count_world(const sim_cluster& w, const fault_runners& faults) {
   for (const auto& f : faults)
     (f.plan.kind == fault_kind::cut     ? totals.cuts
      : f.plan.kind == fault_kind::crash ? totals.crashes
-                                        : totals.blips)
-      += 1;
+                                        : totals.blips) += 1;
 }
 
 cluster_options make_options(uint64_t seed, const sim_dir& dir,
@@ -783,8 +780,8 @@ cluster_options make_options(uint64_t seed, const sim_dir& dir,
   opts.sessions.session.idle_timeout_ms = 5'000;
   auto fail_rng = std::make_shared<std::mt19937_64>(seed * 7919 + 1);
   opts.fail_transaction = [fail_rng, fail_rate](uint32_t) {
-    bool fail
-      = std::uniform_real_distribution<double>{0, 1}(*fail_rng) < *fail_rate;
+    bool fail =
+      std::uniform_real_distribution<double>{0, 1}(*fail_rng) < *fail_rate;
     totals.failed_transactions += fail ? 1 : 0;
     return fail;
   };
@@ -807,7 +804,6 @@ void audit_run(audit_input& in, const std::vector<std::string>& dbs,
   totals.settled += static_cast<int64_t>(in.log->settled.size());
 }
 
-
 audit_report run_seed(uint64_t seed) {
   audit_report r;
   std::mt19937_64 scenario_rng{seed};
@@ -827,8 +823,8 @@ audit_report run_seed(uint64_t seed) {
     *fail_rate = sc.fail_rate; // creation is not the point of the test
     crowd c{w, sc, log, {}, {}};
     for (int i = 0; i < 4; ++i)
-      c.clients.push_back(w.sys.spawn(client, log, w.directories,
-                                      w.incarnations, w.clock()));
+      c.clients.push_back(
+        w.sys.spawn(client, log, w.directories, w.incarnations, w.clock()));
     fault_runners faults;
     for (const auto& plan : sc.faults)
       faults.push_back(fault_runner{plan, log.get(), 0, 0, {}});
@@ -858,13 +854,11 @@ audit_report run_seed(uint64_t seed) {
   return r;
 }
 
-
-
 void print_totals(uint64_t seeds, double seconds) {
   const auto& t = totals;
   auto n = [](int64_t x) { return static_cast<long long>(x); };
   std::printf("cluster simulation: %llu seeds in %.1f s, %lld requests\n",
-              (unsigned long long) seeds, seconds, n(t.requests));
+              (unsigned long long)seeds, seconds, n(t.requests));
   std::printf("  faults: %lld cuts, %lld crashes, %lld blips; %lld store "
               "transactions failed\n",
               n(t.cuts), n(t.crashes), n(t.blips), n(t.failed_transactions));
@@ -881,7 +875,7 @@ void print_totals(uint64_t seeds, double seconds) {
               "(a violation; first seen with seed %llu); %lld pay/cancel "
               "acks\n",
               n(t.retries_same), n(t.retry_refused),
-              (unsigned long long) t.retry_refused_seed, n(t.settled));
+              (unsigned long long)t.retry_refused_seed, n(t.settled));
   std::printf("  in the files: %lld confirmed, %lld cancelled, %lld expired; "
               "purchase answers:",
               n(t.confirmed_in_file), n(t.cancelled_in_file),
@@ -949,8 +943,8 @@ TEST_CASE("cluster simulation: the auditor's invariants hold for every seed "
       UNSCOPED_INFO(text);
     }
   }
-  std::chrono::duration<double> took = std::chrono::steady_clock::now()
-                                       - started;
+  std::chrono::duration<double> took =
+    std::chrono::steady_clock::now() - started;
   print_totals(last - first + 1, took.count());
   INFO("seeds run: " << (last - first + 1));
   CHECK(failed == 0);
@@ -1021,11 +1015,11 @@ TEST_CASE("cluster simulation: a planted bug (stock check skipped) is caught "
           "by the auditor",
           "[sim][cluster]") {
   const uint64_t seeds = 8;
-  int caught_by_auditor
-    = planted_bug_caught(planted_bug::skip_stock_check, seeds, run_seed);
+  int caught_by_auditor =
+    planted_bug_caught(planted_bug::skip_stock_check, seeds, run_seed);
   std::printf("cluster planted bug: the auditor caught it in %d of %llu "
               "seeds\n",
-              caught_by_auditor, (unsigned long long) seeds);
+              caught_by_auditor, (unsigned long long)seeds);
   CHECK(caught_by_auditor > 0);
 }
 

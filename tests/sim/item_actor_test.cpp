@@ -33,7 +33,8 @@ struct item_fixture {
   }
 
   errc create(const item_spec& s) {
-    return to_errc(w->call(w->directory, [](item_view&) {}, create_atom_v, s));
+    return to_errc(w->call(
+      w->directory, [](item_view&) {}, create_atom_v, s));
   }
 
   item_actor item(const std::string& id) {
@@ -51,19 +52,28 @@ struct item_fixture {
            order* out = nullptr) {
     purchase p{item_id, user, req, qty};
     return to_errc(w->call(
-      it, [&](order& o) { if (out != nullptr) *out = o; }, purchase_atom_v, p));
+      it,
+      [&](order& o) {
+        if (out != nullptr)
+          *out = o;
+      },
+      purchase_atom_v, p));
   }
 
   errc order_op(const item_actor& it, bool pay, const std::string& id,
                 order* out = nullptr) {
-    auto on = [&](order& o) { if (out != nullptr) *out = o; };
+    auto on = [&](order& o) {
+      if (out != nullptr)
+        *out = o;
+    };
     return pay ? to_errc(w->call(it, on, pay_atom_v, id))
                : to_errc(w->call(it, on, cancel_atom_v, id));
   }
 
   stock_counters stock(const std::string& id) {
     stock_view v;
-    w->call(w->directory, [&](stock_view& x) { v = x; }, stock_atom_v, id);
+    w->call(
+      w->directory, [&](stock_view& x) { v = x; }, stock_atom_v, id);
     return v.counters;
   }
 };
@@ -87,8 +97,8 @@ std::vector<errc> fire(sim_world& w, const Handle& dest,
 std::vector<purchase> crowd(const std::string& item, int n, int first = 0) {
   std::vector<purchase> ps;
   for (int i = first; i < first + n; ++i)
-    ps.push_back(purchase{item, "u" + std::to_string(i),
-                          "r" + std::to_string(i), 1});
+    ps.push_back(
+      purchase{item, "u" + std::to_string(i), "r" + std::to_string(i), 1});
   return ps;
 }
 
@@ -103,8 +113,9 @@ bool same(const stock_counters& c, int64_t available, int64_t reserved,
 
 } // namespace
 
-TEST_CASE_METHOD(item_fixture, "item: order mode sells exactly the stock, "
-                               "durably, and a retry takes nothing more",
+TEST_CASE_METHOD(item_fixture,
+                 "item: order mode sells exactly the stock, "
+                 "durably, and a retry takes nothing more",
                  "[item]") {
   REQUIRE(create(spec("a", 3)) == errc::ok);
   auto it = item("a");
@@ -128,8 +139,9 @@ TEST_CASE_METHOD(item_fixture, "item: order mode sells exactly the stock, "
   CHECK(rec.items[0].orders.size() == 2);
 }
 
-TEST_CASE_METHOD(item_fixture, "item: a failed commit answers "
-                               "store_unavailable and gives the stock back",
+TEST_CASE_METHOD(item_fixture,
+                 "item: a failed commit answers "
+                 "store_unavailable and gives the stock back",
                  "[item]") {
   REQUIRE(create(spec("a", 2)) == errc::ok);
   auto it = item("a");
@@ -146,8 +158,9 @@ TEST_CASE_METHOD(item_fixture, "item: a failed commit answers "
   CHECK(rec.items[0].orders[0].order_id == o.order_id);
 }
 
-TEST_CASE_METHOD(item_fixture, "item: a failed commit also undoes the "
-                               "changes queued behind it",
+TEST_CASE_METHOD(item_fixture,
+                 "item: a failed commit also undoes the "
+                 "changes queued behind it",
                  "[item]") {
   REQUIRE(create(spec("a", 5)) == errc::ok);
   auto it = item("a");
@@ -159,20 +172,23 @@ TEST_CASE_METHOD(item_fixture, "item: a failed commit also undoes the "
   CHECK(count(answers, errc::store_unavailable) == 4);
   CHECK(same(stock("a"), 5, 0, 0));
   item_view v;
-  w->call(it, [&](item_view& x) { v = x; }, view_atom_v);
+  w->call(
+    it, [&](item_view& x) { v = x; }, view_atom_v);
   CHECK(v.commit_failures == 1);
   CHECK(v.orders == 0);
   CHECK(v.record.next_order_seq == 1);
 }
 
-TEST_CASE_METHOD(item_fixture, "item: group commit puts concurrent buyers "
-                               "into few store transactions",
+TEST_CASE_METHOD(item_fixture,
+                 "item: group commit puts concurrent buyers "
+                 "into few store transactions",
                  "[item]") {
   REQUIRE(create(spec("a", 100)) == errc::ok);
   auto answers = fire(*w, item("a"), crowd("a", 100));
   CHECK(count(answers, errc::ok) == 100);
   store_stats ss;
-  w->call(w->store, [&](store_stats& x) { ss = x; }, stats_atom_v);
+  w->call(
+    w->store, [&](store_stats& x) { ss = x; }, stats_atom_v);
   // One transaction for the creation, then the first buyer alone, then
   // everyone who arrived meanwhile: far fewer than one per buyer.
   CHECK(ss.transactions < 10);
@@ -201,15 +217,16 @@ TEST_CASE_METHOD(item_fixture, "item: a full pending batch answers busy",
   };
   auto ran = s.run_jobs_filtered(not_store);
   INFO("jobs run without the store: " << ran << ", answers: " << out->size()
-       << ", jobs left: " << s.jobs.size());
+                                      << ", jobs left: " << s.jobs.size());
   CHECK(count(*out, errc::busy) == 1);
   w->run_random();
   CHECK(count(*out, errc::busy) == 1);
   CHECK(count(*out, errc::ok) == n - 1);
 }
 
-TEST_CASE_METHOD(item_fixture, "item: reserve mode holds stock until pay, "
-                               "cancel or the deadline",
+TEST_CASE_METHOD(item_fixture,
+                 "item: reserve mode holds stock until pay, "
+                 "cancel or the deadline",
                  "[item]") {
   REQUIRE(create(spec("r", 3, deduction_mode::reserve)) == errc::ok);
   auto it = item("r");
@@ -239,8 +256,9 @@ TEST_CASE_METHOD(item_fixture, "item: reserve mode holds stock until pay, "
   CHECK(same(rec.items[0].record.counters, 2, 0, 1));
 }
 
-TEST_CASE_METHOD(item_fixture, "item: a payment after the deadline is "
-                               "refused even before the timer fires",
+TEST_CASE_METHOD(item_fixture,
+                 "item: a payment after the deadline is "
+                 "refused even before the timer fires",
                  "[item]") {
   REQUIRE(create(spec("r", 1, deduction_mode::reserve)) == errc::ok);
   auto it = item("r");
@@ -252,8 +270,9 @@ TEST_CASE_METHOD(item_fixture, "item: a payment after the deadline is "
   CHECK(same(stock("r"), 1, 0, 0));
 }
 
-TEST_CASE_METHOD(item_fixture, "item: pay mode takes stock at payment and "
-                               "refuses it when none is left",
+TEST_CASE_METHOD(item_fixture,
+                 "item: pay mode takes stock at payment and "
+                 "refuses it when none is left",
                  "[item]") {
   REQUIRE(create(spec("p", 1, deduction_mode::pay)) == errc::ok);
   auto it = item("p");
@@ -269,8 +288,9 @@ TEST_CASE_METHOD(item_fixture, "item: pay mode takes stock at payment and "
   CHECK(order_op(it, false, a.order_id) == errc::ok);
 }
 
-TEST_CASE_METHOD(item_fixture, "item: not started, paused, resumed and "
-                               "ended, pushed to subscribers",
+TEST_CASE_METHOD(item_fixture,
+                 "item: not started, paused, resumed and "
+                 "ended, pushed to subscribers",
                  "[item]") {
   auto s = spec("w", 5);
   s.starts_at_ms = w->now_ms() + 5'000;
@@ -280,23 +300,30 @@ TEST_CASE_METHOD(item_fixture, "item: not started, paused, resumed and "
   auto seen = std::make_shared<std::vector<item_status>>();
   auto listener = w->sys.spawn([seen](caf::event_based_actor*) {
     return caf::behavior{
-      [seen](status_atom, const status_update& u) { seen->push_back(u.status); },
+      [seen](status_atom, const status_update& u) {
+        seen->push_back(u.status);
+      },
     };
   });
-  w->call(it, [](status_update&) {}, subscribe_atom_v,
-          caf::actor_cast<caf::actor>(listener));
+  w->call(
+    it, [](status_update&) {}, subscribe_atom_v,
+    caf::actor_cast<caf::actor>(listener));
   CHECK(buy(it, "w", "u1", "r1") == errc::not_started);
   w->advance_ms(5'000);
   w->run_random();
   CHECK(buy(it, "w", "u1", "r1") == errc::ok);
-  w->call(it, [](item_view&) {}, pause_atom_v);
+  w->call(
+    it, [](item_view&) {}, pause_atom_v);
   CHECK(buy(it, "w", "u2", "r2") == errc::paused);
-  w->call(it, [](item_view&) {}, resume_atom_v);
+  w->call(
+    it, [](item_view&) {}, resume_atom_v);
   CHECK(buy(it, "w", "u2", "r2") == errc::ok);
   w->advance_ms(55'000);
   w->run_random();
   CHECK(buy(it, "w", "u3", "r3") == errc::ended);
-  CHECK(to_errc(w->call(it, [](item_view&) {}, resume_atom_v)) == errc::ended);
+  CHECK(to_errc(w->call(
+          it, [](item_view&) {}, resume_atom_v))
+        == errc::ended);
   std::vector<item_status> expected{item_status::on_sale, item_status::paused,
                                     item_status::on_sale, item_status::ended};
   CHECK(*seen == expected);
@@ -305,8 +332,9 @@ TEST_CASE_METHOD(item_fixture, "item: not started, paused, resumed and "
   CHECK(rec.items[0].record.admin == admin_state::active);
 }
 
-TEST_CASE_METHOD(item_fixture, "directory: creation is validated and "
-                               "routes by item and order id",
+TEST_CASE_METHOD(item_fixture,
+                 "directory: creation is validated and "
+                 "routes by item and order id",
                  "[item][directory]") {
   auto bad = spec("x", 0);
   CHECK(create(bad) == errc::invalid_item);
@@ -319,25 +347,26 @@ TEST_CASE_METHOD(item_fixture, "directory: creation is validated and "
   *fail = false;
   CHECK(create(spec("b", 1)) == errc::ok); // the failed one never existed
   std::vector<std::string> ids;
-  w->call(w->directory, [&](std::vector<std::string>& x) { ids = x; },
-          list_atom_v);
+  w->call(
+    w->directory, [&](std::vector<std::string>& x) { ids = x; }, list_atom_v);
   CHECK(ids == std::vector<std::string>{"a", "b"});
-  CHECK(to_errc(w->call(w->directory, [](stock_view&) {}, stock_atom_v,
-                        std::string{"zz"}))
+  CHECK(to_errc(w->call(
+          w->directory, [](stock_view&) {}, stock_atom_v, std::string{"zz"}))
         == errc::unknown_item);
-  CHECK(to_errc(w->call(w->directory, [](order&) {}, pay_atom_v,
-                        std::string{"zz.1"}))
+  CHECK(to_errc(w->call(
+          w->directory, [](order&) {}, pay_atom_v, std::string{"zz.1"}))
         == errc::unknown_order);
-  CHECK(to_errc(w->call(w->directory, [](order&) {}, order_atom_v,
-                        std::string{"garbage"}))
+  CHECK(to_errc(w->call(
+          w->directory, [](order&) {}, order_atom_v, std::string{"garbage"}))
         == errc::unknown_order);
   order o;
-  CHECK(to_errc(w->call(w->directory, [&](order& x) { o = x; }, purchase_atom_v,
-                        purchase{"a", "u1", "r1", 1}))
+  CHECK(to_errc(w->call(
+          w->directory, [&](order& x) { o = x; }, purchase_atom_v,
+          purchase{"a", "u1", "r1", 1}))
         == errc::ok);
   order again;
-  CHECK(to_errc(w->call(w->directory, [&](order& x) { again = x; },
-                        order_atom_v, o.order_id))
+  CHECK(to_errc(w->call(
+          w->directory, [&](order& x) { again = x; }, order_atom_v, o.order_id))
         == errc::ok);
   CHECK(again == o);
 }

@@ -39,8 +39,8 @@ struct sim_log {
     std::string order_id;
   };
   std::vector<attempt> purchases;
-  std::map<std::string, order> acked;          // order id -> last ack'd view
-  std::map<std::string, order_state> settled;  // ack'd pay/cancel outcome
+  std::map<std::string, order> acked;         // order id -> last ack'd view
+  std::map<std::string, order_state> settled; // ack'd pay/cancel outcome
   int64_t answers = 0;
 };
 
@@ -62,13 +62,21 @@ caf::behavior client(caf::event_based_actor* self, directory_actor dir,
     },
     [=](pay_atom, const std::string& id) {
       self->request(dir, caf::infinite, pay_atom_v, id)
-        .then([=](order& o) { log->settled[id] = o.state; log->answers += 1; },
-              [=](caf::error&) { log->answers += 1; });
+        .then(
+          [=](order& o) {
+            log->settled[id] = o.state;
+            log->answers += 1;
+          },
+          [=](caf::error&) { log->answers += 1; });
     },
     [=](cancel_atom, const std::string& id) {
       self->request(dir, caf::infinite, cancel_atom_v, id)
-        .then([=](order& o) { log->settled[id] = o.state; log->answers += 1; },
-              [=](caf::error&) { log->answers += 1; });
+        .then(
+          [=](order& o) {
+            log->settled[id] = o.state;
+            log->answers += 1;
+          },
+          [=](caf::error&) { log->answers += 1; });
     },
   };
 }
@@ -114,8 +122,8 @@ void act(sim_world& w, const scenario& sc, caf::actor& cl, sim_log& log,
     if (!sent.empty() && pick(0, 4) == 0) {
       p = sent[static_cast<std::size_t>(pick(0, int(sent.size()) - 1))];
     } else { // a new request
-      const auto& item = sc.items[static_cast<std::size_t>(
-        pick(0, int(sc.items.size()) - 1))];
+      const auto& item =
+        sc.items[static_cast<std::size_t>(pick(0, int(sc.items.size()) - 1))];
       p.item_id = item.item_id;
       p.user_id = "u" + std::to_string(pick(0, sc.users - 1));
       p.request_id = "r" + std::to_string(sent.size());
@@ -141,7 +149,6 @@ struct sim_totals {
   int64_t expired_in_file = 0, confirmed_in_file = 0, cancelled_in_file = 0;
 };
 sim_totals totals;
-
 
 std::map<std::string, item_spec> specs_of(const scenario& sc) {
   std::map<std::string, item_spec> out;
@@ -201,7 +208,7 @@ void audit_file(const scenario& sc, const sim_log& log, const recovery& rec,
       r.fail("item " + item.record.spec.item_id + " still holds reservations");
     std::map<std::string, int64_t> held;
     for (const auto& o : item.orders) {
-        totals.expired_in_file += o.state == order_state::expired;
+      totals.expired_in_file += o.state == order_state::expired;
       totals.confirmed_in_file += o.state == order_state::confirmed;
       totals.cancelled_in_file += o.state == order_state::cancelled;
       if (!in_file.emplace(o.order_id, o).second)
@@ -246,7 +253,6 @@ void audit_file(const scenario& sc, const sim_log& log, const recovery& rec,
   }
 }
 
-
 audit_report run_seed(uint64_t seed) {
   audit_report r;
   std::mt19937_64 scenario_rng{seed};
@@ -274,7 +280,8 @@ audit_report run_seed(uint64_t seed) {
     sc = make_scenario(scenario_rng, w.now_ms());
     db = w.db_path;
     for (const auto& spec : sc.items)
-      if (auto err = w.call(w.directory, [](item_view&) {}, create_atom_v, spec))
+      if (auto err = w.call(
+            w.directory, [](item_view&) {}, create_atom_v, spec))
         r.fail("create " + spec.item_id + ": " + w.sys.render(err));
     *fail_rate = sc.fail_rate; // creation is not the point of the test
     auto cl = w.sys.spawn(client, w.directory, log);
@@ -286,13 +293,13 @@ audit_report run_seed(uint64_t seed) {
       if (std::uniform_int_distribution<int>{0, 9}(w.rng) == 0)
         w.advance_ms(std::uniform_int_distribution<int>{1, 900}(w.rng));
     }
-    *fail_rate = 0;  // let the end state settle
-    w.drain();       // answers everything; every reservation expires
+    *fail_rate = 0; // let the end state settle
+    w.drain();      // answers everything; every reservation expires
     audit_acks(sc, *log, r);
     for (const auto& spec : sc.items) {
       stock_view v;
-      w.call(w.directory, [&](stock_view& x) { v = x; }, stock_atom_v,
-             spec.item_id);
+      w.call(
+        w.directory, [&](stock_view& x) { v = x; }, stock_atom_v, spec.item_id);
       if (v.counters.available + v.counters.sold != spec.total)
         r.fail("item " + spec.item_id + ": stock lost, available="
                + std::to_string(v.counters.available)
@@ -314,8 +321,6 @@ audit_report run_seed(uint64_t seed) {
   return r;
 }
 
-
-
 } // namespace
 
 TEST_CASE("simulation: the auditor's invariants hold for every seed",
@@ -332,18 +337,17 @@ TEST_CASE("simulation: the auditor's invariants hold for every seed",
       UNSCOPED_INFO(describe(seed, r));
     }
   }
-  std::printf("simulation: %llu seeds, %lld store transactions failed, "
-              "%lld retries answered with their order, %lld pay/cancel acks; "
-              "in the files: %lld confirmed, %lld cancelled, %lld expired; "
-              "purchase answers:",
-              static_cast<unsigned long long>(last - first + 1),
-              (long long) totals.failed_transactions,
-              (long long) totals.retries_same, (long long) totals.settled,
-              (long long) totals.confirmed_in_file,
-              (long long) totals.cancelled_in_file,
-              (long long) totals.expired_in_file);
+  std::printf(
+    "simulation: %llu seeds, %lld store transactions failed, "
+    "%lld retries answered with their order, %lld pay/cancel acks; "
+    "in the files: %lld confirmed, %lld cancelled, %lld expired; "
+    "purchase answers:",
+    static_cast<unsigned long long>(last - first + 1),
+    (long long)totals.failed_transactions, (long long)totals.retries_same,
+    (long long)totals.settled, (long long)totals.confirmed_in_file,
+    (long long)totals.cancelled_in_file, (long long)totals.expired_in_file);
   for (const auto& [code, n] : totals.outcomes)
-    std::printf(" %s=%lld", code.c_str(), (long long) n);
+    std::printf(" %s=%lld", code.c_str(), (long long)n);
   std::printf("\n");
   INFO("seeds run: " << (last - first + 1));
   CHECK(failed == 0);
@@ -359,8 +363,8 @@ TEST_CASE("simulation: the auditor's invariants hold for every seed",
 TEST_CASE("simulation: a planted bug (stock check skipped) is caught by the "
           "auditor",
           "[simulation]") {
-  int caught_by_auditor
-    = planted_bug_caught(planted_bug::skip_stock_check, 20, run_seed);
+  int caught_by_auditor =
+    planted_bug_caught(planted_bug::skip_stock_check, 20, run_seed);
   std::printf("planted bug: the auditor caught it in %d of 20 seeds\n",
               caught_by_auditor);
   CHECK(caught_by_auditor > 0);

@@ -64,16 +64,18 @@ item_spec make_spec(sim_world& w, const std::string& id, int64_t total,
 }
 
 void create(sim_world& w, const item_spec& s) {
-  REQUIRE(!w.call(w.directory, [](item_view&) {}, create_atom_v, s));
+  REQUIRE(!w.call(
+    w.directory, [](item_view&) {}, create_atom_v, s));
 }
 
 queue_view queue_of(sim_world& w, const std::string& id) {
   caf::actor q;
-  w.call(w.directory, [&](caf::actor&, caf::actor& x) { q = x; },
-         lookup_atom_v, id);
+  w.call(
+    w.directory, [&](caf::actor&, caf::actor& x) { q = x; }, lookup_atom_v, id);
   queue_view v;
-  w.call(caf::actor_cast<queue_actor>(q), [&](queue_view& x) { v = x; },
-         view_atom_v);
+  w.call(
+    caf::actor_cast<queue_actor>(q), [&](queue_view& x) { v = x; },
+    view_atom_v);
   return v;
 }
 
@@ -205,8 +207,8 @@ TEST_CASE("session: a double click buys once and both clicks get the order",
   CHECK(count(*out, errc::ok) == 2);
   CHECK((*out)[0].order_id == (*out)[1].order_id);
   stock_view v;
-  w.call(w.directory, [&](stock_view& x) { v = x; }, stock_atom_v,
-         std::string{"s"});
+  w.call(
+    w.directory, [&](stock_view& x) { v = x; }, stock_atom_v, std::string{"s"});
   CHECK(v.counters.sold == 1);
 }
 
@@ -222,7 +224,8 @@ TEST_CASE("session: unpaid reservations are capped until one is settled",
   out = fire(w, {{"r", "u1", "c", 1}});
   REQUIRE(out->size() == 1);
   CHECK((*out)[0].code == errc::unpaid_limit);
-  CHECK(!w.call(w.directory, [](order&) {}, cancel_atom_v, first));
+  CHECK(!w.call(
+    w.directory, [](order&) {}, cancel_atom_v, first));
   w.run_random(); // the item's settlement notice reaches the session
   out = fire(w, {{"r", "u1", "c", 1}});
   CHECK((*out)[0].code == errc::ok);
@@ -239,13 +242,15 @@ TEST_CASE("session: idle sessions retire and the session limit holds",
   CHECK(count(*out, errc::ok) == 2);
   CHECK(count(*out, errc::busy) == 1); // no third session
   int64_t live = -1;
-  w.call(w.sessions, [&](int64_t n) { live = n; }, sessions_atom_v);
+  w.call(
+    w.sessions, [&](int64_t n) { live = n; }, sessions_atom_v);
   CHECK(live == 2);
   w.advance_ms(1'000);
   w.run_random();
   w.advance_ms(1'000);
   w.run_random();
-  w.call(w.sessions, [&](int64_t n) { live = n; }, sessions_atom_v);
+  w.call(
+    w.sessions, [&](int64_t n) { live = n; }, sessions_atom_v);
   CHECK(live == 0);
   out = fire(w, users("s", 1, 2)); // room again
   CHECK(count(*out, errc::ok) == 1);

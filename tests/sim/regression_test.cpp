@@ -20,29 +20,31 @@ item_spec rspec(int64_t now, const std::string& id, int64_t total,
 }
 stock_counters stock_of(sim_world& w, const item_actor& it) {
   stock_view v;
-  w.call(it, [&](stock_view& x) { v = x; }, stock_atom_v);
+  w.call(
+    it, [&](stock_view& x) { v = x; }, stock_atom_v);
   return v.counters;
 }
 } // namespace
 
 TEST_CASE("regression: expiries still fire after the wall clock "
-          "steps back", "[regression]") {
+          "steps back",
+          "[regression]") {
   sim_world w{sim_options{}};
   auto behind = std::make_shared<int64_t>(0);
   auto base = w.clock();
   clock_fn wall = [base, behind] { return base() - *behind; };
   item_env env{w.store, wall, {}, {}};
-  auto it = w.sys.spawn(item_impl, make_book(rspec(wall(), "t", 5,
-                                                   deduction_mode::reserve)),
-                        env, true);
+  auto it = w.sys.spawn(
+    item_impl, make_book(rspec(wall(), "t", 5, deduction_mode::reserve)), env,
+    true);
   w.run_random();
-  REQUIRE(!w.call(it, [](order&) {}, purchase_atom_v,
-                  purchase{"t", "u1", "r1", 1}));
+  REQUIRE(!w.call(
+    it, [](order&) {}, purchase_atom_v, purchase{"t", "u1", "r1", 1}));
   *behind = 5; // the wall clock is stepped back 5 ms (NTP), for good
   w.advance_ms(10'000);
   w.drain();
-  REQUIRE(!w.call(it, [](order&) {}, purchase_atom_v,
-                  purchase{"t", "u2", "r2", 1}));
+  REQUIRE(!w.call(
+    it, [](order&) {}, purchase_atom_v, purchase{"t", "u2", "r2", 1}));
   for (int i = 0; i < 10; ++i) {
     w.advance_ms(10'000);
     w.drain();
@@ -54,7 +56,8 @@ TEST_CASE("regression: expiries still fire after the wall clock "
 }
 
 TEST_CASE("regression: creating an item whose window is over is "
-          "refused and leaves nothing in the file", "[regression]") {
+          "refused and leaves nothing in the file",
+          "[regression]") {
   temp_dir d;
   auto path = (d.path / "b.db").string();
   {
@@ -64,10 +67,12 @@ TEST_CASE("regression: creating an item whose window is over is "
     auto s = rspec(w.now_ms() - 2'000, "ghost", 5, deduction_mode::order);
     s.ends_at_ms = w.now_ms() - 1'000;
     REQUIRE(validate_spec(s) == errc::ok);
-    auto err = w.call(w.directory, [](item_view&) {}, create_atom_v, s);
+    auto err = w.call(
+      w.directory, [](item_view&) {}, create_atom_v, s);
     CHECK(to_errc(err) == errc::invalid_item);
-    auto e2 = w.call(w.directory, [](caf::actor&, caf::actor&) {},
-                     lookup_atom_v, std::string{"ghost"});
+    auto e2 = w.call(
+      w.directory, [](caf::actor&, caf::actor&) {}, lookup_atom_v,
+      std::string{"ghost"});
     CHECK(to_errc(e2) == errc::unknown_item);
     w.drain();
   }
@@ -77,7 +82,8 @@ TEST_CASE("regression: creating an item whose window is over is "
 }
 
 TEST_CASE("regression: purchases racing a failed creation are all "
-          "answered, none acknowledged, nothing in the file", "[regression]") {
+          "answered, none acknowledged, nothing in the file",
+          "[regression]") {
   int acked_total = 0, unanswered_total = 0, ghost_runs = 0;
   for (uint64_t seed = 1; seed <= 200; ++seed) {
     temp_dir d;
@@ -100,9 +106,10 @@ TEST_CASE("regression: purchases racing a failed creation are all "
           .then([cr](item_view&) { *cr = 0; },
                 [cr](caf::error& e) { *cr = static_cast<int>(to_errc(e)); });
         for (int i = 0; i < n; ++i)
-          self->request(dir, caf::infinite, purchase_atom_v,
-                        purchase{"c", "u" + std::to_string(i),
-                                 "r" + std::to_string(i), 1})
+          self
+            ->request(dir, caf::infinite, purchase_atom_v,
+                      purchase{"c", "u" + std::to_string(i),
+                               "r" + std::to_string(i), 1})
             .then([out](order&) { out->push_back(1); },
                   [out](caf::error&) { out->push_back(0); });
       });
@@ -120,8 +127,8 @@ TEST_CASE("regression: purchases racing a failed creation are all "
     if (rec.ok() && !rec.items.empty())
       ++ghost_runs;
   }
-  INFO("acked purchases on failed creates: " << acked_total
-       << ", never answered: " << unanswered_total
+  INFO("acked purchases on failed creates: "
+       << acked_total << ", never answered: " << unanswered_total
        << ", runs whose 'failed' item is in the file: " << ghost_runs);
   CHECK(acked_total == 0);
   CHECK(unanswered_total == 0);
@@ -129,58 +136,64 @@ TEST_CASE("regression: purchases racing a failed creation are all "
 }
 
 TEST_CASE("regression: a retry of the 70th order of a user still gets "
-          "its order", "[regression]") {
+          "its order",
+          "[regression]") {
   sim_options o;
   o.sessions.session.rate_per_s = 10'000;
   o.sessions.session.burst = 10'000;
   sim_world w{o};
   auto s = rspec(w.now_ms(), "d", 1000, deduction_mode::order);
   s.per_user_limit = 70;
-  REQUIRE(!w.call(w.directory, [](item_view&) {}, create_atom_v, s));
+  REQUIRE(!w.call(
+    w.directory, [](item_view&) {}, create_atom_v, s));
   std::string last_id;
   for (int i = 0; i < 70; ++i) {
-    auto err = w.call(w.directory, [&](order& x) { last_id = x.order_id; },
-                      purchase_atom_v,
-                      purchase{"d", "u1", "r" + std::to_string(i), 1});
+    auto err = w.call(
+      w.directory, [&](order& x) { last_id = x.order_id; }, purchase_atom_v,
+      purchase{"d", "u1", "r" + std::to_string(i), 1});
     REQUIRE(!err);
   }
   std::string again;
-  auto err = w.call(w.directory, [&](order& x) { again = x.order_id; },
-                    purchase_atom_v, purchase{"d", "u1", "r69", 1});
+  auto err = w.call(
+    w.directory, [&](order& x) { again = x.order_id; }, purchase_atom_v,
+    purchase{"d", "u1", "r69", 1});
   CHECK(to_errc(err) == errc::ok);
   CHECK(again == last_id);
 }
 
 TEST_CASE("regression: waiting-room deadlines still fire after the "
-          "wall clock steps back", "[regression]") {
+          "wall clock steps back",
+          "[regression]") {
   sim_world w{sim_options{}};
   auto behind = std::make_shared<int64_t>(0);
   auto base = w.clock();
   clock_fn wall = [base, behind] { return base() - *behind; };
   auto s = rspec(wall(), "q", 100, deduction_mode::order);
   s.per_user_limit = 5;
-  REQUIRE(!w.call(w.directory, [](item_view&) {}, create_atom_v, s));
+  REQUIRE(!w.call(
+    w.directory, [](item_view&) {}, create_atom_v, s));
   caf::actor item;
-  w.call(w.directory, [&](caf::actor& i, caf::actor&) { item = i; },
-         lookup_atom_v, std::string{"q"});
+  w.call(
+    w.directory, [&](caf::actor& i, caf::actor&) { item = i; }, lookup_atom_v,
+    std::string{"q"});
   queue_config qc;
   qc.rate_per_s = 1;
   qc.burst = 1;
   qc.wait_ms_max = 2'000;
-  auto q = w.sys.spawn(queue_impl, std::string{"q"}, qc, wall, item,
-                       w.sessions,
+  auto q = w.sys.spawn(queue_impl, std::string{"q"}, qc, wall, item, w.sessions,
                        std::vector<std::string>{}, cluster_env{});
   w.run_random();
   auto out = std::make_shared<int>(0);
   w.sys.spawn([q, out](caf::event_based_actor* self) {
     for (int i = 0; i < 3; ++i)
-      self->request(q, caf::infinite, purchase_atom_v,
-                    purchase{"q", "u" + std::to_string(i),
-                             "r" + std::to_string(i), 1})
+      self
+        ->request(
+          q, caf::infinite, purchase_atom_v,
+          purchase{"q", "u" + std::to_string(i), "r" + std::to_string(i), 1})
         .then([out](order&) { ++*out; }, [out](caf::error&) { ++*out; });
   });
-  w.run_random();     // the ticks are armed on the wall clock as it was
-  *behind = 5;   // then the wall clock is stepped back 5 ms, for good
+  w.run_random(); // the ticks are armed on the wall clock as it was
+  *behind = 5;    // then the wall clock is stepped back 5 ms, for good
   for (int i = 0; i < 600; ++i) {
     w.run_random();
     w.advance_ms(100);

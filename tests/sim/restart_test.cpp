@@ -10,8 +10,8 @@
 #include <cstdio>
 #include <set>
 #include <string>
-#include <thread>
 #include <sys/wait.h>
+#include <thread>
 #include <unistd.h>
 
 #include "node/runtime.hpp"
@@ -31,14 +31,19 @@ std::map<std::string, stock_view> stocks(sim_world& w,
                                          const std::vector<std::string>& ids) {
   std::map<std::string, stock_view> out;
   for (const auto& id : ids)
-    w.call(w.directory, [&](stock_view& v) { out[id] = v; }, stock_atom_v, id);
+    w.call(
+      w.directory, [&](stock_view& v) { out[id] = v; }, stock_atom_v, id);
   return out;
 }
 
 errc buy(sim_world& w, const std::string& item, const std::string& user,
          const std::string& req, order* out = nullptr) {
   return to_errc(w.call(
-    w.directory, [&](order& o) { if (out != nullptr) *out = o; },
+    w.directory,
+    [&](order& o) {
+      if (out != nullptr)
+        *out = o;
+    },
     purchase_atom_v, purchase{item, user, req, 1}));
 }
 
@@ -59,8 +64,9 @@ TEST_CASE("restart: a new world recovers the exact state, and releases "
     for (auto [id, mode] : {std::pair{"o", deduction_mode::order},
                             std::pair{"r", deduction_mode::reserve},
                             std::pair{"p", deduction_mode::pay}})
-      REQUIRE(!w.call(w.directory, [](item_view&) {}, create_atom_v,
-                      spec_of(id, 5, mode, t)));
+      REQUIRE(!w.call(
+        w.directory, [](item_view&) {}, create_atom_v,
+        spec_of(id, 5, mode, t)));
     for (int u = 0; u < 4; ++u)
       for (const auto& id : ids) {
         order o;
@@ -69,10 +75,12 @@ TEST_CASE("restart: a new world recovers the exact state, and releases "
         acked.push_back(o);
       }
     // Pay one reservation and one pay-mode order; cancel one reservation.
-    REQUIRE(!w.call(w.directory, [](order&) {}, pay_atom_v, std::string{"r.1"}));
-    REQUIRE(!w.call(w.directory, [](order&) {}, pay_atom_v, std::string{"p.1"}));
-    REQUIRE(!w.call(w.directory, [](order&) {}, cancel_atom_v,
-                    std::string{"r.2"}));
+    REQUIRE(!w.call(
+      w.directory, [](order&) {}, pay_atom_v, std::string{"r.1"}));
+    REQUIRE(!w.call(
+      w.directory, [](order&) {}, pay_atom_v, std::string{"p.1"}));
+    REQUIRE(!w.call(
+      w.directory, [](order&) {}, cancel_atom_v, std::string{"r.2"}));
     before = stocks(w, ids);
     // Torn down here: no shutdown, no final flush, nothing.
   }
@@ -86,8 +94,8 @@ TEST_CASE("restart: a new world recovers the exact state, and releases "
     }
     for (const auto& o : acked) {
       order now;
-      REQUIRE(!w.call(w.directory, [&](order& x) { now = x; }, order_atom_v,
-                      o.order_id));
+      REQUIRE(!w.call(
+        w.directory, [&](order& x) { now = x; }, order_atom_v, o.order_id));
       CHECK(now.user_id == o.user_id);
       CHECK(now.request_id == o.request_id);
     }
@@ -99,11 +107,10 @@ TEST_CASE("restart: a new world recovers the exact state, and releases "
     sim_world w{opts};
     auto after = stocks(w, ids);
     CHECK(after["r"].counters.reserved == 0);
-    CHECK(after["r"].counters.available
-          == before["r"].counters.available + 2);
+    CHECK(after["r"].counters.available == before["r"].counters.available + 2);
     CHECK(after["r"].counters.sold == before["r"].counters.sold);
-    CHECK(to_errc(w.call(w.directory, [](order&) {}, pay_atom_v,
-                         std::string{"r.3"}))
+    CHECK(to_errc(w.call(
+            w.directory, [](order&) {}, pay_atom_v, std::string{"r.3"}))
           == errc::expired);
     auto rec = recover(opts.db_path); // the release itself is durable
     REQUIRE(rec.ok());
@@ -119,8 +126,8 @@ constexpr int64_t crowd_stock = 20'000;
 // Sends every purchase at once through the item's queue; on each
 // acknowledgement writes "<order_id> <request_id>" to `fd` (one write, so
 // a line is never torn by the kill).
-void sell(caf::actor_system& sys, const caf::actor& queue, int first,
-          int count, int fd) {
+void sell(caf::actor_system& sys, const caf::actor& queue, int first, int count,
+          int fd) {
   sys.spawn([=](caf::event_based_actor* self) {
     auto q = caf::actor_cast<queue_actor>(queue);
     for (int i = first; i < first + count; ++i) {
@@ -191,8 +198,9 @@ caf::actor start(caf::actor_system& sys, const std::string& db, runtime& rt) {
     throw std::runtime_error(err);
   caf::scoped_actor self{sys};
   caf::actor queue;
-  self->request(rt.directory, std::chrono::seconds(10), lookup_atom_v,
-                std::string{"k"})
+  self
+    ->request(rt.directory, std::chrono::seconds(10), lookup_atom_v,
+              std::string{"k"})
     .receive([&](caf::actor&, caf::actor& q) { queue = q; },
              [](caf::error&) {});
   return queue;
@@ -289,8 +297,9 @@ TEST_CASE("restart: SIGKILL in the middle of a flash crowd loses no "
   // A retry of an acknowledged request gets its order back, nothing more.
   auto [req, id] = *acked.begin();
   auto user = "u" + req.substr(1);
-  self->request(queue, std::chrono::seconds(60), purchase_atom_v,
-                purchase{"k", user, req, 1})
+  self
+    ->request(queue, std::chrono::seconds(60), purchase_atom_v,
+              purchase{"k", user, req, 1})
     .receive([&](order& o) { CHECK(o.order_id == id); },
              [&](caf::error& e) { FAIL(sys.render(e)); });
   stock_view v;
@@ -298,8 +307,9 @@ TEST_CASE("restart: SIGKILL in the middle of a flash crowd loses no "
   for (int i = 0; i < 600 && v.counters.available != 0; ++i) {
     if (i > 0)
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    self->request(rt.directory, std::chrono::seconds(10), stock_atom_v,
-                  std::string{"k"})
+    self
+      ->request(rt.directory, std::chrono::seconds(10), stock_atom_v,
+                std::string{"k"})
       .receive([&](stock_view& x) { v = x; }, [](caf::error&) {});
   }
   CHECK(v.counters.available == 0);

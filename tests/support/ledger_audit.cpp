@@ -3,9 +3,9 @@
 
 #include <algorithm>
 #include <chrono>
-#include <thread>
 #include <set>
 #include <sstream>
+#include <thread>
 #include <utility>
 
 namespace seckill::test::probe {
@@ -94,8 +94,7 @@ std::string probe_report::summary() const {
   return os.str();
 }
 
-sale_ledger::sale_ledger(std::string tag) : tag_(std::move(tag)) {
-}
+sale_ledger::sale_ledger(std::string tag) : tag_(std::move(tag)) {}
 
 purchase_req sale_ledger::make_request(const std::string& item,
                                        const std::string& user,
@@ -153,8 +152,8 @@ outcome sale_ledger::purchase_answered(const purchase_req& req,
       if (retry)
         log.retry_acked = true;
       if (first && json_field(r.body, "state") == "reserved")
-        open_[log.order_id] = reservation{log.order_id, req.item_id,
-                                          req.user_id};
+        open_[log.order_id] =
+          reservation{log.order_id, req.item_id, req.user_id};
       break;
     }
   }
@@ -267,8 +266,7 @@ void sale_ledger::audit_requests(
     if (!log.order_id.empty()) {
       out.acked_checked += 1;
       if (in_file == nullptr || in_file->order_id != log.order_id
-          || in_file->user_id != q.user_id
-          || in_file->quantity != q.quantity) {
+          || in_file->user_id != q.user_id || in_file->quantity != q.quantity) {
         out.lost += 1;
         out.faults.push_back(
           describe(q) + " was acknowledged with order " + log.order_id
@@ -278,9 +276,8 @@ void sale_ledger::audit_requests(
     }
     if (in_file != nullptr)
       for (const auto& refusal : log.refusals) {
-        auto why = "WRONG ANSWER: " + describe(q) + " was refused "
-                   + refusal + " although the file holds "
-                   + describe(*in_file);
+        auto why = "WRONG ANSWER: " + describe(q) + " was refused " + refusal
+                   + " although the file holds " + describe(*in_file);
         out.wrong_answers.push_back(why);
         out.faults.push_back(why);
       }
@@ -288,9 +285,9 @@ void sale_ledger::audit_requests(
       out.unresolved += 1;
       out.faults.push_back(describe(q) + ": " + std::to_string(log.unknowns)
                            + " answer(s) lost and never answered for real"
-                           + (in_file != nullptr ? "; the file holds "
-                                                     + describe(*in_file)
-                                                 : "; not in the file"));
+                           + (in_file != nullptr
+                                ? "; the file holds " + describe(*in_file)
+                                : "; not in the file"));
     }
   }
 }
@@ -301,8 +298,9 @@ void sale_ledger::audit_actions(
   for (const auto& [id, answers] : actions_) {
     auto f = by_id.find(id);
     if (f == by_id.end()) {
-      out.faults.push_back("order " + id + " was paid or cancelled but is "
-                           "not in the file");
+      out.faults.push_back("order " + id
+                           + " was paid or cancelled but is "
+                             "not in the file");
       continue;
     }
     std::string state = to_string(f->second->state);
@@ -370,10 +368,10 @@ probe_report sale_ledger::audit(const std::vector<recovered_item>& file,
     }
     const auto& rec = f->second->record;
     const auto& c = rec.counters;
-    auto tag = "item " + want.item_id + ": available=" + std::to_string(c.available)
-               + " reserved=" + std::to_string(c.reserved)
-               + " sold=" + std::to_string(c.sold) + " total="
-               + std::to_string(want.total);
+    auto tag = "item " + want.item_id
+               + ": available=" + std::to_string(c.available) + " reserved="
+               + std::to_string(c.reserved) + " sold=" + std::to_string(c.sold)
+               + " total=" + std::to_string(want.total);
     if (rec.spec.total != want.total
         || c.available + c.reserved + c.sold != want.total || c.available < 0
         || c.reserved < 0 || c.sold < 0)
@@ -392,8 +390,8 @@ probe_report sale_ledger::audit(const std::vector<recovered_item>& file,
     }
     if (confirmed != c.sold || reserved != c.reserved)
       out.faults.push_back(tag + ": the order rows hold confirmed="
-                           + std::to_string(confirmed) + " reserved="
-                           + std::to_string(reserved));
+                           + std::to_string(confirmed)
+                           + " reserved=" + std::to_string(reserved));
     if (held_by_clients[want.item_id] != c.sold + c.reserved)
       out.faults.push_back(tag + ": the clients hold "
                            + std::to_string(held_by_clients[want.item_id])
@@ -404,8 +402,9 @@ probe_report sale_ledger::audit(const std::vector<recovered_item>& file,
                              + std::to_string(units) + " units, over the limit "
                              + std::to_string(want.per_user_limit));
     if (want.driven_to_end && (c.sold != want.total || c.reserved != 0))
-      out.faults.push_back(tag + ": the buyers bought to the end, but the "
-                           "sale did not end at exactly the total");
+      out.faults.push_back(tag
+                           + ": the buyers bought to the end, but the "
+                             "sale did not end at exactly the total");
   }
   return out;
 }

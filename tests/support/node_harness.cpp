@@ -86,8 +86,8 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& out_path,
   for (const auto& a : args)
     argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
-  int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-                   0644);
+  int out =
+    ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (out < 0)
     return -1;
   pid_t parent = ::getpid();
@@ -164,8 +164,7 @@ std::string trim(const std::string& s) {
 
 // -- node_process -----------------------------------------------------------
 
-node_process::node_process(std::string data_dir,
-                           std::vector<std::string> extra)
+node_process::node_process(std::string data_dir, std::vector<std::string> extra)
   : data_dir_(std::move(data_dir)) {
   static std::atomic<int> counter{0};
   std::filesystem::create_directories(data_dir_);
@@ -178,10 +177,8 @@ node_process::node_process(std::string data_dir,
   std::vector<std::string> args{
     SECKILL_NODE_BIN,
     std::string("--config-file=") + SECKILL_SOURCE_DIR + "/cluster.conf",
-    "--seckill.data-dir=" + data_dir_,
-    "--seckill.http-port=0",
-    "--cluster.port=0",
-    std::string("--seckill.admin-token=") + token(),
+    "--seckill.data-dir=" + data_dir_, "--seckill.http-port=0",
+    "--cluster.port=0", std::string("--seckill.admin-token=") + token(),
     "--seckill.synchronous=NORMAL",
     // Lag shedding off: a test that does not test it must not fail because
     // a busy machine stalled the node; one that does passes its own value.
@@ -205,10 +202,9 @@ node_process::node_process(std::string data_dir,
       break; // a ready line without a port: report it
     }
     if (!alive())
-      throw std::runtime_error("seckill-node exited with code "
-                               + std::to_string(exit_code_)
-                               + " before it was ready; log:\n"
-                               + tail_of(log()));
+      throw std::runtime_error(
+        "seckill-node exited with code " + std::to_string(exit_code_)
+        + " before it was ready; log:\n" + tail_of(log()));
     sleep_ms(20);
   }
   kill9();
@@ -298,7 +294,8 @@ void http_client::reconnect() {
     sockaddr_in local{};
     local.sin_family = AF_INET;
     if (::inet_pton(AF_INET, source_ip_.c_str(), &local.sin_addr) != 1
-        || ::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0) {
+        || ::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof(local))
+             != 0) {
       ::close(fd);
       return;
     }
@@ -680,9 +677,8 @@ std::string problem_mismatch(const http_reply& r, int status,
 
 // -- child programs ---------------------------------------------------------
 
-int run_process(const std::string& binary,
-                const std::vector<std::string>& args, std::string& output,
-                int64_t timeout_ms) {
+int run_process(const std::string& binary, const std::vector<std::string>& args,
+                std::string& output, int64_t timeout_ms) {
   output.clear();
   char path[] = "/tmp/seckill-run-XXXXXX";
   int fd = ::mkstemp(path);
@@ -713,7 +709,8 @@ int run_cli(const std::vector<std::string>& args, std::string& output,
   bool to_node = false, keyed = false;
   for (const auto& a : args) {
     to_node = to_node || a.rfind("--node", 0) == 0;
-    keyed = keyed || a.rfind("--token", 0) == 0 || a.rfind("--data-dir", 0) == 0;
+    keyed =
+      keyed || a.rfind("--token", 0) == 0 || a.rfind("--data-dir", 0) == 0;
   }
   if (!to_node || keyed)
     return run_process(SECKILL_CLI_BIN, args, output, timeout_ms);
@@ -721,7 +718,6 @@ int run_cli(const std::vector<std::string>& args, std::string& output,
   with_token.push_back(std::string("--token=") + node_process::token());
   return run_process(SECKILL_CLI_BIN, with_token, output, timeout_ms);
 }
-
 
 // -- clusters --------------------------------------------------------------
 
@@ -794,9 +790,7 @@ std::string adopted_from(const std::string& id) {
 
 cluster_of_three::cluster_of_three(const std::string& base_dir,
                                    std::vector<std::string> extra)
-  : base_(base_dir),
-    extra_(std::move(extra)),
-    owns_items_(size, false),
+  : base_(base_dir), extra_(std::move(extra)), owns_items_(size, false),
     up_before_(size, std::vector<std::size_t>(size, 0)),
     adopted_before_(size, std::vector<std::size_t>(size, 0)) {
   auto ports = reserve_ports(size);

@@ -176,9 +176,8 @@ std::string problem_mismatch(const http_reply& r, int status,
 /// Runs `binary` with `args` (stdout and stderr to a temporary file), at
 /// most `timeout_ms` (then SIGKILL); returns the exit code (128+N for
 /// signal N, -1 on timeout) and stdout+stderr in `output`.
-int run_process(const std::string& binary,
-                const std::vector<std::string>& args, std::string& output,
-                int64_t timeout_ms = 10'000);
+int run_process(const std::string& binary, const std::vector<std::string>& args,
+                std::string& output, int64_t timeout_ms = 10'000);
 
 /// Runs SECKILL_CLI_BIN with `args`, at most `timeout_ms`; returns the exit
 /// code (-1 on timeout) and stdout+stderr in `output`. A command to a node

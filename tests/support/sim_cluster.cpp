@@ -47,13 +47,10 @@ int64_t link_model::delay(uint32_t from, uint32_t to) {
 }
 
 sim_cluster::sim_cluster(cluster_options options)
-  : rng(options.seed),
-    opts(std::move(options)),
-    sys(cfg),
+  : rng(options.seed), opts(std::move(options)), sys(cfg),
     sched(dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())),
     self(sys, true),
-    links(std::make_shared<link_model>(opts.seed * 31 + 7,
-                                       opts.node_ids.size(),
+    links(std::make_shared<link_model>(opts.seed * 31 + 7, opts.node_ids.size(),
                                        opts.link_delay_ms_max)),
     names(std::make_shared<const std::vector<std::string>>(opts.node_ids)),
     nodes(opts.node_ids.size()),
@@ -121,13 +118,13 @@ void sim_cluster::start(uint32_t k) {
   auto& n = nodes[k];
   auto rec = recover(n.db_path);
   if (!rec.ok())
-    throw std::runtime_error("recovery of " + n.db_path + " failed: "
-                             + rec.error);
+    throw std::runtime_error("recovery of " + n.db_path
+                             + " failed: " + rec.error);
   node_wiring w;
   w.items = std::move(rec.items);
   w.store.path = n.db_path;
   w.store.synchronous = "OFF"; // the simulation tests logic, not the disk
-  w.store.exclusive = false;    // the auditor reads the file beside it
+  w.store.exclusive = false;   // the auditor reads the file beside it
   w.store.reserve_bytes = 0;
   if (opts.fail_transaction)
     w.store.fail_transaction = [f = opts.fail_transaction, k] { return f(k); };

@@ -144,9 +144,8 @@ public:
     }
     if (self->mailbox().empty())
       return caf::make_error(caf::sec::request_timeout);
-    std::move(handle).receive(on_value, [&](caf::error& err) {
-      result = std::move(err);
-    });
+    std::move(handle).receive(
+      on_value, [&](caf::error& err) { result = std::move(err); });
     return result;
   }
 

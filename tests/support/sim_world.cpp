@@ -41,18 +41,16 @@ std::string pick_db(const sim_options& opts, const temp_dir& dir) {
 } // namespace
 
 sim_world::sim_world(sim_options options)
-  : rng(options.seed),
-    opts(std::move(options)),
-    sys(cfg),
+  : rng(options.seed), opts(std::move(options)), sys(cfg),
     sched(dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())),
-    self(sys, true),
-    db_path(pick_db(opts, dir)) {
+    self(sys, true), db_path(pick_db(opts, dir)) {
   // Actors still alive at the end are dropped, not awaited: nothing runs
   // them once the test stops stepping the scheduler.
   sys.await_actors_before_shutdown(false);
   // Start the simulated wall clock at a realistic instant.
-  sched.clock().current_time += std::chrono::hours(24 * 365 * 50)
-                                + std::chrono::milliseconds(opts.clock_offset_ms);
+  sched.clock().current_time +=
+    std::chrono::hours(24 * 365 * 50)
+    + std::chrono::milliseconds(opts.clock_offset_ms);
   auto rec = recover(db_path);
   if (!rec.ok())
     throw std::runtime_error("recovery failed: " + rec.error);
@@ -60,7 +58,7 @@ sim_world::sim_world(sim_options options)
   w.items = std::move(rec.items);
   w.store.path = db_path;
   w.store.synchronous = "OFF"; // the simulation tests logic, not the disk
-  w.store.exclusive = false;    // the auditor reads the file beside it
+  w.store.exclusive = false;   // the auditor reads the file beside it
   w.store.reserve_bytes = 0;
   w.store.fail_transaction = opts.fail_transaction;
   w.store_detached = false; // the test coordinator runs every actor
@@ -86,8 +84,7 @@ sim_world::~sim_world() {
 
 int64_t sim_world::now_ms() const {
   using namespace std::chrono;
-  return duration_cast<milliseconds>(
-           sched.clock().now().time_since_epoch())
+  return duration_cast<milliseconds>(sched.clock().now().time_since_epoch())
     .count();
 }
 
@@ -168,12 +165,12 @@ clock_fn clock_of(caf::scheduler::test_coordinator& sched) {
   return [s] {
     using namespace std::chrono;
     return static_cast<int64_t>(
-      duration_cast<milliseconds>(s->clock().now().time_since_epoch())
-        .count());
+      duration_cast<milliseconds>(s->clock().now().time_since_epoch()).count());
   };
 }
 
-bool step_random(caf::scheduler::test_coordinator& sched, std::mt19937_64& rng) {
+bool step_random(caf::scheduler::test_coordinator& sched,
+                 std::mt19937_64& rng) {
   auto& jobs = sched.jobs;
   if (jobs.empty())
     return false;

@@ -75,10 +75,10 @@ void count_assertion(const char* what);
 /// The bugs a simulation can plant in the item (actors/sale/item_book.hpp,
 /// namespace testing), one at a time.
 enum class planted_bug {
-  skip_stock_check,    // an oversell
-  skip_user_limit,     // a user over the per-user limit
-  ack_before_commit,   // an answer before the store's commit reply
-  skip_commit_undo,    // a failed commit's changes kept in memory
+  skip_stock_check,  // an oversell
+  skip_user_limit,   // a user over the per-user limit
+  ack_before_commit, // an answer before the store's commit reply
+  skip_commit_undo,  // a failed commit's changes kept in memory
 };
 const char* to_string(planted_bug bug);
 
@@ -94,9 +94,9 @@ struct sim_config_holder : caf::actor_system_config {
 
 struct sim_options {
   uint64_t seed = 1;
-  std::string db_path;                  // empty: <temp dir>/sim.db
+  std::string db_path;                    // empty: <temp dir>/sim.db
   std::function<bool()> fail_transaction; // store fault injection
-  int64_t clock_offset_ms = 0;          // a restart later than the last run
+  int64_t clock_offset_ms = 0;            // a restart later than the last run
   session_manager_config sessions;
   directory_config directory;
 };
@@ -129,9 +129,8 @@ public:
     run_random();
     if (self->mailbox().empty())
       return caf::make_error(caf::sec::request_timeout);
-    std::move(handle).receive(on_value, [&](caf::error& err) {
-      result = std::move(err);
-    });
+    std::move(handle).receive(
+      on_value, [&](caf::error& err) { result = std::move(err); });
     return result;
   }
 

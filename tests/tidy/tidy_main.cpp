@@ -58,8 +58,10 @@ int main(int argc, char** argv) {
   std::error_code ec;
   fs::current_path(argc == 2 ? argv[1] : ".", ec);
   if (ec || !fs::exists("CMakeLists.txt")) {
-    std::fprintf(stderr, "seckill-tidy: %s is not a source root (no "
-                 "CMakeLists.txt)\n", argc == 2 ? argv[1] : ".");
+    std::fprintf(stderr,
+                 "seckill-tidy: %s is not a source root (no "
+                 "CMakeLists.txt)\n",
+                 argc == 2 ? argv[1] : ".");
     return 2;
   }
   auto layers = read_layers(read_all("CMakeLists.txt"));

@@ -110,8 +110,9 @@ std::string function_name(const std::string& head) {
   while (end > 0 && head[end - 1] == ' ')
     --end;
   auto begin = end;
-  while (begin > 0 && (is_ident(head[begin - 1]) || head[begin - 1] == ':'
-                       || head[begin - 1] == '~'))
+  while (begin > 0
+         && (is_ident(head[begin - 1]) || head[begin - 1] == ':'
+             || head[begin - 1] == '~'))
     --begin;
   return head.substr(begin, end - begin);
 }
@@ -223,15 +224,15 @@ void check_header_paragraph(const std::string& path, std::string_view text,
                             std::vector<violation>& out) {
   auto first = text.find_first_not_of(" \t\r\n");
   if (first == std::string_view::npos || text.compare(first, 2, "//") != 0)
-    out.push_back({path, line_at(text, first == std::string_view::npos
-                                         ? 0
-                                         : first),
+    out.push_back({path,
+                   line_at(text, first == std::string_view::npos ? 0 : first),
                    "header",
                    "the file does not open with its header paragraph (a //"
                    " comment saying what it is for and what it keeps)"});
 }
 
-std::vector<std::pair<int, std::string>> quoted_includes(std::string_view text) {
+std::vector<std::pair<int, std::string>>
+quoted_includes(std::string_view text) {
   std::vector<std::pair<int, std::string>> out;
   std::istringstream in{std::string(text)};
   std::string row;
@@ -264,8 +265,8 @@ layer_table read_layers(std::string_view cmake_text) {
   for (auto at = code.find(call); at != std::string::npos;
        at = code.find(call, at + 1)) {
     auto close = code.find(')', at);
-    std::istringstream args{code.substr(at + call.size(),
-                                        close - at - call.size())};
+    std::istringstream args{
+      code.substr(at + call.size(), close - at - call.size())};
     std::string name, folder, word;
     args >> name >> folder;
     bool in_deps = false;
@@ -306,9 +307,9 @@ void check_includes(const std::string& path, std::string_view text,
   for (const auto& [line, inc] : quoted_includes(text)) {
     if (inc.rfind("../", 0) == 0 || inc.find("/../") != std::string::npos
         || inc.rfind("./", 0) == 0) {
-      out.push_back({path, line, "include",
-                     "\"" + inc
-                       + "\" is relative: include from the source root"});
+      out.push_back(
+        {path, line, "include",
+         "\"" + inc + "\" is relative: include from the source root"});
       continue;
     }
     if (own == layers.end())
@@ -319,8 +320,8 @@ void check_includes(const std::string& path, std::string_view text,
                           || target.rfind("examples", 0) == 0;
     if (project_folder && own->second.count(target) == 0)
       out.push_back({path, line, "layer",
-                     own->first + "/ may not include \"" + inc + "\" ("
-                       + target + "/ is not below it)"});
+                     own->first + "/ may not include \"" + inc + "\" (" + target
+                       + "/ is not below it)"});
   }
 }
 
@@ -403,8 +404,8 @@ void run_clang_format(const std::vector<std::string>& paths,
     }
     int rc = pclose(pipe);
     if (rc != 0 && reported.empty())
-      out.push_back({"clang-format", 0, "format",
-                     "clang-format failed: " + trim(all)});
+      out.push_back(
+        {"clang-format", 0, "format", "clang-format failed: " + trim(all)});
   }
 }
 

@@ -33,7 +33,7 @@ constexpr int function_lines_max = 70;
 
 struct violation {
   std::string path;
-  int line = 0; // 1-based; 0 for the whole file
+  int line = 0;     // 1-based; 0 for the whole file
   std::string rule; // format, length, header, include, layer, cycle, reference
   std::string message;
 };
@@ -75,8 +75,9 @@ void check_includes(const std::string& path, std::string_view text,
 
 /// Cycles among project files: `includes` maps a path to the paths it
 /// includes (relative to the source root).
-void check_cycles(const std::map<std::string, std::vector<std::string>>& includes,
-                  std::vector<violation>& out);
+void check_cycles(
+  const std::map<std::string, std::vector<std::string>>& includes,
+  std::vector<violation>& out);
 
 void check_outside_references(const std::string& path, std::string_view text,
                               std::vector<violation>& out);

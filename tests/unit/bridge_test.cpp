@@ -49,10 +49,10 @@ TEST_CASE("bridge: every route and its method", "[bridge]") {
 
 TEST_CASE("bridge: unknown paths are 404, wrong methods 405 with Allow",
           "[bridge]") {
-  for (auto target : {"/", "", "x", "/api", "/api/v1", "/api/v2/items",
-                      "/api/v1/things", "/api/v1/items/a/b/c",
-                      "/api/v1/items/a/refund", "/api/v1/orders",
-                      "/api/v1/orders/o.1/refund", "/healthz/x"}) {
+  for (auto target :
+       {"/", "", "x", "/api", "/api/v1", "/api/v2/items", "/api/v1/things",
+        "/api/v1/items/a/b/c", "/api/v1/items/a/refund", "/api/v1/orders",
+        "/api/v1/orders/o.1/refund", "/healthz/x"}) {
     INFO(target);
     auto m = match_route("GET", target);
     CHECK(m.kind == route_kind::unmatched);

@@ -27,8 +27,8 @@ TEST_CASE("config: the shipped cluster.conf loads and matches the defaults",
           "[config]") {
   node_config from_file, defaults;
   std::vector<std::string> rest;
-  auto problem = load_config(SECKILL_SOURCE_DIR "/cluster.conf", {},
-                             from_file, rest);
+  auto problem =
+    load_config(SECKILL_SOURCE_DIR "/cluster.conf", {}, from_file, rest);
   REQUIRE(problem.empty());
   load_config("", {}, defaults, rest);
   const auto& a = from_file.runtime;
@@ -110,12 +110,15 @@ TEST_CASE("config: bad input is an error naming the key", "[config]") {
     {"[seckill]\nwait-ms-max = 12abc\n", {}, "seckill.wait-ms-max"},
     {"[seckill]\nwait-ms-max = 0\n", {}, "seckill.wait-ms-max"},
     {"[seckill]\nwait-ms-max = 99999999\n", {}, "seckill.wait-ms-max"},
-    {"[seckill]\nsessions-max = 99999999999999999999\n", {},
+    {"[seckill]\nsessions-max = 99999999999999999999\n",
+     {},
      "seckill.sessions-max"},
     {"[seckill]\nsynchronous = \"fast\"\n", {}, "seckill.synchronous"},
-    {"[seckill]\nadmission-rate-per-s = -1\n", {},
+    {"[seckill]\nadmission-rate-per-s = -1\n",
+     {},
      "seckill.admission-rate-per-s"},
-    {"[seckill]\nadmission-rate-per-s = nan\n", {},
+    {"[seckill]\nadmission-rate-per-s = nan\n",
+     {},
      "seckill.admission-rate-per-s"},
     {"[seckill]\ndata-dir = \"\"\n", {}, "seckill.data-dir"},
     {"[seckill]\njust words\n", {}, "key=value"},
@@ -129,12 +132,15 @@ TEST_CASE("config: bad input is an error naming the key", "[config]") {
     {"", {"--seckill.http-port=65536"}, "seckill.http-port"},
     {"", {"--seckill.http-port=80x"}, "seckill.http-port"},
     {"", {"--seckill.http-host=http://x"}, "seckill.http-host"},
-    {"", {"--seckill.http-body-bytes-max=99999999"},
+    {"",
+     {"--seckill.http-body-bytes-max=99999999"},
      "seckill.http-body-bytes-max"},
-    {"", {"--seckill.http-request-line-bytes-max=9000"},
+    {"",
+     {"--seckill.http-request-line-bytes-max=9000"},
      "seckill.http-request-line-bytes-max"},
     {"", {"--cluster.port=-1"}, "cluster.port"},
-    {"", {"--seckill.wait-ms-max=2000", "--seckill.http-answer-timeout-ms=1000"},
+    {"",
+     {"--seckill.wait-ms-max=2000", "--seckill.http-answer-timeout-ms=1000"},
      "seckill.http-answer-timeout-ms"},
     {"", {"--cluster.bogus=x"}, "cluster.bogus"},
     {"[cluster]\nport = \"abc\"\n", {}, "cluster.port"},
@@ -143,7 +149,8 @@ TEST_CASE("config: bad input is an error naming the key", "[config]") {
     {"x = 1\n", {}, "before any [section]"},
     {"[scheduler]\nmax-threads = \"abc\"\n", {}, "scheduler.max-threads"},
     {"[scheduler]\npolicy = 'sharing'\n", {}, "scheduler.policy"},
-    {"[middleman]\nheartbeat-interval = 200\n", {},
+    {"[middleman]\nheartbeat-interval = 200\n",
+     {},
      "middleman.heartbeat-interval"},
     {"", {"--middleman.connection-timeout=1h"}, "middleman.connection-timeout"},
     {"", {"--middleman.bogus=1"}, "middleman.bogus"},
@@ -171,9 +178,9 @@ TEST_CASE("config: bad input is an error naming the key", "[config]") {
   }
   node_config c;
   std::vector<std::string> rest;
-  CHECK(load_config("/nonexistent/cluster.conf", {}, c, rest).find(
-          "cannot read")
-        != std::string::npos);
+  CHECK(
+    load_config("/nonexistent/cluster.conf", {}, c, rest).find("cannot read")
+    != std::string::npos);
 }
 
 TEST_CASE("config: the node's own keys, from file and command line",
@@ -182,8 +189,7 @@ TEST_CASE("config: the node's own keys, from file and command line",
   auto problem = load("[seckill]\nnode-id = \"edge-7\"\nhttp-port = 0\n"
                       "admin-token = \"0123456789abcdef\"\n"
                       "[cluster]\nhost = \"::1\"\nport = 4300\n",
-                      {"--cluster.port=0", "--seckill.http-pipeline-max=4"},
-                      c);
+                      {"--cluster.port=0", "--seckill.http-pipeline-max=4"}, c);
   REQUIRE(problem.empty());
   CHECK(c.node_id == "edge-7");
   CHECK(c.http.port == 0);
@@ -193,8 +199,7 @@ TEST_CASE("config: the node's own keys, from file and command line",
   CHECK(c.http.pipeline_max == 4);
 }
 
-TEST_CASE("config: CAF's sections are read as strictly as ours",
-          "[config]") {
+TEST_CASE("config: CAF's sections are read as strictly as ours", "[config]") {
   node_config c;
   auto problem = load("[scheduler]\nmax-threads = 2\n[seckill]\n"
                       "items-max = 5\n[middleman]\n"
@@ -218,13 +223,12 @@ TEST_CASE("config: cluster.nodes lists the members, and this node's entry sets "
     std::vector<std::string> rest;
     // Off loopback: only with TLS (the files are checked at start, not
     // here).
-    auto problem
-      = load_config({}, {arg, "--seckill.node-id=n2",
-                         "--middleman.heartbeat-interval=200ms",
-                         "--middleman.connection-timeout=1s",
-                         "--openssl.certificate=n2.pem", "--openssl.key=n2.key",
-                         "--openssl.cafile=ca.pem"},
-                    c, rest);
+    auto problem = load_config(
+      {},
+      {arg, "--seckill.node-id=n2", "--middleman.heartbeat-interval=200ms",
+       "--middleman.connection-timeout=1s", "--openssl.certificate=n2.pem",
+       "--openssl.key=n2.key", "--openssl.cafile=ca.pem"},
+      c, rest);
     INFO(arg << ": " << problem);
     REQUIRE(problem.empty());
     CHECK(c.cluster_nodes

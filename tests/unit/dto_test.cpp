@@ -17,8 +17,8 @@
 #include <google/protobuf/util/json_util.h>
 
 #include "messages/dto.hpp"
-#include "messages/limits.hpp"
 #include "messages/json_fast.hpp"
+#include "messages/limits.hpp"
 
 using namespace seckill;
 
@@ -84,8 +84,7 @@ errc parse_purchase(const std::string& body, purchase& out) {
   std::string why;
   auto code = parse_purchase_json(body, "sku-1", out, &why);
   if (code != errc::ok) {
-    CHECK(caf::deep_to_string(out)
-          == caf::deep_to_string(sentinel_purchase()));
+    CHECK(caf::deep_to_string(out) == caf::deep_to_string(sentinel_purchase()));
     CHECK(!why.empty());
     CHECK(printable_ascii(why));
     CHECK(why.size() <= 256);
@@ -117,9 +116,9 @@ TEST_CASE("an item survives struct -> proto -> JSON -> proto -> struct",
 }
 
 TEST_CASE("an order survives the round trip in every state", "[dto]") {
-  for (auto state : {order_state::reserved, order_state::pending,
-                     order_state::confirmed, order_state::cancelled,
-                     order_state::expired}) {
+  for (auto state :
+       {order_state::reserved, order_state::pending, order_state::confirmed,
+        order_state::cancelled, order_state::expired}) {
     auto o = sample_order(state);
     auto back = from_json<v1::Order>(to_json(to_proto(o)));
     CHECK(back.state() == to_string(state));
@@ -161,16 +160,15 @@ TEST_CASE("JSON out uses snake_case and prints zero fields", "[dto]") {
 
 TEST_CASE("JSON in accepts lowerCamelCase and snake_case", "[dto]") {
   purchase p;
-  REQUIRE(parse_purchase(R"({"userId":"u1","requestId":"r1","quantity":2})",
-                         p)
+  REQUIRE(parse_purchase(R"({"userId":"u1","requestId":"r1","quantity":2})", p)
           == errc::ok);
   CHECK(p.item_id == "sku-1");
   CHECK(p.user_id == "u1");
   CHECK(p.request_id == "r1");
   CHECK(p.quantity == 2);
-  REQUIRE(parse_purchase(R"({"user_id":"u1","request_id":"r1","quantity":"4"})",
-                         p)
-          == errc::ok);
+  REQUIRE(
+    parse_purchase(R"({"user_id":"u1","request_id":"r1","quantity":"4"})", p)
+    == errc::ok);
   CHECK(p.quantity == 4);
   item_spec s;
   REQUIRE(parse_item_json(R"({"itemId":"a","total":5,"perUserLimit":3,
@@ -192,19 +190,17 @@ TEST_CASE("JSON in accepts lowerCamelCase and snake_case", "[dto]") {
 
 TEST_CASE("an absent quantity is 1, an explicit one is kept", "[dto]") {
   purchase p;
-  REQUIRE(parse_purchase(R"({"user_id":"u","request_id":"r"})", p)
-          == errc::ok);
+  REQUIRE(parse_purchase(R"({"user_id":"u","request_id":"r"})", p) == errc::ok);
   CHECK(p.quantity == 1);
-  REQUIRE(parse_purchase(R"({"user_id":"u","request_id":"r","quantity":null})",
-                         p)
-          == errc::ok);
+  REQUIRE(
+    parse_purchase(R"({"user_id":"u","request_id":"r","quantity":null})", p)
+    == errc::ok);
   CHECK(p.quantity == 1);
   // Explicit values are not replaced: validate_purchase judges them.
   REQUIRE(parse_purchase(R"({"user_id":"u","request_id":"r","quantity":0})", p)
           == errc::ok);
   CHECK(p.quantity == 0);
-  REQUIRE(parse_purchase(R"({"user_id":"u","request_id":"r","quantity":-3})",
-                         p)
+  REQUIRE(parse_purchase(R"({"user_id":"u","request_id":"r","quantity":-3})", p)
           == errc::ok);
   CHECK(p.quantity == -3);
 }
@@ -223,7 +219,7 @@ TEST_CASE("hostile purchase bodies are codes, not crashes", "[dto]") {
     {R"([{"user_id":"u","request_id":"r"}])", errc::invalid_item},
     {"\"just a string\"", errc::invalid_item},
     {"{" + ok_ids + R"(,"quantity":)", errc::invalid_item}, // truncated
-    {"{" + ok_ids, errc::invalid_item},                      // truncated
+    {"{" + ok_ids, errc::invalid_item},                     // truncated
     {"{" + ok_ids + "} trailing", errc::invalid_item},
     {"{" + ok_ids + "}{}", errc::invalid_item},
     {"{" + ok_ids + R"(,"quantity":"abc"})", errc::invalid_quantity},
@@ -239,8 +235,7 @@ TEST_CASE("hostile purchase bodies are codes, not crashes", "[dto]") {
     {"{" + ok_ids + R"(,"item_id":"other"})", errc::invalid_item},
     {"{" + ok_ids + R"(,"quantity":1,"quantity":5})", errc::invalid_item},
     {R"({"user_id":"a","userId":"b","request_id":"r"})", errc::invalid_item},
-    {R"({"user_id":{"a":[1,{"b":null}]},"request_id":"r"})",
-     errc::invalid_id},
+    {R"({"user_id":{"a":[1,{"b":null}]},"request_id":"r"})", errc::invalid_id},
     {R"({"user_id":5,"request_id":"r"})", errc::invalid_id},
     {R"({"user_id":"u","request_id":["r"]})", errc::invalid_id},
     {R"({"request_id":"r"})", errc::invalid_id},
@@ -252,8 +247,8 @@ TEST_CASE("hostile purchase bodies are codes, not crashes", "[dto]") {
     {std::string(100'000, '['), errc::invalid_item},
     {R"({"user_id":)" + std::string(100'000, '['), errc::invalid_item},
     // A nested value is blamed on its field, before any parser nests.
-    {R"({"user_id":"u","request_id":"r","quantity":)"
-       + std::string(500, '[') + "1" + std::string(500, ']') + "}",
+    {R"({"user_id":"u","request_id":"r","quantity":)" + std::string(500, '[')
+       + "1" + std::string(500, ']') + "}",
      errc::invalid_quantity},
     // Strict as the README says: protobuf's parser alone took these.
     {R"({'user_id':'u','request_id':'r'})", errc::invalid_item},
@@ -280,8 +275,7 @@ TEST_CASE("odd but well-formed purchase bodies parse consistently", "[dto]") {
   // refused later by validate_purchase. The same body always gives the same
   // answer.
   for (std::string user :
-       {R"(\u0000x)", "\xe4\xb8\xad\xe6\x96\x87", R"(\ud83d\ude00)",
-        "a\\nb"}) {
+       {R"(\u0000x)", "\xe4\xb8\xad\xe6\x96\x87", R"(\ud83d\ude00)", "a\\nb"}) {
     auto body = R"({"user_id":")" + user + R"(","request_id":"r"})";
     INFO("body: " << body);
     purchase first;
@@ -295,9 +289,9 @@ TEST_CASE("odd but well-formed purchase bodies parse consistently", "[dto]") {
   // validate_purchase's concern); a body over the budget is refused.
   purchase p;
   std::string longest(limits::json_body_bytes_max - 40, 'x');
-  REQUIRE(parse_purchase(R"({"user_id":")" + longest + R"(","request_id":"r"})",
-                         p)
-          == errc::ok);
+  REQUIRE(
+    parse_purchase(R"({"user_id":")" + longest + R"(","request_id":"r"})", p)
+    == errc::ok);
   CHECK(p.user_id == longest);
   CHECK(parse_purchase(R"({"user_id":")" + std::string(1 << 20, 'x')
                          + R"(","request_id":"r"})",
@@ -311,8 +305,8 @@ TEST_CASE("a body with several faults gets the same reason every time",
   // whichever a protobuf Map met first, and its order changes from one map
   // to the next (twenty reads of four unknown fields agreed by chance
   // almost never).
-  const std::string body
-    = R"({"Unknownuser_id":"\u0000x","requ0st_id":"r","zz":1,"aa":2})";
+  const std::string body =
+    R"({"Unknownuser_id":"\u0000x","requ0st_id":"r","zz":1,"aa":2})";
   std::string first;
   for (int i = 0; i < 20; ++i) {
     purchase p;
@@ -326,8 +320,7 @@ TEST_CASE("a body with several faults gets the same reason every time",
 }
 
 TEST_CASE("every truncation of a valid body is refused", "[dto]") {
-  const std::string body
-    = R"({"user_id":"u1","request_id":"r1","quantity":2})";
+  const std::string body = R"({"user_id":"u1","request_id":"r1","quantity":2})";
   purchase p;
   REQUIRE(parse_purchase(body, p) == errc::ok);
   for (std::size_t n = 0; n < body.size(); ++n) {
@@ -341,8 +334,7 @@ TEST_CASE("byte-flipped bodies never crash and never buy by accident",
   // Seeded: a failure replays. Every result is a known code, and a body
   // that still parses still spells out its quantity (a mangled key is an
   // unknown field, never a silent default of 1).
-  const std::string body
-    = R"({"user_id":"u1","request_id":"r1","quantity":2})";
+  const std::string body = R"({"user_id":"u1","request_id":"r1","quantity":2})";
   std::mt19937 rng{20240601};
   std::uniform_int_distribution<std::size_t> pos(0, body.size() - 1);
   std::uniform_int_distribution<int> byte(0, 255);
@@ -549,11 +541,10 @@ bool check_same_as_protobuf(const std::string& body, bool same_reason = true) {
 /// must escape or a number at the edge of int64.
 order random_order(std::mt19937& rng) {
   static const std::vector<std::string> texts{
-    "",        "sku-1",       "sku-1.7",  "u42",         "r-9_x",
-    "A.b-c_d", "a\"b",        "a\\b",     "a<b>&c",      "a/b",
-    "a b",     "\x01",        "\x7f",     "\xe4\xb8\xad", "\xc3\xa9",
-    "tab\tx",  "\u2028",      "a'b",      "=",           "x:y",
-    "a<b",     "a>b",         "a&b",      "a+b",         "a~b",
+    "",         "sku-1",  "sku-1.7", "u42", "r-9_x", "A.b-c_d", "a\"b",
+    "a\\b",     "a<b>&c", "a/b",     "a b", "\x01",  "\x7f",    "\xe4\xb8\xad",
+    "\xc3\xa9", "tab\tx", "\u2028",  "a'b", "=",     "x:y",     "a<b",
+    "a>b",      "a&b",    "a+b",     "a~b",
   };
   static const std::vector<int64_t> numbers{
     0, 1, -1, 3, 1'700'000'000'001, INT64_MAX, INT64_MIN, 999'999'999'999,
@@ -610,8 +601,16 @@ TEST_CASE("the purchase fast path takes plain bodies, as protobuf reads them",
 TEST_CASE("the purchase fast path leaves odd bodies to protobuf", "[dto]") {
   const std::string ids = R"("user_id":"u","request_id":"r")";
   std::vector<std::string> odd{
-    "", "{}", "null", "[]", "{" + ids + "", "{" + ids + "}x", "{" + ids + "}{}",
-    "{" + ids + ",}", "{," + ids + "}", "{" + ids + ",,\"quantity\":1}",
+    "",
+    "{}",
+    "null",
+    "[]",
+    "{" + ids + "",
+    "{" + ids + "}x",
+    "{" + ids + "}{}",
+    "{" + ids + ",}",
+    "{," + ids + "}",
+    "{" + ids + ",,\"quantity\":1}",
     // Escapes and non-ASCII, valid and invalid.
     R"({"user_id":"a\"b","request_id":"r"})",
     R"({"user_id":"a\\b","request_id":"r"})",
@@ -626,34 +625,51 @@ TEST_CASE("the purchase fast path leaves odd bodies to protobuf", "[dto]") {
     "{\"user_id\":\"a\x7f\",\"request_id\":\"r\"}",
     "\xef\xbb\xbf{" + ids + "}",
     // Whitespace JSON does not have.
-    "\v{" + ids + "}", "{" + ids + "}\f", "{\v" + ids + "}",
+    "\v{" + ids + "}",
+    "{" + ids + "}\f",
+    "{\v" + ids + "}",
     // Names: unknown, other cases, duplicates across the two spellings.
-    "{" + ids + R"(,"item_id":"x"})", "{" + ids + R"(,"Quantity":1})",
-    R"({"UserId":"u","request_id":"r"})", R"({"user_Id":"u","request_id":"r"})",
+    "{" + ids + R"(,"item_id":"x"})",
+    "{" + ids + R"(,"Quantity":1})",
+    R"({"UserId":"u","request_id":"r"})",
+    R"({"user_Id":"u","request_id":"r"})",
     R"({"user_id":"u","request_id":"r","":1})",
     R"({"user_id":"u","userId":"u","request_id":"r"})",
     R"({"user_id":"u","request_id":"r","requestId":"r"})",
     R"({"user_id":"u","user_id":"v","request_id":"r"})",
     "{" + ids + R"(,"quantity":1,"quantity":1})",
-    R"({user_id:"u","request_id":"r"})", R"({'user_id':'u','request_id':'r'})",
+    R"({user_id:"u","request_id":"r"})",
+    R"({'user_id':'u','request_id':'r'})",
     // Missing, empty or null ids.
-    R"({"user_id":"u"})", R"({"request_id":"r"})",
-    R"({"user_id":"","request_id":"r"})", R"({"user_id":"u","request_id":""})",
-    R"({"user_id":null,"request_id":"r"})", "{" + ids + R"(,"quantity":null})",
+    R"({"user_id":"u"})",
+    R"({"request_id":"r"})",
+    R"({"user_id":"","request_id":"r"})",
+    R"({"user_id":"u","request_id":""})",
+    R"({"user_id":null,"request_id":"r"})",
+    "{" + ids + R"(,"quantity":null})",
     // Wrong types.
-    R"({"user_id":5,"request_id":"r"})", R"({"user_id":true,"request_id":"r"})",
+    R"({"user_id":5,"request_id":"r"})",
+    R"({"user_id":true,"request_id":"r"})",
     R"({"user_id":["u"],"request_id":"r"})",
     R"({"user_id":{},"request_id":"r"})",
-    "{" + ids + R"(,"quantity":"5"})", "{" + ids + R"(,"quantity":"-5"})",
-    "{" + ids + R"(,"quantity":true})", "{" + ids + R"(,"quantity":[1]})",
+    "{" + ids + R"(,"quantity":"5"})",
+    "{" + ids + R"(,"quantity":"-5"})",
+    "{" + ids + R"(,"quantity":true})",
+    "{" + ids + R"(,"quantity":[1]})",
     "{" + ids + R"(,"quantity":{}})",
     // Numbers in every other form.
-    "{" + ids + R"(,"quantity":1.0})", "{" + ids + R"(,"quantity":1.5})",
-    "{" + ids + R"(,"quantity":1e2})", "{" + ids + R"(,"quantity":1E0})",
-    "{" + ids + R"(,"quantity":01})", "{" + ids + R"(,"quantity":00})",
-    "{" + ids + R"(,"quantity":-0})", "{" + ids + R"(,"quantity":+1})",
-    "{" + ids + R"(,"quantity":-})", "{" + ids + R"(,"quantity":0x10})",
-    "{" + ids + R"(,"quantity":Infinity})", "{" + ids + R"(,"quantity":NaN})",
+    "{" + ids + R"(,"quantity":1.0})",
+    "{" + ids + R"(,"quantity":1.5})",
+    "{" + ids + R"(,"quantity":1e2})",
+    "{" + ids + R"(,"quantity":1E0})",
+    "{" + ids + R"(,"quantity":01})",
+    "{" + ids + R"(,"quantity":00})",
+    "{" + ids + R"(,"quantity":-0})",
+    "{" + ids + R"(,"quantity":+1})",
+    "{" + ids + R"(,"quantity":-})",
+    "{" + ids + R"(,"quantity":0x10})",
+    "{" + ids + R"(,"quantity":Infinity})",
+    "{" + ids + R"(,"quantity":NaN})",
     "{" + ids + R"(,"quantity":9999999999999999999})",
     "{" + ids + R"(,"quantity":9223372036854775807})",
     "{" + ids + R"(,"quantity":-9223372036854775808})",
@@ -671,22 +687,43 @@ TEST_CASE("the purchase fast path agrees with protobuf on random bodies",
   // fields in any order and spelling, a value now and then swapped for an
   // odd one), half are put together from any keys, values and spaces.
   const std::vector<std::string> keys{
-    "user_id", "userId", "request_id", "requestId", "quantity", "Quantity",
-    "item_id", "", "user_id ", "us\xc3\xa9rId",
+    "user_id",  "userId",  "request_id", "requestId", "quantity",
+    "Quantity", "item_id", "",           "user_id ",  "us\xc3\xa9rId",
   };
   const std::vector<std::string> values{
-    R"("u1")", R"("r-2")", R"("x y")", R"("")", R"("a\"b")", R"("\u0041")",
-    "\"\xc3\xa9\"", "\"\xff\"", "1", "2", "-1", "0", "-0", "01", "1.0",
-    "1e2", R"("5")", "true", "null", "[]", "{}", "999999999999999999",
-    "9999999999999999999", "-999999999999999999", "12345678901234567890",
+    R"("u1")",
+    R"("r-2")",
+    R"("x y")",
+    R"("")",
+    R"("a\"b")",
+    R"("\u0041")",
+    "\"\xc3\xa9\"",
+    "\"\xff\"",
+    "1",
+    "2",
+    "-1",
+    "0",
+    "-0",
+    "01",
+    "1.0",
+    "1e2",
+    R"("5")",
+    "true",
+    "null",
+    "[]",
+    "{}",
+    "999999999999999999",
+    "9999999999999999999",
+    "-999999999999999999",
+    "12345678901234567890",
   };
-  const std::vector<std::string> plain_spaces{"", "", "", " ", "\n", "\t",
-                                              "\r"};
+  const std::vector<std::string> plain_spaces{"",   "",   "",  " ",
+                                              "\n", "\t", "\r"};
   const std::vector<std::string> odd_spaces{"", " ", "\v", "\f", "\xc2\xa0"};
   std::mt19937 rng{20250207};
   auto pick = [&](const std::vector<std::string>& from) {
-    return from[std::uniform_int_distribution<std::size_t>(
-      0, from.size() - 1)(rng)];
+    return from[std::uniform_int_distribution<std::size_t>(0, from.size()
+                                                                - 1)(rng)];
   };
   auto one_in = [&](int n) {
     return std::uniform_int_distribution<int>(0, n - 1)(rng) == 0;
@@ -694,12 +731,13 @@ TEST_CASE("the purchase fast path agrees with protobuf on random bodies",
   auto near_plain = [&](int step) {
     std::vector<std::pair<std::string, std::string>> members{
       {one_in(2) ? "user_id" : "userId", "\"u" + std::to_string(step) + "\""},
-      {one_in(2) ? "request_id" : "requestId", "\"r-" + std::to_string(step)
-                                                 + "\""},
+      {one_in(2) ? "request_id" : "requestId",
+       "\"r-" + std::to_string(step) + "\""},
     };
     if (!one_in(3))
-      members.emplace_back("quantity", std::to_string(
-        std::uniform_int_distribution<int>(-5, 50)(rng)));
+      members.emplace_back(
+        "quantity",
+        std::to_string(std::uniform_int_distribution<int>(-5, 50)(rng)));
     std::shuffle(members.begin(), members.end(), rng);
     std::string body = pick(plain_spaces) + "{";
     for (std::size_t m = 0; m < members.size(); ++m) {
@@ -716,8 +754,8 @@ TEST_CASE("the purchase fast path agrees with protobuf on random bodies",
     std::string body = space() + "{";
     int members = std::uniform_int_distribution<int>(0, 4)(rng);
     for (int m = 0; m < members; ++m)
-      body += (m > 0 ? space() + "," : "") + space() + "\"" + pick(keys)
-              + "\"" + space() + ":" + space() + pick(values);
+      body += (m > 0 ? space() + "," : "") + space() + "\"" + pick(keys) + "\""
+              + space() + ":" + space() + pick(values);
     return body + space() + "}" + space();
   };
   int taken = 0;
@@ -725,8 +763,8 @@ TEST_CASE("the purchase fast path agrees with protobuf on random bodies",
   for (int i = 0; i < bodies; ++i) {
     auto body = one_in(2) ? near_plain(i) : anything();
     if (one_in(20))
-      body.resize(std::uniform_int_distribution<std::size_t>(
-        0, body.size())(rng)); // truncated
+      body.resize(std::uniform_int_distribution<std::size_t>(0, body.size())(
+        rng)); // truncated
     INFO("seed 20250207, step " << i);
     if (check_same_as_protobuf(body, false))
       ++taken;
@@ -736,9 +774,9 @@ TEST_CASE("the purchase fast path agrees with protobuf on random bodies",
 }
 
 TEST_CASE("orders print the same with and without protobuf", "[dto]") {
-  for (auto state : {order_state::reserved, order_state::pending,
-                     order_state::confirmed, order_state::cancelled,
-                     order_state::expired}) {
+  for (auto state :
+       {order_state::reserved, order_state::pending, order_state::confirmed,
+        order_state::cancelled, order_state::expired}) {
     auto o = sample_order(state);
     std::string fast;
     REQUIRE(json_fast::write_order(o, fast));
@@ -776,7 +814,7 @@ TEST_CASE("json_fast: a problem body prints as protobuf prints it, for every "
     "over this node's rate of 100000 requests/s",
     "see the item fields' ranges in the README",
     "a (plain) reason; with / and _ and - and ?",
-    "x<y",          // protobuf escapes these: the fast path must step aside
+    "x<y", // protobuf escapes these: the fast path must step aside
     "say \"hi\"",
     "back\\slash",
     "tab\there",
@@ -784,8 +822,8 @@ TEST_CASE("json_fast: a problem body prints as protobuf prints it, for every "
     "a&b=c",
     "100%",
   };
-  const std::vector<int64_t> retries{0, 1, 999, 5'000, -7,
-                                     std::numeric_limits<int64_t>::max()};
+  const std::vector<int64_t> retries{
+    0, 1, 999, 5'000, -7, std::numeric_limits<int64_t>::max()};
   int fast = 0;
   for (int c = 0; c <= static_cast<int>(errc_last); ++c) {
     auto code = static_cast<errc>(c);

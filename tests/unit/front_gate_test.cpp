@@ -247,8 +247,8 @@ TEST_CASE("gate: lag above the bound for a whole window sheds", "[gate]") {
   CHECK(feed_lag(e, lim, 150'000, t + 1'050'000));
   // Window 0: one measure above the bound is enough (the old behaviour).
   lag_detector g;
-  CHECK(feed_lag(g, lag_limits{100, 0, limits::gate_lag_release_ratio},
-                 100'001, t));
+  CHECK(feed_lag(g, lag_limits{100, 0, limits::gate_lag_release_ratio}, 100'001,
+                 t));
   // Off: never, and a bound set later starts from nothing.
   const lag_limits off{0, 500, limits::gate_lag_release_ratio};
   CHECK_FALSE(feed_lag(d, off, 10'000'000, t + 600'000));
@@ -350,9 +350,9 @@ TEST_CASE("gate: each client address has its own budget", "[gate]") {
   // would let 10 through).
   int ok = 0;
   for (int i = 0; i < 1000; ++i)
-    ok += f.passed(1, "192.168." + std::to_string(i / 256) + "."
-                        + std::to_string(i % 256),
-                   2'000'000);
+    ok += f.passed(
+      1, "192.168." + std::to_string(i / 256) + "." + std::to_string(i % 256),
+      2'000'000);
   CHECK(ok == 1000);
 }
 
@@ -420,10 +420,10 @@ TEST_CASE("gate: purchase server time by class, in log2 buckets", "[gate]") {
   CHECK(class_of(429) == answer_class::refused);
   CHECK(class_of(503) == answer_class::shed);
   latency_histogram h;
-  h.add(0);    // le 1 us
-  h.add(1);    // le 1 us
-  h.add(3);    // le 4 us
-  h.add(1000); // le 1024 us
+  h.add(0);                // le 1 us
+  h.add(1);                // le 1 us
+  h.add(3);                // le 4 us
+  h.add(1000);             // le 1024 us
   h.add(int64_t{1} << 40); // +Inf
   CHECK(h.counts[0] == 2);
   CHECK(h.counts[2] == 1);
@@ -532,10 +532,10 @@ TEST_CASE("lag probe: the HTTP event loop's sustained lag sheds too",
 TEST_CASE("gate: the in-flight bound follows the answer rate (Little's law)",
           "[gate]") {
   CHECK(adaptive_inflight_max(40'000, 25, 256, 8192) == 1000);
-  CHECK(adaptive_inflight_max(1'000, 25, 256, 8192) == 256);   // the floor
-  CHECK(adaptive_inflight_max(1e7, 25, 256, 8192) == 8192);    // the cap
-  CHECK(adaptive_inflight_max(40'000, 0, 256, 8192) == 8192);  // off
-  CHECK(adaptive_inflight_max(40'000, 25, 256, 100) == 100);   // cap < floor
+  CHECK(adaptive_inflight_max(1'000, 25, 256, 8192) == 256);  // the floor
+  CHECK(adaptive_inflight_max(1e7, 25, 256, 8192) == 8192);   // the cap
+  CHECK(adaptive_inflight_max(40'000, 0, 256, 8192) == 8192); // off
+  CHECK(adaptive_inflight_max(40'000, 25, 256, 100) == 100);  // cap < floor
 
   gate_fixture f;
   f.sw->node_rate_per_s = 0;

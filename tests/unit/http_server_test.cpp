@@ -92,7 +92,7 @@ public:
     std::size_t done = 0;
     while (fd_ >= 0 && done < bytes.size()) {
       auto n =
-          ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
+        ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
       if (n < 0 && errno == EINTR)
         continue;
       if (n <= 0)
@@ -146,8 +146,8 @@ private:
     if (fd_ < 0 || eof_)
       return false;
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    deadline - steady::now())
-                    .count();
+                  deadline - steady::now())
+                  .count();
     if (left <= 0)
       return false;
     pollfd p{fd_, POLLIN, 0};
@@ -271,7 +271,7 @@ public:
     cfg.port = 0;
     std::string error;
     srv_ = server::start(
-        cfg, [this](request req, reply_fn fn) { route(req, fn); }, error);
+      cfg, [this](request req, reply_fn fn) { route(req, fn); }, error);
     INFO(error);
     REQUIRE(srv_);
   }
@@ -363,7 +363,8 @@ void require_transport_error(fixture& f, const std::string& bytes, int status,
   require_serves(f.port());
 }
 
-template <class Pred> bool eventually(Pred pred, int timeout_ms = wait_ms_max) {
+template <class Pred>
+bool eventually(Pred pred, int timeout_ms = wait_ms_max) {
   auto deadline = steady::now() + std::chrono::milliseconds(timeout_ms);
   while (steady::now() < deadline) {
     if (pred())
@@ -400,8 +401,8 @@ TEST_CASE("http: keep-alive serves several requests on one connection",
   client c(f.port());
   for (int i = 0; i < 5; ++i) {
     std::string body = "n=" + std::to_string(i);
-    REQUIRE(c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " +
-                   std::to_string(body.size()) + "\r\n\r\n" + body));
+    REQUIRE(c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: "
+                   + std::to_string(body.size()) + "\r\n\r\n" + body));
     auto r = c.read_reply();
     REQUIRE(r);
     CHECK(r->status == 200);
@@ -423,15 +424,16 @@ TEST_CASE("http: pipelined requests are answered in request order", "[http]") {
   // The handler answers the last request first.
   std::string burst;
   for (int i = 0; i < 10; ++i)
-    burst += get("/delay/" + std::to_string((10 - i) * 30) +
-                 "?i=" + std::to_string(i));
+    burst += get("/delay/" + std::to_string((10 - i) * 30)
+                 + "?i=" + std::to_string(i));
   REQUIRE(c.send(burst));
   for (int i = 0; i < 10; ++i) {
     auto r = c.read_reply();
     REQUIRE(r);
     CHECK(r->status == 200);
-    CHECK(r->body == "delayed /delay/" + std::to_string((10 - i) * 30) +
-                         "?i=" + std::to_string(i));
+    CHECK(r->body
+          == "delayed /delay/" + std::to_string((10 - i) * 30)
+               + "?i=" + std::to_string(i));
   }
   CHECK(eventually([&] { return f.srv().stats().requests_inflight == 0; }));
 }
@@ -440,8 +442,8 @@ TEST_CASE("http: pipelined requests sent before a half-close are answered",
           "[http]") {
   fixture f(test_config());
   client c(f.port());
-  REQUIRE(c.send(get("/delay/50?i=0") + get("/a") + get("/delay/10?i=2") +
-                 "GET /partial HTTP/1.1\r\nHo"));
+  REQUIRE(c.send(get("/delay/50?i=0") + get("/a") + get("/delay/10?i=2")
+                 + "GET /partial HTTP/1.1\r\nHo"));
   c.shutdown_send();
   std::vector<std::string> want = {"delayed /delay/50?i=0", "GET /a ",
                                    "delayed /delay/10?i=2"};
@@ -538,8 +540,8 @@ TEST_CASE("http: HEAD gets the header without the body", "[http]") {
   auto r = c.read_reply(true);
   REQUIRE(r);
   CHECK(r->status == 200);
-  CHECK(r->header("content-length") ==
-        std::to_string(std::string("HEAD /h ").size()));
+  CHECK(r->header("content-length")
+        == std::to_string(std::string("HEAD /h ").size()));
   auto next = c.read_reply();
   REQUIRE(next);
   CHECK(next->body == "GET /after ");
@@ -562,20 +564,20 @@ TEST_CASE("http: headers over the limit are 431", "[http]") {
   std::string fill;
   for (int i = 0; i < 100; ++i)
     fill +=
-        "X-Fill-" + std::to_string(i) + ": " + std::string(100, 'v') + "\r\n";
+      "X-Fill-" + std::to_string(i) + ": " + std::string(100, 'v') + "\r\n";
   require_transport_error(f, get("/h", fill), 431, "headers_too_large");
   // One long header, just past the limit together with the request line.
   require_transport_error(
-      f, get("/h", "X-Big: " + std::string(8'170, 'v') + "\r\n"), 431,
-      "headers_too_large");
+    f, get("/h", "X-Big: " + std::string(8'170, 'v') + "\r\n"), 431,
+    "headers_too_large");
 }
 
 TEST_CASE("http: a body over the limit is 413", "[http]") {
   fixture f(test_config()); // body 65536
   SECTION("announced by Content-Length") {
     require_transport_error(
-        f, "POST /p HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n", 413,
-        "payload_too_large");
+      f, "POST /p HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n", 413,
+      "payload_too_large");
   }
   SECTION("grown by chunks") {
     std::string req = "POST /p HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: "
@@ -590,8 +592,8 @@ TEST_CASE("http: malformed requests are 400", "[http]") {
   fixture f(test_config());
   SECTION("Content-Length with non-digits") {
     require_transport_error(
-        f, "POST /p HTTP/1.1\r\nHost: t\r\nContent-Length: 12a\r\n\r\n", 400,
-        "bad_request");
+      f, "POST /p HTTP/1.1\r\nHost: t\r\nContent-Length: 12a\r\n\r\n", 400,
+      "bad_request");
   }
   SECTION("conflicting Content-Length headers") {
     require_transport_error(f,
@@ -616,8 +618,8 @@ TEST_CASE("http: malformed requests are 400", "[http]") {
   }
   SECTION("a transfer coding other than chunked") {
     require_transport_error(
-        f, "POST /p HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n",
-        400, "bad_request");
+      f, "POST /p HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 400,
+      "bad_request");
   }
   SECTION("an unknown HTTP version") {
     require_transport_error(f, "GET / HTTP/2.0\r\n\r\n", 400, "bad_request");
@@ -630,8 +632,8 @@ TEST_CASE("http: malformed requests are 400", "[http]") {
     DYNAMIC_SECTION("Transfer-Encoding: " << coding) {
       require_transport_error(f,
                               std::string("POST /p HTTP/1.1\r\nHost: t\r\n"
-                                          "Transfer-Encoding: ") +
-                                coding + "\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+                                          "Transfer-Encoding: ")
+                                + coding + "\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
                               400, "bad_request");
     }
   }
@@ -663,8 +665,8 @@ TEST_CASE("http: slow or stalled requests are 408", "[http]") {
   fixture f(cfg);
   SECTION("a Content-Length longer than the body sent") {
     require_transport_error(
-        f, "POST /p HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc", 408,
-        "request_timeout");
+      f, "POST /p HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc", 408,
+      "request_timeout");
   }
   SECTION("a client sending one byte at a time") {
     client c(f.port());
@@ -736,8 +738,8 @@ TEST_CASE("http: mangled requests never break the server", "[http]") {
   std::mt19937 rng(20240611); // fixed seed: a failure replays
   const std::string valid = "POST /echo?q=1 HTTP/1.1\r\nHost: t\r\n"
                             "Transfer-Encoding: chunked\r\n\r\n"
-                            "5\r\nhello\r\n0\r\n\r\n" +
-                            get("/next", "Content-Length: 2\r\n") + "ok";
+                            "5\r\nhello\r\n0\r\n\r\n"
+                            + get("/next", "Content-Length: 2\r\n") + "ok";
   for (int i = 0; i < 200; ++i) {
     std::string bytes = valid;
     int flips = 1 + static_cast<int>(rng() % 4);
@@ -760,8 +762,9 @@ TEST_CASE("http: mangled requests never break the server", "[http]") {
 
 // -- The handler's answers ----------------------------------------------------
 
-TEST_CASE("http: no answer in time is 503 timeout, and the late reply is ignored",
-          "[http]") {
+TEST_CASE(
+  "http: no answer in time is 503 timeout, and the late reply is ignored",
+  "[http]") {
   auto cfg = test_config();
   cfg.answer_timeout_ms = 300;
   fixture f(cfg);
@@ -829,8 +832,9 @@ TEST_CASE("http: a reply after stop() touches nothing", "[http]") {
 
 // -- Shutting down ------------------------------------------------------------
 
-TEST_CASE("http: stop_accepting refuses new requests, and drain waits for replies",
-          "[http]") {
+TEST_CASE(
+  "http: stop_accepting refuses new requests, and drain waits for replies",
+  "[http]") {
   fixture f(test_config());
   client busy(f.port());
   client other(f.port());
@@ -871,7 +875,7 @@ TEST_CASE("http: start reports a port that cannot be bound", "[http]") {
   cfg.port = f.port();
   std::string error;
   auto second = server::start(
-      cfg, [](request, reply_fn) {}, error);
+    cfg, [](request, reply_fn) {}, error);
   CHECK_FALSE(second);
   CHECK(error.find("cannot bind 127.0.0.1:") != std::string::npos);
 }

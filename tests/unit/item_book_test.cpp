@@ -1,5 +1,5 @@
-// Tests of the item's pure rules (actors/sale/item_book.hpp): validation of ids,
-// specs and purchases; the shown status and its precedence; every refusal
+// Tests of the item's pure rules (actors/sale/item_book.hpp): validation of
+// ids, specs and purchases; the shown status and its precedence; every refusal
 // decide_purchase can give and the order it places in each deduction mode;
 // the counters and the per-user index after each change; pay, cancel, expire
 // and admin decisions; check_invariants finding hand-made corruption; and a
@@ -108,7 +108,7 @@ TEST_CASE("valid_id accepts 1..64 characters of [A-Za-z0-9_-] only",
   CHECK_FALSE(valid_id(" a"));
   CHECK_FALSE(valid_id("a\n"));
   CHECK_FALSE(valid_id(std::string("a\0b", 3)));
-  CHECK_FALSE(valid_id("caf\xc3\xa9"));   // UTF-8 "café"
+  CHECK_FALSE(valid_id("caf\xc3\xa9"));  // UTF-8 "café"
   CHECK_FALSE(valid_id("\xe5\x95\x86")); // UTF-8 CJK character
   CHECK_FALSE(valid_id("a+b"));
   CHECK_FALSE(valid_id("a%20"));
@@ -207,8 +207,7 @@ TEST_CASE("validate_purchase refuses bad ids and quantities", "[item_book]") {
   CHECK(validate_purchase(buy("u 1", "r1")) == errc::invalid_id);
   CHECK(validate_purchase(buy("u1", "r.1")) == errc::invalid_id);
   CHECK(validate_purchase(buy("u1", "r1", 1, "sku/1")) == errc::invalid_id);
-  CHECK(validate_purchase(buy(std::string(65, 'u'), "r1"))
-        == errc::invalid_id);
+  CHECK(validate_purchase(buy(std::string(65, 'u'), "r1")) == errc::invalid_id);
   // Ids are checked before the quantity.
   CHECK(validate_purchase(buy("", "r1", 0)) == errc::invalid_id);
 }
@@ -284,9 +283,9 @@ TEST_CASE("decide_purchase refuses with each code", "[item_book]") {
           == errc::invalid_quantity);
     CHECK(decide_purchase(book, buy("u1", "r1", -3), now).code
           == errc::invalid_quantity);
-    CHECK(decide_purchase(book, buy("u1", "r1", limits::quantity_max + 1), now)
-            .code
-          == errc::invalid_quantity);
+    CHECK(
+      decide_purchase(book, buy("u1", "r1", limits::quantity_max + 1), now).code
+      == errc::invalid_quantity);
     CHECK(decide_purchase(book, buy("u.1", "r1"), now).code
           == errc::invalid_id);
     CHECK(decide_purchase(book, buy("u1", "r1", 1, "sku-2"), now).code
@@ -391,8 +390,7 @@ TEST_CASE("a retry returns the original order whatever happened since",
   check_retry(0);
 }
 
-TEST_CASE("decide_purchase places an order shaped by the mode",
-          "[item_book]") {
+TEST_CASE("decide_purchase places an order shaped by the mode", "[item_book]") {
   const int64_t now = start_ms + 42;
   SECTION("order mode: confirmed, no deadline") {
     auto book = make_book(make_spec(deduction_mode::order));
@@ -882,8 +880,12 @@ struct walk {
     ++steps_done;
     now_ms += pick(0, 700);
     switch (pick(0, 9)) {
-      case 0: case 1: case 2: case 3: try_purchase(); break;
-      case 4: case 5: {
+      case 0:
+      case 1:
+      case 2:
+      case 3: try_purchase(); break;
+      case 4:
+      case 5: {
         auto id = some_order_id();
         try_transition(id, decide_pay(book, id, now_ms));
         break;
@@ -893,7 +895,8 @@ struct walk {
         try_transition(id, decide_cancel(book, id));
         break;
       }
-      case 7: case 8: {
+      case 7:
+      case 8: {
         auto id = some_order_id();
         try_transition(id, decide_expire(book, id, now_ms));
         break;
@@ -903,7 +906,8 @@ struct walk {
         auto roll = pick(0, 9);
         auto wanted = steps_done >= end_allowed_step && roll == 0
                         ? admin_state::ended
-                        : roll < 4 ? admin_state::paused : admin_state::active;
+                      : roll < 4 ? admin_state::paused
+                                 : admin_state::active;
         auto d = decide_admin(book, wanted, now_ms);
         if (d.change)
           undos.push_back(apply_admin(book, d.to));

@@ -10,8 +10,7 @@
 
 using namespace seckill;
 
-TEST_CASE("request filter: every ordered id is held, few others",
-          "[filter]") {
+TEST_CASE("request filter: every ordered id is held, few others", "[filter]") {
   std::vector<std::string> ordered;
   for (int i = 0; i < 10'000; ++i)
     ordered.push_back("req-" + std::to_string(i));

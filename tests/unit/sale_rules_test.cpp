@@ -197,8 +197,7 @@ TEST_CASE("every errc has a unique name and survives caf::error", "[rules]") {
     CHECK(to_errc(make_error(x, 17)) == x);
   }
   CHECK(names.size() == static_cast<std::size_t>(last + 1));
-  CHECK(std::string(to_string(static_cast<errc>(last + 1)))
-        == "unknown_error");
+  CHECK(std::string(to_string(static_cast<errc>(last + 1))) == "unknown_error");
 }
 
 TEST_CASE("to_errc maps no error to ok and CAF's errors to shard_unavailable",
@@ -225,8 +224,8 @@ TEST_CASE("retry_after_ms carries the hint", "[rules]") {
 TEST_CASE("to_string and parse round-trip every enum value", "[rules]") {
   for (auto x :
        {deduction_mode::order, deduction_mode::reserve, deduction_mode::pay}) {
-    deduction_mode out = x == deduction_mode::order ? deduction_mode::pay
-                                                    : deduction_mode::order;
+    deduction_mode out =
+      x == deduction_mode::order ? deduction_mode::pay : deduction_mode::order;
     CHECK(parse(to_string(x), out));
     CHECK(out == x);
   }
@@ -249,8 +248,7 @@ TEST_CASE("to_string and parse round-trip every enum value", "[rules]") {
   CHECK(admin_names.count("invalid") == 0u);
 }
 
-TEST_CASE("parse rejects unknown text and leaves the output alone",
-          "[rules]") {
+TEST_CASE("parse rejects unknown text and leaves the output alone", "[rules]") {
   for (std::string bad : {"", "ORDER", "Order", "order ", " order", "orders",
                           "invalid", "on-sale", "sold out", "0", "1"}) {
     INFO("text '" << bad << "'");
@@ -272,8 +270,7 @@ TEST_CASE("parse rejects unknown text and leaves the output alone",
   CHECK_FALSE(parse("on_sale", state));
 }
 
-TEST_CASE("holds_stock, counts_for_user and is_final truth tables",
-          "[rules]") {
+TEST_CASE("holds_stock, counts_for_user and is_final truth tables", "[rules]") {
   struct row {
     order_state s;
     bool holds, counts, final_;
@@ -298,8 +295,7 @@ TEST_CASE("the unpaid parking keeps a user's orders until their deadline, "
           "[rules]") {
   unpaid_parking p;
   p.max = 3;
-  CHECK(p.park("u1", {{"a.1", "a", 1, 5'000}, {"a.1", "a", 1, 5'000}}, 0)
-        == 0);
+  CHECK(p.park("u1", {{"a.1", "a", 1, 5'000}, {"a.1", "a", 1, 5'000}}, 0) == 0);
   CHECK(p.count == 1u); // the same order once
   CHECK(p.park("u1", {{"a.2", "a", 1, 9'000}, {"a.3", "a", 1, 10}}, 100) == 0);
   CHECK(p.count == 2u); // a.3 was past its deadline

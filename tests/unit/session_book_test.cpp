@@ -54,8 +54,7 @@ order made(const std::string& item, int64_t seq, const std::string& request,
 
 } // namespace
 
-TEST_CASE("decide_session: rate_limited when the bucket is empty",
-          "[rules]") {
+TEST_CASE("decide_session: rate_limited when the bucket is empty", "[rules]") {
   auto s = make_session(2);
   CHECK(decide_session(s, buy("i", "r1"), 5, 3, 0) == errc::ok);
   CHECK(decide_session(s, buy("i", "r2"), 5, 3, 0) == errc::ok);
@@ -247,8 +246,9 @@ TEST_CASE("learn_unpaid counts orders placed elsewhere, once, unless settled "
   // What it hands back when it retires: exactly what it counts.
   auto notes = unpaid_notes(s);
   REQUIRE(notes.size() == 2u);
-  std::sort(notes.begin(), notes.end(),
-            [](const auto& x, const auto& y) { return x.order_id < y.order_id; });
+  std::sort(notes.begin(), notes.end(), [](const auto& x, const auto& y) {
+    return x.order_id < y.order_id;
+  });
   CHECK(notes[0].order_id == "a.1");
   CHECK(notes[1].order_id == "b.2");
   CHECK(notes[1].item_id == "b");
@@ -260,6 +260,7 @@ TEST_CASE("a session's memory of settled orders stays bounded", "[rules]") {
   for (std::size_t k = 0; k < 3 * limits::session_settled_max; ++k)
     forget_unpaid(s, "i." + std::to_string(k), true);
   CHECK(s.settled.size() <= limits::session_settled_max);
-  CHECK(s.settled.count("i." + std::to_string(3 * limits::session_settled_max - 1))
-        == 1u);
+  CHECK(
+    s.settled.count("i." + std::to_string(3 * limits::session_settled_max - 1))
+    == 1u);
 }

@@ -111,9 +111,7 @@ struct fixture {
     return store;
   }
 
-  store_actor spawn_store() {
-    return spawn_store(test_config(path));
-  }
+  store_actor spawn_store() { return spawn_store(test_config(path)); }
 
   void stop(const store_actor& store) {
     self->send_exit(store, caf::exit_reason::user_shutdown);
@@ -123,14 +121,14 @@ struct fixture {
   reply commit(const store_actor& store, const item_batch& batch) {
     reply out;
     self->request(store, reply_timeout, commit_atom_v, batch)
-        .receive([&](int64_t rows) { out.rows = rows; },
-                 [&](caf::error& err) { out.err = std::move(err); });
+      .receive([&](int64_t rows) { out.rows = rows; },
+               [&](caf::error& err) { out.err = std::move(err); });
     return out;
   }
 
   using commit_handle = decltype(std::declval<caf::scoped_actor&>()->request(
-      std::declval<const store_actor&>(), reply_timeout, commit_atom_v,
-      std::declval<const item_batch&>()));
+    std::declval<const store_actor&>(), reply_timeout, commit_atom_v,
+    std::declval<const item_batch&>()));
 
   /// Sends the commits without waiting for their replies.
   void send_commits(const store_actor& store,
@@ -138,7 +136,7 @@ struct fixture {
                     std::vector<commit_handle>& handles) {
     for (const auto& batch : batches)
       handles.push_back(
-          self->request(store, reply_timeout, commit_atom_v, batch));
+        self->request(store, reply_timeout, commit_atom_v, batch));
   }
 
   std::vector<reply> replies(std::vector<commit_handle>& handles) {
@@ -160,9 +158,9 @@ struct fixture {
   store_stats stats(const store_actor& store) {
     store_stats out;
     self->request(store, reply_timeout, stats_atom_v)
-        .receive(
-            [&](const store_stats& x) { out = x; },
-            [&](caf::error& err) { FAIL("stats failed: " << to_string(err)); });
+      .receive(
+        [&](const store_stats& x) { out = x; },
+        [&](caf::error& err) { FAIL("stats failed: " << to_string(err)); });
     return out;
   }
 };
@@ -210,7 +208,7 @@ item_batch consistent_batch(item_record item, std::vector<order> orders) {
     if (o.state == order_state::confirmed)
       c.sold += o.quantity;
     auto seq = static_cast<int64_t>(
-        std::stoll(o.order_id.substr(o.order_id.rfind('.') + 1)));
+      std::stoll(o.order_id.substr(o.order_id.rfind('.') + 1)));
     next_seq = std::max(next_seq, seq + 1);
   }
   c.available = item.spec.total - c.reserved - c.sold;
@@ -273,7 +271,7 @@ std::vector<item_batch> distinct_item_batches(std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) {
     auto id = "sku-" + std::to_string(i);
     out.push_back(consistent_batch(
-        make_item(id, 10), {make_order(id, 1, order_state::confirmed, 1)}));
+      make_item(id, 10), {make_order(id, 1, order_state::confirmed, 1)}));
   }
   return out;
 }
@@ -356,18 +354,18 @@ TEST_CASE("store: a failed transaction answers store_unavailable and writes "
   config.fail_transaction = [fail] { return fail->load(); };
   auto store = f.spawn_store(config);
   auto lost = f.commit_all(
-      store, {consistent_batch(
-                  make_item("sku-lost-1", 10),
-                  {make_order("sku-lost-1", 1, order_state::confirmed, 1)}),
-              consistent_batch(make_item("sku-lost-2", 10), {})});
+    store,
+    {consistent_batch(make_item("sku-lost-1", 10),
+                      {make_order("sku-lost-1", 1, order_state::confirmed, 1)}),
+     consistent_batch(make_item("sku-lost-2", 10), {})});
   for (const auto& r : lost) {
     CHECK(to_errc(r.err) == errc::store_unavailable);
     CHECK(r.rows == -1);
   }
   fail->store(false);
   auto kept =
-      consistent_batch(make_item("sku-kept", 10),
-                       {make_order("sku-kept", 1, order_state::confirmed, 1)});
+    consistent_batch(make_item("sku-kept", 10),
+                     {make_order("sku-kept", 1, order_state::confirmed, 1)});
   auto r = f.commit(store, kept);
   REQUIRE_FALSE(r.err);
   CHECK(r.rows == 2);
@@ -396,15 +394,15 @@ TEST_CASE("store: a statement failing in a group fails the whole group",
                  handles);
   REQUIRE(wait_until(*entered));
   auto good =
-      consistent_batch(make_item("sku-good", 10),
-                       {make_order("sku-good", 1, order_state::confirmed, 1)});
+    consistent_batch(make_item("sku-good", 10),
+                     {make_order("sku-good", 1, order_state::confirmed, 1)});
   // Two orders of one item with one request_id break UNIQUE(item_id,
   // request_id): the second INSERT fails inside the transaction.
   auto dup = make_order("sku-bad", 2, order_state::confirmed, 1);
   dup.request_id = "req-1";
   auto bad = consistent_batch(
-      make_item("sku-bad", 10),
-      {make_order("sku-bad", 1, order_state::confirmed, 1), dup});
+    make_item("sku-bad", 10),
+    {make_order("sku-bad", 1, order_state::confirmed, 1), dup});
   f.send_commits(store, {good, bad}, handles);
   auto r = f.replies(handles);
   CHECK_FALSE(r[0].err);
@@ -433,7 +431,8 @@ TEST_CASE("store: a new order never overwrites one in the file, a conflict "
   auto store = f.spawn_store(config);
   auto ua = make_order("one", 1, order_state::confirmed, 1);
   ua.user_id = "ua";
-  REQUIRE_FALSE(f.commit(store, consistent_batch(make_item("one", 1), {ua})).err);
+  REQUIRE_FALSE(
+    f.commit(store, consistent_batch(make_item("one", 1), {ua})).err);
   // Another writer's order one.1 (user ub): once an upsert kept one row
   // and lost the other's acknowledgement.
   auto ub = ua;
@@ -473,8 +472,9 @@ TEST_CASE("store: a file unlinked under the store stops it acknowledging, "
   auto config = test_config(f.path);
   config.health = std::make_shared<store_health>();
   auto store = f.spawn_store(config);
-  auto a = consistent_batch(make_item("sku-a", 10),
-                            {make_order("sku-a", 1, order_state::confirmed, 1)});
+  auto a =
+    consistent_batch(make_item("sku-a", 10),
+                     {make_order("sku-a", 1, order_state::confirmed, 1)});
   REQUIRE_FALSE(f.commit(store, a).err);
   std::filesystem::remove(f.path);
   auto r = f.commit(store, consistent_batch(make_item("sku-b", 10), {}));
@@ -521,8 +521,7 @@ TEST_CASE("store: a damaged index is refused at recovery", "[store]") {
     for (int i = 1; i <= 400; ++i)
       orders.push_back(make_order("sku-i", i, order_state::confirmed, 1));
     REQUIRE_FALSE(
-        f.commit(store, consistent_batch(make_item("sku-i", 1000), orders))
-            .err);
+      f.commit(store, consistent_batch(make_item("sku-i", 1000), orders)).err);
     f.stop(store);
     f.stores.clear();
   }
@@ -543,8 +542,7 @@ TEST_CASE("store: a damaged index is refused at recovery", "[store]") {
          || found.error.find("cannot") != std::string::npos));
 }
 
-TEST_CASE("store: keeps a reserve beside the file for a full disk",
-          "[store]") {
+TEST_CASE("store: keeps a reserve beside the file for a full disk", "[store]") {
   fixture f;
   auto config = test_config(f.path);
   config.reserve_bytes = 1 << 20;
@@ -592,8 +590,8 @@ TEST_CASE("store: a group holds at most store_group_batches_max batches",
   CHECK(failed == 0);
   auto st = f.stats(store);
   CHECK(st.batches == static_cast<int64_t>(n));
-  CHECK(st.largest_group ==
-        static_cast<int64_t>(limits::store_group_batches_max));
+  CHECK(st.largest_group
+        == static_cast<int64_t>(limits::store_group_batches_max));
   CHECK(st.transactions >= 3);
   auto found = recover(f.path);
   REQUIRE(found.ok());
@@ -607,8 +605,8 @@ TEST_CASE("store: recover refuses a snapshot that disagrees with its orders",
   SECTION("counters against order sums") {
     // sold=2 holds the invariant (8 + 0 + 2 == 10) but the only order sold 1.
     auto batch =
-        consistent_batch(make_item("sku-t", 10),
-                         {make_order("sku-t", 1, order_state::confirmed, 1)});
+      consistent_batch(make_item("sku-t", 10),
+                       {make_order("sku-t", 1, order_state::confirmed, 1)});
     batch.item.counters = stock_counters{8, 0, 2};
     REQUIRE_FALSE(f.commit(store, batch).err);
     auto found = recover(f.path);
@@ -619,8 +617,8 @@ TEST_CASE("store: recover refuses a snapshot that disagrees with its orders",
   }
   SECTION("an order seq at or above next_order_seq") {
     auto batch =
-        consistent_batch(make_item("sku-s", 10),
-                         {make_order("sku-s", 5, order_state::cancelled, 1)});
+      consistent_batch(make_item("sku-s", 10),
+                       {make_order("sku-s", 5, order_state::cancelled, 1)});
     batch.item.next_order_seq = 5;
     REQUIRE_FALSE(f.commit(store, batch).err);
     auto found = recover(f.path);
@@ -632,7 +630,7 @@ TEST_CASE("store: recover refuses a snapshot that disagrees with its orders",
     auto stray = make_order("sku-u", 1, order_state::cancelled, 1);
     stray.order_id = "sku-other.1";
     REQUIRE_FALSE(
-        f.commit(store, consistent_batch(make_item("sku-u", 10), {stray})).err);
+      f.commit(store, consistent_batch(make_item("sku-u", 10), {stray})).err);
     auto found = recover(f.path);
     REQUIRE_FALSE(found.ok());
     CHECK_THAT(found.error, Catch::Contains("sku-u"));
@@ -654,7 +652,7 @@ TEST_CASE("store: synchronous must be one of SQLite's four levels", "[store]") {
   auto config = test_config(f.path);
   config.synchronous = "SOMETIMES";
   auto r =
-      f.commit(f.spawn_store(config), item_batch{make_item("sku-1", 1), {}, {}});
+    f.commit(f.spawn_store(config), item_batch{make_item("sku-1", 1), {}, {}});
   CHECK(r.err);
   CHECK(r.rows == -1);
 }
@@ -667,7 +665,7 @@ TEST_CASE("store: a path that cannot be created is an error", "[store]") {
   fixture f;
   auto config = test_config(path);
   auto r =
-      f.commit(f.spawn_store(config), item_batch{make_item("sku-1", 1), {}, {}});
+    f.commit(f.spawn_store(config), item_batch{make_item("sku-1", 1), {}, {}});
   CHECK(r.err);
   CHECK(r.rows == -1);
 }

@@ -51,13 +51,12 @@ TEST_CASE("tidy: the blanker hides comments and literals, keeps lines",
   CHECK(std::count(s.begin(), s.end(), '\n') == 2);
 }
 
-TEST_CASE("tidy: a function of 70 lines passes, one of 71 is named",
-          "[tidy]") {
+TEST_CASE("tidy: a function of 70 lines passes, one of 71 is named", "[tidy]") {
   CHECK(lengths(function_of("fits", function_lines_max)).empty());
-  auto found = lengths("namespace n {\nstruct s {\n  int member() { return 1; }"
-                       "\n};\n"
-                       + function_of("too_long", function_lines_max + 1)
-                       + "}\n");
+  auto found =
+    lengths("namespace n {\nstruct s {\n  int member() { return 1; }"
+            "\n};\n"
+            + function_of("too_long", function_lines_max + 1) + "}\n");
   REQUIRE(found.size() == 1u);
   CHECK(found[0].rule == "length");
   CHECK(found[0].line == 5);
@@ -139,8 +138,8 @@ TEST_CASE("tidy: an include cycle is named, a diamond is not", "[tidy]") {
                 {"d.hpp", {}}},
                found);
   CHECK(found.empty());
-  check_cycles({{"a.hpp", {"b.hpp"}}, {"b.hpp", {"c.hpp"}}, {"c.hpp", {"a.hpp"}}},
-               found);
+  check_cycles(
+    {{"a.hpp", {"b.hpp"}}, {"b.hpp", {"c.hpp"}}, {"c.hpp", {"a.hpp"}}}, found);
   REQUIRE(found.size() == 1u);
   CHECK(found[0].rule == "cycle");
   CHECK(found[0].message == "include cycle: a.hpp -> b.hpp -> c.hpp -> a.hpp");
@@ -161,8 +160,8 @@ TEST_CASE("tidy: a comment pointing outside the repository is named",
 
 TEST_CASE("tidy: clang-format names a file it would change", "[tidy]") {
   namespace fs = std::filesystem;
-  auto dir = fs::temp_directory_path()
-             / ("seckill-tidy-" + std::to_string(::getpid()));
+  auto dir =
+    fs::temp_directory_path() / ("seckill-tidy-" + std::to_string(::getpid()));
   fs::create_directories(dir);
   fs::copy_file(std::string(SECKILL_SOURCE_DIR) + "/.clang-format",
                 dir / ".clang-format", fs::copy_options::overwrite_existing);

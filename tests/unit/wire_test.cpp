@@ -1,16 +1,16 @@
 // Every type of the seckill type-ID block crosses a node boundary intact.
 //
-// CAF 0.17 (docs/ARCHITECTURE.md, "Unregistered types fail silently"): a type missing on one side fails silently (the sender prints
-// "cannot serialize" and sends an empty message). So two actor systems in
-// this process, each set up as a node sets itself up (register_types plus
-// the middleman), connect over loopback: A publishes an echo actor on
-// 127.0.0.1 (port 0: the OS picks one), B reaches it with remote_actor, and
-// B sends one value of every type in the block, with no field left at its
-// default, and checks field by field that the echo equals what it sent. The
-// list of types is read from the block itself: a type added to the block
-// without a sample here does not compile. Errors cross too, keeping their
-// code and retry hint. A node that skips register_types (as sender or as
-// receiver) proves the test can fail: its request is refused.
+// CAF 0.17 (docs/ARCHITECTURE.md, "Unregistered types fail silently"): a type
+// missing on one side fails silently (the sender prints "cannot serialize" and
+// sends an empty message). So two actor systems in this process, each set up as
+// a node sets itself up (register_types plus the middleman), connect over
+// loopback: A publishes an echo actor on 127.0.0.1 (port 0: the OS picks one),
+// B reaches it with remote_actor, and B sends one value of every type in the
+// block, with no field left at its default, and checks field by field that the
+// echo equals what it sent. The list of types is read from the block itself: a
+// type added to the block without a sample here does not compile. Errors cross
+// too, keeping their code and retry hint. A node that skips register_types (as
+// sender or as receiver) proves the test can fail: its request is refused.
 //
 // Every request has a timeout, so nothing hangs; there are no sleeps (a
 // blocking request is its own synchronization).
@@ -41,9 +41,8 @@ using fail_atom = caf::atom_constant<caf::atom("fail")>;
 // -- Field-by-field equality (not via inspect, which is under test) -----------
 
 auto fields(const item_spec& x) {
-  return std::tie(x.item_id, x.name, x.total, x.per_user_limit,
-                  x.starts_at_ms, x.ends_at_ms, x.mode, x.reserve_ttl_ms,
-                  x.price_cents);
+  return std::tie(x.item_id, x.name, x.total, x.per_user_limit, x.starts_at_ms,
+                  x.ends_at_ms, x.mode, x.reserve_ttl_ms, x.price_cents);
 }
 auto fields(const stock_counters& x) {
   return std::tie(x.available, x.reserved, x.sold);
@@ -61,9 +60,9 @@ auto fields(const status_update& x) {
                   x.starts_at_ms, x.ordered_requests, x.changed_ms);
 }
 auto fields(const queue_view& x) {
-  return std::tie(x.item_id, x.status, x.waiting, x.inflight,
-                  x.oldest_wait_ms, x.admitted, x.rejected,
-                  x.sold_out_notice_ms, x.sold_out_waiters);
+  return std::tie(x.item_id, x.status, x.waiting, x.inflight, x.oldest_wait_ms,
+                  x.admitted, x.rejected, x.sold_out_notice_ms,
+                  x.sold_out_waiters);
 }
 auto fields(const store_stats& x) {
   return std::tie(x.transactions, x.failed_transactions, x.rows_written,
@@ -122,9 +121,9 @@ bool same(const peer_ref& a, const peer_ref& b) {
 bool same(const routes& a, const routes& b);
 bool same(const member_view& a, const member_view& b) {
   return a.node_id == b.node_id && a.endpoint == b.endpoint
-         && a.state == b.state && a.since_ms == b.since_ms
-         && a.items == b.items && a.sessions == b.sessions
-         && a.connections == b.connections && a.requests == b.requests;
+         && a.state == b.state && a.since_ms == b.since_ms && a.items == b.items
+         && a.sessions == b.sessions && a.connections == b.connections
+         && a.requests == b.requests;
 }
 bool same(const switches_view& a, const switches_view& b) {
   return a.node_rate_per_s == b.node_rate_per_s
@@ -135,9 +134,8 @@ bool same(const switches_view& a, const switches_view& b) {
          && a.shed_lag_ms == b.shed_lag_ms && a.edge_reads_ms == b.edge_reads_ms
          && a.essential_only == b.essential_only && a.lag_us == b.lag_us
          && a.inflight == b.inflight && a.inflight_limit == b.inflight_limit
-         && a.shed_inflight == b.shed_inflight
-         && a.shed_lag == b.shed_lag && a.node_rate == b.node_rate
-         && a.ip_rate == b.ip_rate;
+         && a.shed_inflight == b.shed_inflight && a.shed_lag == b.shed_lag
+         && a.node_rate == b.node_rate && a.ip_rate == b.ip_rate;
 }
 template <class T>
 bool same(const std::vector<T>& a, const std::vector<T>& b) {
@@ -149,7 +147,8 @@ bool same(const std::vector<T>& a, const std::vector<T>& b) {
   return true;
 }
 bool same(const routes& a, const routes& b) {
-  return a.self == b.self && a.version == b.version && same(a.members, b.members);
+  return a.self == b.self && a.version == b.version
+         && same(a.members, b.members);
 }
 bool same(const item_record& a, const item_record& b) {
   return same(a.spec, b.spec) && same(a.counters, b.counters)
@@ -201,8 +200,15 @@ template <class T>
 struct tag {};
 
 item_spec sample(tag<item_spec>) {
-  return {"sku-1", "Phone",  100, 2, 1'700'000'000'000, 1'700'000'360'000,
-          deduction_mode::pay, 60'000, 99'900};
+  return {"sku-1",
+          "Phone",
+          100,
+          2,
+          1'700'000'000'000,
+          1'700'000'360'000,
+          deduction_mode::pay,
+          60'000,
+          99'900};
 }
 stock_counters sample(tag<stock_counters>) {
   return {60, 15, 25};
@@ -212,9 +218,16 @@ item_record sample(tag<item_record>) {
           admin_state::paused, 41};
 }
 order sample(tag<order>) {
-  return {"sku-1.7", "sku-1",           "u42",
-          "r-9",     3,                 order_state::expired,
-          1'700'000'000'001, 1'700'000'060'001, 1'700'000'060'002, true};
+  return {"sku-1.7",
+          "sku-1",
+          "u42",
+          "r-9",
+          3,
+          order_state::expired,
+          1'700'000'000'001,
+          1'700'000'060'001,
+          1'700'000'060'002,
+          true};
 }
 purchase sample(tag<purchase>) {
   return {"sku-1", "u42", "r-9", 3};
@@ -224,8 +237,13 @@ stock_view sample(tag<stock_view>) {
           1'700'000'000'123};
 }
 status_update sample(tag<status_update>) {
-  return {"sku-1", item_status::ended, 7, 2, 1'700'000'000'000,
-          {0x8000000000000001ULL, 42}, 1'700'000'000'500};
+  return {"sku-1",
+          item_status::ended,
+          7,
+          2,
+          1'700'000'000'000,
+          {0x8000000000000001ULL, 42},
+          1'700'000'000'500};
 }
 outcome_event sample(tag<outcome_event>) {
   return {1'700'000'000'777, "u42", "sold_out", 2, "sku-1.7"};
@@ -233,7 +251,14 @@ outcome_event sample(tag<outcome_event>) {
 item_view sample(tag<item_view>) {
   auto second = sample(tag<outcome_event>{});
   second.outcome = "ok";
-  return {sample(tag<item_record>{}), item_status::paused, 11, 9, 3, 2, 5, 1,
+  return {sample(tag<item_record>{}),
+          item_status::paused,
+          11,
+          9,
+          3,
+          2,
+          5,
+          1,
           {sample(tag<outcome_event>{}), second}};
 }
 item_batch sample(tag<item_batch>) {
@@ -275,16 +300,26 @@ http_stats sample(tag<http_stats>) {
   return {3, 40, 2, 900, 7, 5, 1};
 }
 node_status sample(tag<node_status>) {
-  return {"n1",   "0.1.0", "/var/seckill", "127.0.0.1:8080", "127.0.0.1:4242",
-          1'700'000'000'000, 1'700'000'100'000, 4, 120, 3, 4000,
-          sample(tag<store_stats>{}), sample(tag<http_stats>{})};
+  return {"n1",
+          "0.1.0",
+          "/var/seckill",
+          "127.0.0.1:8080",
+          "127.0.0.1:4242",
+          1'700'000'000'000,
+          1'700'000'100'000,
+          4,
+          120,
+          3,
+          4000,
+          sample(tag<store_stats>{}),
+          sample(tag<http_stats>{})};
 }
 session_summary sample(tag<session_summary>) {
   return {"u42", 17, 1'700'000'000'500};
 }
 sessions_view sample(tag<sessions_view>) {
   return {120, 100'000, 4, {sample(tag<session_summary>{}), {"u7", 3, 9}},
-          6, 2};
+          6,   2};
 }
 user_item_view sample(tag<user_item_view>) {
   return {"sku-1", 2, 5, 1};
@@ -298,8 +333,12 @@ std::vector<unpaid_view> sample(tag<std::vector<unpaid_view>>) {
   return {sample(tag<unpaid_view>{}), second};
 }
 user_view sample(tag<user_view>) {
-  return {"u42", true, sample(tag<session_summary>{}), 3.5,
-          {sample(tag<user_item_view>{})}, {sample(tag<unpaid_view>{})}};
+  return {"u42",
+          true,
+          sample(tag<session_summary>{}),
+          3.5,
+          {sample(tag<user_item_view>{})},
+          {sample(tag<unpaid_view>{})}};
 }
 
 // Cluster types. Their actor handles are left empty here: a live handle
@@ -443,8 +482,8 @@ template <class T>
 void check_crosses(two_nodes& nodes) {
   auto sent = sample(tag<T>{});
   auto echoed = nodes.round_trip(sent);
-  INFO("type " << caf::type_name<T>::value
-               << ", sent " << caf::deep_to_string(sent));
+  INFO("type " << caf::type_name<T>::value << ", sent "
+               << caf::deep_to_string(sent));
   if (!echoed)
     FAIL_CHECK("error: " << nodes.b.sys->render(echoed.error()));
   else
@@ -460,10 +499,9 @@ void check_block(two_nodes& nodes,
 
 } // namespace
 
-TEST_CASE("every type of the seckill block crosses a node boundary",
-          "[wire]") {
-  constexpr auto count
-    = caf::id_block::seckill::end - caf::id_block::seckill::begin;
+TEST_CASE("every type of the seckill block crosses a node boundary", "[wire]") {
+  constexpr auto count =
+    caf::id_block::seckill::end - caf::id_block::seckill::begin;
   static_assert(count == 33, "a new type: add its sample and echo handler");
   two_nodes nodes;
   check_block(nodes, std::make_integer_sequence<caf::type_id_t, count>{});
