@@ -1,7 +1,8 @@
 // The vocabulary of seckill's actors: plain value types with CAF `inspect`
-// functions (0.17 form), so they can be sent between actors and nodes and
-// printed with `caf::deep_to_string`. The HTTP/CLI DTOs are the protobuf
-// messages of seckill.proto; messages/dto.hpp converts between the two.
+// functions (0.17 form; a view's members are listed once, in its `fields`), so
+// they can be sent between actors and nodes and printed with
+// `caf::deep_to_string`. The HTTP/CLI DTOs are the protobuf messages of
+// seckill.proto; messages/dto.hpp converts between the two.
 //
 // Time is integer milliseconds since the Unix epoch (`_ms`), quantities are
 // int64_t units. Counters keep `available + reserved + sold == total`.
@@ -13,6 +14,8 @@
 
 #include <caf/actor.hpp>
 #include <caf/meta/type_name.hpp>
+
+#include "messages/fields.hpp"
 
 namespace seckill {
 
@@ -71,11 +74,18 @@ struct item_spec {
   int64_t price_cents = 0;
 };
 
+inline auto fields(item_spec& x) {
+  return std::make_tuple(
+    field("item_id", x.item_id), field("name", x.name), field("total", x.total),
+    field("per_user_limit", x.per_user_limit),
+    field("starts_at_ms", x.starts_at_ms), field("ends_at_ms", x.ends_at_ms),
+    field("mode", x.mode), field("reserve_ttl_ms", x.reserve_ttl_ms),
+    field("price_cents", x.price_cents));
+}
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, item_spec& x) {
-  return f(caf::meta::type_name("item_spec"), x.item_id, x.name, x.total,
-           x.per_user_limit, x.starts_at_ms, x.ends_at_ms, x.mode,
-           x.reserve_ttl_ms, x.price_cents);
+  return inspect_fields(f, "item_spec", x);
 }
 
 struct stock_counters {
@@ -89,10 +99,14 @@ inline bool operator==(const stock_counters& a, const stock_counters& b) {
          && a.sold == b.sold;
 }
 
+inline auto fields(stock_counters& x) {
+  return std::make_tuple(field("available", x.available),
+                         field("reserved", x.reserved), field("sold", x.sold));
+}
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, stock_counters& x) {
-  return f(caf::meta::type_name("stock_counters"), x.available, x.reserved,
-           x.sold);
+  return inspect_fields(f, "stock_counters", x);
 }
 
 /// An item's durable snapshot: what the store writes with every batch.
@@ -103,10 +117,15 @@ struct item_record {
   int64_t next_order_seq = 1;
 };
 
+inline auto fields(item_record& x) {
+  return std::make_tuple(field("spec", x.spec), field("counters", x.counters),
+                         field("admin", x.admin),
+                         field("next_order_seq", x.next_order_seq));
+}
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, item_record& x) {
-  return f(caf::meta::type_name("item_record"), x.spec, x.counters, x.admin,
-           x.next_order_seq);
+  return inspect_fields(f, "item_record", x);
 }
 
 struct order {
@@ -208,10 +227,16 @@ struct outcome_event {
   std::string order_id; // "" unless an order was placed or changed
 };
 
+inline auto fields(outcome_event& x) {
+  return std::make_tuple(field("at_ms", x.at_ms), field("user_id", x.user_id),
+                         field("outcome", x.outcome),
+                         field("quantity", x.quantity),
+                         field("order_id", x.order_id));
+}
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, outcome_event& x) {
-  return f(caf::meta::type_name("outcome_event"), x.at_ms, x.user_id, x.outcome,
-           x.quantity, x.order_id);
+  return inspect_fields(f, "outcome_event", x);
 }
 
 /// An item actor's whole state, for the CLI and the tests.
@@ -227,11 +252,18 @@ struct item_view {
   std::vector<outcome_event> recent; // newest last, bounded
 };
 
+inline auto fields(item_view& x) {
+  return std::make_tuple(
+    field("record", x.record), field("status", x.status),
+    field("orders", x.orders), field("buyers", x.buyers),
+    field("batch_pending", x.batch_pending),
+    field("batch_inflight", x.batch_inflight), field("commits", x.commits),
+    field("commit_failures", x.commit_failures), field("recent", x.recent));
+}
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, item_view& x) {
-  return f(caf::meta::type_name("item_view"), x.record, x.status, x.orders,
-           x.buyers, x.batch_pending, x.batch_inflight, x.commits,
-           x.commit_failures, x.recent);
+  return inspect_fields(f, "item_view", x);
 }
 
 /// One item's share of a store transaction: its snapshot after the changes,
@@ -265,11 +297,19 @@ struct queue_view {
   int64_t sold_out_waiters = 0;
 };
 
+inline auto fields(queue_view& x) {
+  return std::make_tuple(
+    field("item_id", x.item_id), field("status", x.status),
+    field("waiting", x.waiting), field("inflight", x.inflight),
+    field("oldest_wait_ms", x.oldest_wait_ms), field("admitted", x.admitted),
+    field("rejected", x.rejected),
+    field("sold_out_notice_ms", x.sold_out_notice_ms),
+    field("sold_out_waiters", x.sold_out_waiters));
+}
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, queue_view& x) {
-  return f(caf::meta::type_name("queue_view"), x.item_id, x.status, x.waiting,
-           x.inflight, x.oldest_wait_ms, x.admitted, x.rejected,
-           x.sold_out_notice_ms, x.sold_out_waiters);
+  return inspect_fields(f, "queue_view", x);
 }
 
 /// The store's counters.
@@ -283,11 +323,19 @@ struct store_stats {
   int64_t commit_us_max = 0;
 };
 
+inline auto fields(store_stats& x) {
+  return std::make_tuple(field("transactions", x.transactions),
+                         field("failed_transactions", x.failed_transactions),
+                         field("rows_written", x.rows_written),
+                         field("batches", x.batches),
+                         field("largest_group", x.largest_group),
+                         field("commit_us_total", x.commit_us_total),
+                         field("commit_us_max", x.commit_us_max));
+}
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, store_stats& x) {
-  return f(caf::meta::type_name("store_stats"), x.transactions,
-           x.failed_transactions, x.rows_written, x.batches, x.largest_group,
-           x.commit_us_total, x.commit_us_max);
+  return inspect_fields(f, "store_stats", x);
 }
 
 // -- Introspection (the admin actor, the CLI and /metrics) ---------------------
@@ -299,9 +347,13 @@ struct item_detail {
   queue_view queue;
 };
 
+inline auto fields(item_detail& x) {
+  return std::make_tuple(field("item", x.item), field("queue", x.queue));
+}
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, item_detail& x) {
-  return f(caf::meta::type_name("item_detail"), x.item, x.queue);
+  return inspect_fields(f, "item_detail", x);
 }
 
 /// The HTTP front door's counters (node/http/server.hpp fills them).
@@ -315,11 +367,19 @@ struct http_stats {
   int64_t answer_timeouts = 0;
 };
 
+inline auto fields(http_stats& x) {
+  return std::make_tuple(field("connections_open", x.connections_open),
+                         field("connections_accepted", x.connections_accepted),
+                         field("connections_refused", x.connections_refused),
+                         field("requests", x.requests),
+                         field("requests_inflight", x.requests_inflight),
+                         field("transport_errors", x.transport_errors),
+                         field("answer_timeouts", x.answer_timeouts));
+}
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, http_stats& x) {
-  return f(caf::meta::type_name("http_stats"), x.connections_open,
-           x.connections_accepted, x.connections_refused, x.requests,
-           x.requests_inflight, x.transport_errors, x.answer_timeouts);
+  return inspect_fields(f, "http_stats", x);
 }
 
 /// `seckill-cli status`.
@@ -339,12 +399,21 @@ struct node_status {
   http_stats http;
 };
 
+inline auto fields(node_status& x) {
+  return std::make_tuple(
+    field("node_id", x.node_id), field("version", x.version),
+    field("data_dir", x.data_dir), field("http_endpoint", x.http_endpoint),
+    field("cluster_endpoint", x.cluster_endpoint),
+    field("started_ms", x.started_ms), field("now_ms", x.now_ms),
+    field("items", x.items), field("sessions", x.sessions),
+    field("recovered_items", x.recovered_items),
+    field("recovered_orders", x.recovered_orders), field("store", x.store),
+    field("http", x.http));
+}
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_status& x) {
-  return f(caf::meta::type_name("node_status"), x.node_id, x.version,
-           x.data_dir, x.http_endpoint, x.cluster_endpoint, x.started_ms,
-           x.now_ms, x.items, x.sessions, x.recovered_items, x.recovered_orders,
-           x.store, x.http);
+  return inspect_fields(f, "node_status", x);
 }
 
 /// One live session in `seckill-cli sessions`.
@@ -354,10 +423,15 @@ struct session_summary {
   int64_t last_active_ms = 0;
 };
 
+inline auto fields(session_summary& x) {
+  return std::make_tuple(field("user_id", x.user_id),
+                         field("requests", x.requests),
+                         field("last_active_ms", x.last_active_ms));
+}
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, session_summary& x) {
-  return f(caf::meta::type_name("session_summary"), x.user_id, x.requests,
-           x.last_active_ms);
+  return inspect_fields(f, "session_summary", x);
 }
 
 /// `seckill-cli sessions`: the count and the busiest users.
@@ -370,10 +444,17 @@ struct sessions_view {
   int64_t unpaid_parked_dropped = 0; // not kept: the parking was full
 };
 
+inline auto fields(sessions_view& x) {
+  return std::make_tuple(
+    field("count", x.count), field("sessions_max", x.sessions_max),
+    field("refused", x.refused), field("top", x.top),
+    field("unpaid_parked", x.unpaid_parked),
+    field("unpaid_parked_dropped", x.unpaid_parked_dropped));
+}
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, sessions_view& x) {
-  return f(caf::meta::type_name("sessions_view"), x.count, x.sessions_max,
-           x.refused, x.top, x.unpaid_parked, x.unpaid_parked_dropped);
+  return inspect_fields(f, "sessions_view", x);
 }
 
 /// What a session knows of one item for its user.
@@ -384,10 +465,15 @@ struct user_item_view {
   int64_t queued = 0;         // purchases in flight or waiting behind it
 };
 
+inline auto fields(user_item_view& x) {
+  return std::make_tuple(field("item_id", x.item_id), field("held", x.held),
+                         field("requests_known", x.requests_known),
+                         field("queued", x.queued));
+}
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, user_item_view& x) {
-  return f(caf::meta::type_name("user_item_view"), x.item_id, x.held,
-           x.requests_known, x.queued);
+  return inspect_fields(f, "user_item_view", x);
 }
 
 /// An unpaid order as the session counts it against `unpaid-max`.
@@ -398,10 +484,15 @@ struct unpaid_view {
   int64_t expires_ms = 0;
 };
 
+inline auto fields(unpaid_view& x) {
+  return std::make_tuple(
+    field("order_id", x.order_id), field("item_id", x.item_id),
+    field("quantity", x.quantity), field("expires_ms", x.expires_ms));
+}
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, unpaid_view& x) {
-  return f(caf::meta::type_name("unpaid_view"), x.order_id, x.item_id,
-           x.quantity, x.expires_ms);
+  return inspect_fields(f, "unpaid_view", x);
 }
 
 /// `seckill-cli user ID`: a user's session, if it is live.
@@ -414,10 +505,15 @@ struct user_view {
   std::vector<unpaid_view> unpaid;
 };
 
+inline auto fields(user_view& x) {
+  return std::make_tuple(field("user_id", x.user_id), field("live", x.live),
+                         field("summary", x.summary), field("tokens", x.tokens),
+                         field("items", x.items), field("unpaid", x.unpaid));
+}
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, user_view& x) {
-  return f(caf::meta::type_name("user_view"), x.user_id, x.live, x.summary,
-           x.tokens, x.items, x.unpaid);
+  return inspect_fields(f, "user_view", x);
 }
 
 // -- The cluster ------------------------------------------------------------------
@@ -494,10 +590,17 @@ struct member_view {
   int64_t requests = -1;    // HTTP requests served since it started
 };
 
+inline auto fields(member_view& x) {
+  return std::make_tuple(
+    field("node_id", x.node_id), field("endpoint", x.endpoint),
+    field("state", x.state), field("since_ms", x.since_ms),
+    field("items", x.items), field("sessions", x.sessions),
+    field("connections", x.connections), field("requests", x.requests));
+}
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, member_view& x) {
-  return f(caf::meta::type_name("member_view"), x.node_id, x.endpoint, x.state,
-           x.since_ms, x.items, x.sessions, x.connections, x.requests);
+  return inspect_fields(f, "member_view", x);
 }
 
 /// `seckill-cli switch`: the node's limits and degrade switches as set now

@@ -2,18 +2,21 @@
 // one JSON value.
 //
 // The JSON output is written by a small writer of its own: compact, one
-// object per command (an array of objects for nodes, one per member), field
-// names the struct members' names, enums as their names, int64 as JSON numbers,
-// strings escaped (quotes, backslashes and every control character; other
-// bytes, UTF-8 included, pass through). The human form strips nothing but shows
-// control characters as \xNN, so a hostile id cannot move the terminal's
-// cursor.
+// object per command (an array of objects for nodes, one per member), each
+// view's members as its `fields` list names them (messages/fields.hpp: the
+// list its inspect follows too), a few derived values after them, enums as
+// their names, int64 as JSON numbers, strings escaped (quotes, backslashes and
+// every control character; other bytes, UTF-8 included, pass through). The
+// human form strips nothing but shows control characters as \xNN, so a hostile
+// id cannot move the terminal's cursor.
 #include "node/cli/cli.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <tuple>
+#include <type_traits>
 #include <utility>
 
 #include "messages/errors.hpp"
@@ -135,101 +138,66 @@ private:
   bool after_key_ = false;
 };
 
-void put(json_writer& w, const item_spec& x) {
+void put(json_writer& w, const store_stats& x);
+
+/// One member's value: strings, numbers, booleans and enums (by name) as
+/// JSON scalars, vectors as arrays, views as objects of their fields.
+template <class T>
+void put_value(json_writer& w, const T& v);
+
+/// A view's members, in the order its `fields` lists them
+/// (messages/fields.hpp): the one list the wire format also follows.
+template <class View>
+void put_fields(json_writer& w, const View& x) {
+  // fields() hands out references it is given; here they are only read.
+  std::apply([&](auto... fs) { ((w.key(fs.name), put_value(w, fs.ref)), ...); },
+             fields(const_cast<View&>(x)));
+}
+
+template <class View>
+void put(json_writer& w, const View& x) {
   w.open('{');
-  w.key("item_id").str(x.item_id).key("name").str(x.name);
-  w.key("total").num(x.total).key("per_user_limit").num(x.per_user_limit);
-  w.key("starts_at_ms").num(x.starts_at_ms);
-  w.key("ends_at_ms").num(x.ends_at_ms);
-  w.key("mode").str(to_string(x.mode));
-  w.key("reserve_ttl_ms").num(x.reserve_ttl_ms);
-  w.key("price_cents").num(x.price_cents);
+  put_fields(w, x);
   w.close('}');
 }
 
-void put(json_writer& w, const item_record& x) {
-  w.open('{').key("spec");
-  put(w, x.spec);
-  w.key("counters").open('{');
-  w.key("available").num(x.counters.available);
-  w.key("reserved").num(x.counters.reserved);
-  w.key("sold").num(x.counters.sold);
-  w.close('}');
-  w.key("admin").str(to_string(x.admin));
-  w.key("next_order_seq").num(x.next_order_seq);
-  w.close('}');
-}
+template <class T>
+struct is_vector : std::false_type {};
+template <class T>
+struct is_vector<std::vector<T>> : std::true_type {};
 
-void put(json_writer& w, const outcome_event& x) {
-  w.open('{').key("at_ms").num(x.at_ms).key("user_id").str(x.user_id);
-  w.key("outcome").str(x.outcome).key("quantity").num(x.quantity);
-  w.key("order_id").str(x.order_id).close('}');
-}
-
-void put(json_writer& w, const item_view& x) {
-  w.open('{').key("record");
-  put(w, x.record);
-  w.key("status").str(to_string(x.status));
-  w.key("orders").num(x.orders).key("buyers").num(x.buyers);
-  w.key("batch_pending").num(x.batch_pending);
-  w.key("batch_inflight").num(x.batch_inflight);
-  w.key("commits").num(x.commits);
-  w.key("commit_failures").num(x.commit_failures);
-  w.key("recent").open('[');
-  for (const auto& e : x.recent)
-    put(w, e);
-  w.close(']').close('}');
-}
-
-void put(json_writer& w, const queue_view& x) {
-  w.open('{').key("item_id").str(x.item_id);
-  w.key("status").str(to_string(x.status));
-  w.key("waiting").num(x.waiting).key("inflight").num(x.inflight);
-  w.key("oldest_wait_ms").num(x.oldest_wait_ms);
-  w.key("admitted").num(x.admitted).key("rejected").num(x.rejected);
-  w.key("sold_out_notice_ms").num(x.sold_out_notice_ms);
-  w.key("sold_out_waiters").num(x.sold_out_waiters);
-  w.close('}');
-}
-
-void put(json_writer& w, const item_detail& x) {
-  w.open('{').key("item");
-  put(w, x.item);
-  w.key("queue");
-  put(w, x.queue);
-  w.close('}');
+template <class T>
+void put_value(json_writer& w, const T& v) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    w.str(v);
+  } else if constexpr (std::is_same_v<T, bool>) {
+    w.boolean(v);
+  } else if constexpr (std::is_enum_v<T>) {
+    w.str(to_string(v));
+  } else if constexpr (std::is_integral_v<T>) {
+    w.num(static_cast<int64_t>(v));
+  } else if constexpr (std::is_floating_point_v<T>) {
+    w.real(v);
+  } else if constexpr (is_vector<T>::value) {
+    w.open('[');
+    for (const auto& e : v)
+      put_value(w, e);
+    w.close(']');
+  } else {
+    put(w, v);
+  }
 }
 
 /// Averages are derived fields (not struct members): named unit first,
 /// qualifier last, as the struct's own commit_us_max is.
 void put(json_writer& w, const store_stats& x) {
-  w.open('{').key("transactions").num(x.transactions);
-  w.key("failed_transactions").num(x.failed_transactions);
-  w.key("rows_written").num(x.rows_written).key("batches").num(x.batches);
-  w.key("largest_group").num(x.largest_group);
-  w.key("commit_us_total").num(x.commit_us_total);
-  w.key("commit_us_max").num(x.commit_us_max);
+  w.open('{');
+  put_fields(w, x);
   double avg_us = x.transactions > 0
                     ? static_cast<double>(x.commit_us_total) / x.transactions
                     : 0.0;
   w.key("commit_ms_avg").real(avg_us / 1000.0);
   w.close('}');
-}
-
-void put(json_writer& w, const http_stats& x) {
-  w.open('{').key("connections_open").num(x.connections_open);
-  w.key("connections_accepted").num(x.connections_accepted);
-  w.key("connections_refused").num(x.connections_refused);
-  w.key("requests").num(x.requests);
-  w.key("requests_inflight").num(x.requests_inflight);
-  w.key("transport_errors").num(x.transport_errors);
-  w.key("answer_timeouts").num(x.answer_timeouts);
-  w.close('}');
-}
-
-void put(json_writer& w, const session_summary& x) {
-  w.open('{').key("user_id").str(x.user_id).key("requests").num(x.requests);
-  w.key("last_active_ms").num(x.last_active_ms).close('}');
 }
 
 // -- Human-readable text ------------------------------------------------------
@@ -378,19 +346,9 @@ namespace {
 
 std::string status_json(const node_status& x) {
   json_writer w;
-  w.open('{').key("node_id").str(x.node_id).key("version").str(x.version);
-  w.key("data_dir").str(x.data_dir);
-  w.key("http_endpoint").str(x.http_endpoint);
-  w.key("cluster_endpoint").str(x.cluster_endpoint);
-  w.key("started_ms").num(x.started_ms).key("now_ms").num(x.now_ms);
+  w.open('{');
+  put_fields(w, x);
   w.key("uptime_ms").num(x.now_ms - x.started_ms);
-  w.key("items").num(x.items).key("sessions").num(x.sessions);
-  w.key("recovered_items").num(x.recovered_items);
-  w.key("recovered_orders").num(x.recovered_orders);
-  w.key("store");
-  put(w, x.store);
-  w.key("http");
-  put(w, x.http);
   w.close('}');
   return w.text();
 }
@@ -568,14 +526,7 @@ std::string format_item_status(const item_view& x, bool json) {
 std::string format_sessions(const sessions_view& x, bool json) {
   if (json) {
     json_writer w;
-    w.open('{').key("count").num(x.count);
-    w.key("sessions_max").num(x.sessions_max).key("refused").num(x.refused);
-    w.key("unpaid_parked").num(x.unpaid_parked);
-    w.key("unpaid_parked_dropped").num(x.unpaid_parked_dropped);
-    w.key("top").open('[');
-    for (const auto& s : x.top)
-      put(w, s);
-    w.close(']').close('}');
+    put(w, x);
     return w.text();
   }
   std::string out = kv_block{}
@@ -599,23 +550,7 @@ namespace {
 
 std::string user_json(const user_view& x) {
   json_writer w;
-  w.open('{').key("user_id").str(x.user_id).key("live").boolean(x.live);
-  w.key("summary");
-  put(w, x.summary);
-  w.key("tokens").real(x.tokens);
-  w.key("items").open('[');
-  for (const auto& i : x.items) {
-    w.open('{').key("item_id").str(i.item_id).key("held").num(i.held);
-    w.key("requests_known").num(i.requests_known);
-    w.key("queued").num(i.queued).close('}');
-  }
-  w.close(']').key("unpaid").open('[');
-  for (const auto& u : x.unpaid) {
-    w.open('{').key("order_id").str(u.order_id).key("item_id").str(u.item_id);
-    w.key("quantity").num(u.quantity).key("expires_ms").num(u.expires_ms);
-    w.close('}');
-  }
-  w.close(']').close('}');
+  put(w, x);
   return w.text();
 }
 
@@ -695,15 +630,7 @@ std::string members_summary(const std::vector<member_view>& xs) {
 
 std::string nodes_json(const std::vector<member_view>& xs) {
   json_writer w;
-  w.open('[');
-  for (const auto& x : xs) {
-    w.open('{').key("node_id").str(x.node_id).key("endpoint").str(x.endpoint);
-    w.key("state").str(x.state).key("since_ms").num(x.since_ms);
-    w.key("items").num(x.items).key("sessions").num(x.sessions);
-    w.key("connections").num(x.connections).key("requests").num(x.requests);
-    w.close('}');
-  }
-  w.close(']');
+  put_value(w, xs);
   return w.text();
 }
 
@@ -741,7 +668,7 @@ std::string off_if_zero(int64_t x, const char* unit = "") {
 } // namespace
 
 std::string format_switches(const switches_view& x, bool json) {
-  if (json) {
+  if (json) { // by hand: the JSON groups the refusal counters in "refused"
     json_writer w;
     w.open('{').key("node_rate_per_s").num(x.node_rate_per_s);
     w.key("ip_rate_per_s").num(x.ip_rate_per_s);
