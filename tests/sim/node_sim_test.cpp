@@ -39,9 +39,8 @@ struct sim_log {
     std::string order_id;
   };
   std::vector<attempt> purchases;
-  std::map<std::string, order> acked;          // order id -> last ack'd view
-  std::map<std::string, order_state> settled;  // ack'd pay/cancel outcome
-  std::map<std::string, int64_t> cancelled_ms; // order id -> when cancelled
+  std::map<std::string, order> acked;   // order id -> last ack'd view
+  std::map<std::string, order> settled; // order id -> ack'd pay/cancel answer
   int64_t answers = 0;
 };
 
@@ -65,7 +64,7 @@ caf::behavior client(caf::event_based_actor* self, directory_actor dir,
       self->request(dir, caf::infinite, pay_atom_v, id)
         .then(
           [=](order& o) {
-            log->settled[id] = o.state;
+            log->settled[id] = o;
             log->answers += 1;
           },
           [=](caf::error&) { log->answers += 1; });
@@ -74,9 +73,7 @@ caf::behavior client(caf::event_based_actor* self, directory_actor dir,
       self->request(dir, caf::infinite, cancel_atom_v, id)
         .then(
           [=](order& o) {
-            log->settled[id] = o.state;
-            if (o.state == order_state::cancelled)
-              log->cancelled_ms[id] = o.updated_ms;
+            log->settled[id] = o;
             log->answers += 1;
           },
           [=](caf::error&) { log->answers += 1; });
@@ -177,11 +174,12 @@ std::map<std::string, item_spec> specs_of(const scenario& sc) {
 bool held_at(const sim_log& log, const order& q, int64_t t_ms) {
   if (q.created_ms > t_ms)
     return false;
-  auto settled = log.settled.find(q.order_id);
-  if (settled != log.settled.end() && settled->second == order_state::confirmed)
-    return true;
-  if (auto c = log.cancelled_ms.find(q.order_id); c != log.cancelled_ms.end())
-    return c->second > t_ms;
+  if (auto s = log.settled.find(q.order_id); s != log.settled.end()) {
+    if (s->second.state == order_state::confirmed)
+      return true;
+    if (s->second.state == order_state::cancelled)
+      return s->second.updated_ms > t_ms;
+  }
   // A view acknowledged after the order ended (a replay) says when it ended;
   // its deadline is cleared then.
   if (q.state == order_state::expired || q.state == order_state::cancelled)
@@ -229,8 +227,8 @@ void audit_acks(const scenario& sc, const sim_log& log, audit_report& r) {
     if (fresh && specs[a.p.item_id].mode == deduction_mode::order)
       sale(log.acked.at(a.order_id));
   }
-  for (const auto& [id, state] : log.settled)
-    if (state == order_state::confirmed
+  for (const auto& [id, o] : log.settled)
+    if (o.state == order_state::confirmed
         && specs[log.acked.at(id).item_id].mode != deduction_mode::order)
       sale(log.acked.at(id));
   for (const auto& [item, units] : sold)
@@ -281,9 +279,9 @@ void audit_file(const scenario& sc, const sim_log& log, const recovery& rec,
         || f.request_id != o.request_id)
       r.fail("order " + id + " in the file differs from its acknowledgement");
   }
-  for (const auto& [id, state] : log.settled)
-    if (in_file.count(id) != 0 && in_file[id].state != state)
-      r.fail("order " + id + " was acknowledged " + to_string(state)
+  for (const auto& [id, o] : log.settled)
+    if (in_file.count(id) != 0 && in_file[id].state != o.state)
+      r.fail("order " + id + " was acknowledged " + to_string(o.state)
              + " but the file says " + to_string(in_file[id].state));
   // store_unavailable promises that this attempt took nothing. The order may
   // still exist if another attempt with the same request_id succeeded or

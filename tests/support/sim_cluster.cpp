@@ -9,8 +9,6 @@
 
 #include <caf/mailbox_element.hpp>
 
-#include "node/wiring.hpp"
-
 namespace seckill::test {
 
 sim_dir::sim_dir() {
@@ -116,20 +114,9 @@ void sim_cluster::drain(std::size_t max_rounds) {
 
 void sim_cluster::start(uint32_t k) {
   auto& n = nodes[k];
-  auto rec = recover(n.db_path);
-  if (!rec.ok())
-    throw std::runtime_error("recovery of " + n.db_path
-                             + " failed: " + rec.error);
-  node_wiring w;
-  w.items = std::move(rec.items);
-  w.store.path = n.db_path;
-  w.store.synchronous = "OFF"; // the simulation tests logic, not the disk
-  w.store.exclusive = false;   // the auditor reads the file beside it
-  w.store.reserve_bytes = 0;
+  auto w = sim_wiring(n.db_path, clock());
   if (opts.fail_transaction)
     w.store.fail_transaction = [f = opts.fail_transaction, k] { return f(k); };
-  w.store_detached = false; // the test coordinator runs every actor
-  w.clock = clock();
   w.self_node = k;
   w.nodes = names;
   w.relays = opts.relays_per_node;

@@ -3,7 +3,6 @@
 
 #include "actors/sale/item_book.hpp"
 #include "messages/assert.hpp"
-#include "node/wiring.hpp"
 
 #include <atomic>
 #include <cstdlib>
@@ -51,18 +50,8 @@ sim_world::sim_world(sim_options options)
   sched.clock().current_time +=
     std::chrono::hours(24 * 365 * 50)
     + std::chrono::milliseconds(opts.clock_offset_ms);
-  auto rec = recover(db_path);
-  if (!rec.ok())
-    throw std::runtime_error("recovery failed: " + rec.error);
-  node_wiring w;
-  w.items = std::move(rec.items);
-  w.store.path = db_path;
-  w.store.synchronous = "OFF"; // the simulation tests logic, not the disk
-  w.store.exclusive = false;   // the auditor reads the file beside it
-  w.store.reserve_bytes = 0;
+  auto w = sim_wiring(db_path, clock());
   w.store.fail_transaction = opts.fail_transaction;
-  w.store_detached = false; // the test coordinator runs every actor
-  w.clock = clock();
   w.sessions = opts.sessions;
   w.directory = opts.directory;
   node_actors actors;
@@ -158,6 +147,22 @@ int planted_bug_caught(planted_bug bug, uint64_t seeds,
   testing::set_assertion_hook(nullptr);
   assertion_failures = 0;
   return caught;
+}
+
+node_wiring sim_wiring(const std::string& db_path, clock_fn clock) {
+  auto rec = recover(db_path);
+  if (!rec.ok())
+    throw std::runtime_error("recovery of " + db_path
+                             + " failed: " + rec.error);
+  node_wiring w;
+  w.items = std::move(rec.items);
+  w.store.path = db_path;
+  w.store.synchronous = "OFF";
+  w.store.exclusive = false;
+  w.store.reserve_bytes = 0;
+  w.store_detached = false;
+  w.clock = std::move(clock);
+  return w;
 }
 
 clock_fn clock_of(caf::scheduler::test_coordinator& sched) {

@@ -20,6 +20,7 @@
 #include "actors/cluster/directory.hpp"
 #include "actors/sale/session_manager.hpp"
 #include "messages/type_ids.hpp"
+#include "node/wiring.hpp"
 #include "persistence/store.hpp"
 
 namespace seckill::test {
@@ -49,6 +50,12 @@ inline item_spec test_spec(const std::string& id, int64_t total,
 
 /// The simulated wall clock of a test coordinator, in epoch milliseconds.
 clock_fn clock_of(caf::scheduler::test_coordinator& sched);
+
+/// A simulated node's wiring: the items recovered from `db_path` (throws if
+/// that fails) and its store as the simulations run it: no fsync (they test
+/// logic, not the disk), not exclusive (the auditor reads the file beside
+/// it), on the test coordinator rather than a thread of its own.
+node_wiring sim_wiring(const std::string& db_path, clock_fn clock);
 
 /// Runs one job of `sched` picked by `rng`; false if there was none.
 bool step_random(caf::scheduler::test_coordinator& sched, std::mt19937_64& rng);
