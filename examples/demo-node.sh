@@ -35,15 +35,22 @@ case "$code" in
   409) echo "item demo-phone exists already (kept in ./data from an earlier run)";;
   *) echo "creating the demo item failed ($code): $(cat /tmp/seckill-demo-item.json)";;
 esac
+# A buyer signs in: the site's login service would sign this JWT; here the
+# CLI signs it with the node's buyer secret (./data/buyer-jwt-secret).
+jwt=$(./build/seckill-cli buyer-token --user alice --data-dir ./data)
 cat <<MSG
 
+alice's buyer JWT (signed with ./data/buyer-jwt-secret, valid for an hour):
+  jwt=$jwt
+The sale token (only once the sale is on; the item is admission "token"):
+  sale=\$(curl -s -X POST http://$http/api/v1/items/demo-phone/token -H "Authorization: Bearer \$jwt" | sed -E 's/.*"sale_token":"([^"]*)".*/\\1/')
 Buy (201 with the order; the same request_id again returns the same order):
-  curl -s -X POST http://$http/api/v1/items/demo-phone/purchase -H 'Content-Type: application/json' -d '{"user_id":"alice","quantity":1,"request_id":"alice-1"}'
+  curl -s -X POST http://$http/api/v1/items/demo-phone/purchase -H "Authorization: Bearer \$jwt" -H 'Content-Type: application/json' -d "{\"quantity\":1,\"request_id\":\"alice-1\",\"sale_token\":\"\$sale\"}"
 Stock (tiny, dynamic) and the item (static, with an ETag):
   curl -s http://$http/api/v1/items/demo-phone/stock
   curl -si http://$http/api/v1/items/demo-phone
-The order (only its user may see it):
-  curl -s 'http://$http/api/v1/orders/demo-phone.1?user_id=alice'
+The order (only its buyer may see it):
+  curl -s http://$http/api/v1/orders/demo-phone.1 -H "Authorization: Bearer \$jwt"
 Inspect the node's actors:
   ./build/seckill-cli --node $cluster --data-dir ./data status
   ./build/seckill-cli --node $cluster --data-dir ./data item demo-phone

@@ -191,6 +191,7 @@ v1::Item to_proto(const item_spec& spec, item_status status) {
   x.set_reserve_ttl_ms(spec.reserve_ttl_ms);
   x.set_price_cents(spec.price_cents);
   x.set_status(to_string(status));
+  x.set_admission(to_string(spec.admission));
   return x;
 }
 
@@ -225,6 +226,8 @@ v1::StockView to_proto(const stock_view& v) {
 errc from_proto(const v1::Item& x, item_spec& out) {
   item_spec s;
   if (!parse(x.mode(), s.mode))
+    return errc::invalid_item;
+  if (!parse(x.admission(), s.admission))
     return errc::invalid_item;
   s.item_id = x.item_id();
   s.name = x.name();
@@ -271,26 +274,36 @@ errc from_proto(const v1::StockView& x, stock_view& out) {
 // -- JSON in ------------------------------------------------------------------
 
 errc parse_purchase_json(const std::string& body, const std::string& item_id,
-                         purchase& out, std::string* why) {
+                         purchase& out, std::string* why,
+                         purchase_extras* extras) {
   // The plain shape every client sends is read directly; anything else,
   // including every body that is refused, goes to protobuf (json_fast.hpp).
   // Within the JSON budget only: the gate (json_strict.hpp) refuses the rest.
   if (body.size() <= limits::json_body_bytes_max
-      && json_fast::read_purchase(body, item_id, out))
+      && json_fast::read_purchase(body, item_id, out, extras))
     return errc::ok;
-  return parse_purchase_json_protobuf(body, item_id, out, why);
+  return parse_purchase_json_protobuf(body, item_id, out, why, extras);
 }
 
 errc parse_purchase_json_protobuf(const std::string& body,
                                   const std::string& item_id, purchase& out,
-                                  std::string* why) {
+                                  std::string* why, purchase_extras* extras) {
   v1::PurchaseRequest req;
   body_fields fields;
   if (auto code = parse_strict(body, req, blame_purchase, fields, why);
       code != errc::ok)
     return code;
+  // Absent, the buyer JWT names the user; given, it must not be empty.
+  bool user_given =
+    fields.given(*req.GetDescriptor(), v1::PurchaseRequest::kUserIdFieldNumber);
+  if (!user_given && extras != nullptr && !extras->buyer.empty())
+    req.set_user_id(extras->buyer);
   if (req.user_id().empty())
     return fail(errc::invalid_id, why, "user_id is missing or empty");
+  if (!req.sale_token().empty() && extras == nullptr)
+    return fail(errc::invalid_item, why, "sale_token is not taken here");
+  if (extras != nullptr)
+    extras->sale_token = req.sale_token();
   if (req.request_id().empty())
     return fail(errc::invalid_id, why, "request_id is missing or empty");
   purchase p;
@@ -305,12 +318,18 @@ errc parse_purchase_json_protobuf(const std::string& body,
 }
 
 errc parse_user_json(const std::string& body, std::string& user_id,
-                     std::string* why) {
+                     std::string* why, const std::string& buyer) {
   v1::OrderAction req;
   body_fields fields;
+  if (!buyer.empty() && body.empty())
+    return user_id = buyer, errc::ok; // the JWT names the user: no body needed
   if (auto code = parse_strict(body, req, blame_purchase, fields, why);
       code != errc::ok)
     return code;
+  if (!buyer.empty()
+      && !fields.given(*req.GetDescriptor(),
+                       v1::OrderAction::kUserIdFieldNumber))
+    req.set_user_id(buyer);
   if (req.user_id().empty())
     return fail(errc::invalid_id, why, "user_id is missing or empty");
   user_id = req.user_id();
@@ -324,8 +343,11 @@ errc parse_item_json(const std::string& body, item_spec& out,
   if (auto code = parse_strict(body, msg, blame_item, fields, why);
       code != errc::ok)
     return code;
-  // Fields not given take item_spec's defaults, not proto3's zeros.
-  auto defaults = to_proto(item_spec{}, item_status::upcoming);
+  // Fields not given take item_spec's defaults, not proto3's zeros; an item
+  // created through the API needs a sale token unless it says otherwise.
+  item_spec made;
+  made.admission = admission_mode::token;
+  auto defaults = to_proto(made, item_status::upcoming);
   const auto& d = *msg.GetDescriptor();
   std::vector<const pb::FieldDescriptor*> absent;
   for (int i = 0; i < d.field_count(); ++i)
@@ -334,9 +356,28 @@ errc parse_item_json(const std::string& body, item_spec& out,
   msg.GetReflection()->SwapFields(&msg, &defaults, absent);
   if (msg.item_id().empty())
     return fail(errc::invalid_id, why, "item_id is missing or empty");
+  admission_mode admission{};
+  if (!parse(msg.admission(), admission))
+    return fail(errc::invalid_item, why,
+                "admission \"" + msg.admission()
+                  + "\" is not open, token or quiz");
   if (from_proto(msg, out) != errc::ok)
     return fail(errc::invalid_item, why,
                 "mode \"" + msg.mode() + "\" is not order, reserve or pay");
+  return errc::ok;
+}
+
+errc parse_token_json(const std::string& body, std::string& challenge,
+                      std::string& answer, std::string* why) {
+  if (body.empty())
+    return challenge.clear(), answer.clear(), errc::ok;
+  v1::TokenRequest req;
+  body_fields fields;
+  if (auto code = parse_strict(body, req, blame_purchase, fields, why);
+      code != errc::ok)
+    return code;
+  challenge = req.challenge();
+  answer = req.answer();
   return errc::ok;
 }
 

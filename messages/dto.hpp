@@ -64,20 +64,33 @@ errc from_proto(const v1::StockView& x, stock_view& out);
 ///   "quantity" not an integer in int64 range ("abc", 1.5, 1e30, true, {})
 ///                                                       -> invalid_quantity;
 ///   "user_id" / "request_id" not a string, missing or empty -> invalid_id.
+///
+/// With `extras`: an absent "user_id" is `extras->buyer` (the buyer JWT's
+/// subject) when that is set, and "sale_token" is read into
+/// `extras->sale_token`. Without, a "sale_token" is refused (invalid_item).
 errc parse_purchase_json(const std::string& body, const std::string& item_id,
-                         purchase& out, std::string* why = nullptr);
+                         purchase& out, std::string* why = nullptr,
+                         purchase_extras* extras = nullptr);
 
 /// parse_purchase_json without its fast path (messages/json_fast.hpp): the
 /// protobuf reading alone, which decides every body the fast path does not
 /// take. Public so the tests can hold the fast path to it.
 errc parse_purchase_json_protobuf(const std::string& body,
                                   const std::string& item_id, purchase& out,
-                                  std::string* why = nullptr);
+                                  std::string* why = nullptr,
+                                  purchase_extras* extras = nullptr);
 
 /// Parses the body of `POST /api/v1/orders/{id}/pay` and `.../cancel`:
 /// {"user_id": "..."}, with the same shape rules and codes as a purchase.
+/// With `buyer` set (the buyer JWT's subject), "user_id" may be absent
+/// and so may the whole body.
 errc parse_user_json(const std::string& body, std::string& user_id,
-                     std::string* why = nullptr);
+                     std::string* why = nullptr, const std::string& buyer = {});
+
+/// Parses the body of `POST /api/v1/items/{id}/token`: empty, or
+/// {"challenge": "...", "answer": "..."} for a quiz item.
+errc parse_token_json(const std::string& body, std::string& challenge,
+                      std::string& answer, std::string* why = nullptr);
 
 /// Parses the body of `POST /api/v1/items`. Absent (or null) fields keep
 /// item_spec's defaults (per_user_limit 1, mode "order", reserve_ttl_ms

@@ -64,6 +64,17 @@ constexpr errc_facts errc_table[] = {
    "The node is overloaded or shutting down; retry later."},
   {errc::timeout, "timeout", 503,
    "No answer in time; retry with the same request_id."},
+  {errc::unauthenticated, "unauthenticated", 401,
+   "This call needs a valid buyer token (Authorization: Bearer JWT)."},
+  {errc::token_required, "token_required", 403,
+   "This item's purchase needs a sale token."},
+  {errc::invalid_token, "invalid_token", 403, "The sale token is not valid."},
+  {errc::too_fast, "too_fast", 403, "The answer came too fast."},
+  {errc::wrong_answer, "wrong_answer", 403, "The answer is wrong."},
+  {errc::challenge_used, "challenge_used", 403,
+   "This challenge was already used."},
+  {errc::user_mismatch, "user_mismatch", 403,
+   "The body's user_id is not the authenticated buyer."},
 };
 
 constexpr std::size_t errc_count = static_cast<std::size_t>(errc_last) + 1;

@@ -54,10 +54,18 @@ enum class errc : uint8_t {
   headers_too_large,  // headers over the limit
   overloaded,         // too many connections, or the node is shutting down
   timeout,            // no answer in time: retry with the same request_id
+  // The front of the sale (actors/edge/buyer_gate.hpp).
+  unauthenticated, // buyer route without a valid buyer JWT
+  token_required,  // purchase of a token or quiz item without a sale token
+  invalid_token,   // sale token forged, expired, of another user or item
+  too_fast,        // quiz answered sooner than a person answers
+  wrong_answer,    // quiz or proof of work answered wrongly
+  challenge_used,  // a challenge redeemed twice
+  user_mismatch,   // the body's user_id is not the buyer JWT's subject
 };
 
 /// The last code: tables over every code end here.
-constexpr errc errc_last = errc::timeout;
+constexpr errc errc_last = errc::user_mismatch;
 
 /// The error category of seckill's codes inside `caf::error`.
 constexpr caf::atom_value errc_category = caf::atom("seckill");

@@ -79,7 +79,7 @@ struct cursor {
   }
 };
 
-enum class purchase_key { user_id, quantity, request_id, unknown };
+enum class purchase_key { user_id, quantity, request_id, sale_token, unknown };
 
 purchase_key key_of(std::string_view key) {
   if (key == "user_id" || key == "userId")
@@ -88,13 +88,16 @@ purchase_key key_of(std::string_view key) {
     return purchase_key::request_id;
   if (key == "quantity")
     return purchase_key::quantity;
+  if (key == "sale_token" || key == "saleToken")
+    return purchase_key::sale_token;
   return purchase_key::unknown;
 }
 
 /// Reads one "key": value member into the views; false on anything unusual,
 /// a field given twice included.
 bool read_member(cursor& c, std::string_view& user, std::string_view& request,
-                 bool& quantity_given, int64_t& quantity) {
+                 std::string_view& sale, bool& quantity_given,
+                 int64_t& quantity) {
   std::string_view key;
   if (!c.plain_string(key) || !c.eat(':'))
     return false;
@@ -103,6 +106,8 @@ bool read_member(cursor& c, std::string_view& user, std::string_view& request,
       return user.empty() && c.plain_string(user) && !user.empty();
     case purchase_key::request_id:
       return request.empty() && c.plain_string(request) && !request.empty();
+    case purchase_key::sale_token:
+      return sale.empty() && c.plain_string(sale) && !sale.empty();
     case purchase_key::quantity:
       if (quantity_given)
         return false;
@@ -160,23 +165,29 @@ void put_int64(std::string& out, const char* key, int64_t value) {
 } // namespace
 
 bool read_purchase(const std::string& body, const std::string& item_id,
-                   purchase& out) {
+                   purchase& out, purchase_extras* extras) {
   cursor c{body.data(), body.data() + body.size()};
   std::string_view user;
   std::string_view request;
+  std::string_view sale;
   bool quantity_given = false;
   int64_t quantity = 0;
   if (!c.eat('{'))
     return false;
   do {
-    if (!read_member(c, user, request, quantity_given, quantity))
+    if (!read_member(c, user, request, sale, quantity_given, quantity))
       return false;
   } while (c.eat(','));
   if (!c.eat('}'))
     return false;
   c.skip_space();
-  if (c.at != c.end || user.empty() || request.empty())
+  if (user.empty() && extras != nullptr)
+    user = extras->buyer; // the buyer JWT names the user
+  if (c.at != c.end || user.empty() || request.empty()
+      || (!sale.empty() && extras == nullptr))
     return false;
+  if (extras != nullptr)
+    extras->sale_token.assign(sale.data(), sale.size());
   out.item_id = item_id;
   out.user_id.assign(user.data(), user.size());
   out.request_id.assign(request.data(), request.size());

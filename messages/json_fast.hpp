@@ -28,10 +28,13 @@ namespace seckill::json_fast {
 /// whitespace around tokens allowed) with "user_id"/"userId" and
 /// "request_id"/"requestId" given once each as non-empty strings of
 /// printable ASCII without '\\', and "quantity" at most once as an integer
-/// of at most 18 digits (optional '-', no leading zero). On success `out`
-/// holds what parse_purchase_json would give; on false `out` is unchanged.
+/// of at most 18 digits (optional '-', no leading zero), and with `extras`
+/// "sale_token"/"saleToken" at most once as such a string ("user_id" may
+/// then be absent when extras->buyer is set). On success `out` (and
+/// extras->sale_token) hold what parse_purchase_json would give; on false
+/// both are unchanged.
 bool read_purchase(const std::string& body, const std::string& item_id,
-                   purchase& out);
+                   purchase& out, purchase_extras* extras = nullptr);
 
 /// Appends the order as to_json(to_proto(o)) prints it and returns true when
 /// every string field is plain (letters, digits, '-', '_', '.'); otherwise

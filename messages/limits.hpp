@@ -131,6 +131,40 @@ static_assert(busy_full_table_retry_ms >= busy_retry_ms_min
                 && busy_sessions_full_retry_ms >= busy_retry_ms_min,
               "no busy answer hints below the floor");
 
+// -- Buyers: JWTs, sale tokens, challenges (messages/buyer_tokens.hpp) ----------
+/// The longest buyer JWT read at all (a login service's token is a few
+/// hundred bytes; a longer one is malformed before it is decoded).
+constexpr std::size_t jwt_bytes_max = 4096;
+constexpr std::size_t sale_token_bytes_max = 256;
+constexpr std::size_t challenge_bytes_max = 512;
+constexpr std::size_t answer_bytes_max = 20; // a decimal uint64
+/// Secrets (buyer JWT, sale tokens): at least this long (HS256's key).
+constexpr std::size_t secret_bytes_min = 32;
+constexpr std::size_t secret_bytes_max = 1024;
+/// The longest life seckill-cli buyer-token gives a JWT (a week).
+constexpr int64_t buyer_token_ttl_s_max = 7 * 24 * 3600;
+/// Clock skew allowed on a JWT's exp and nbf (seckill.buyer-jwt-leeway-ms).
+constexpr int64_t jwt_leeway_ms_default = 30'000;
+constexpr int64_t jwt_leeway_ms_max = 600'000;
+/// A sale token's life (seckill.sale-token-ttl-ms).
+constexpr int64_t sale_token_ttl_ms_default = 60'000;
+constexpr int64_t sale_token_ttl_ms_min = 1'000;
+constexpr int64_t sale_token_ttl_ms_max = 24 * 3600 * 1000;
+/// The quiz: no answer sooner than seckill.quiz-min-ms after issue (faster
+/// than a person reads), none later than quiz_ttl_ms.
+constexpr int64_t quiz_min_ms_default = 1'000;
+constexpr int64_t quiz_min_ms_max = 60'000;
+constexpr int64_t quiz_ttl_ms = 120'000;
+/// Proof of work: leading zero bits asked (seckill.pow-bits); 20 bits take
+/// a browser about a second, 28 a minute.
+constexpr int64_t pow_bits_default = 16;
+constexpr int64_t pow_bits_max = 28;
+/// Challenges redeemed on one node, remembered until they expire (one use
+/// each). When full, a redeem is answered busy until the oldest expire.
+constexpr std::size_t used_challenges_max = 1'000'000;
+static_assert(quiz_min_ms_max < quiz_ttl_ms,
+              "a challenge can always be answered before it expires");
+
 // -- HTTP front door ------------------------------------------------------------
 constexpr std::size_t http_connections_max = 100'000;
 constexpr std::size_t http_header_bytes_max = 65'536; // line and headers

@@ -20,6 +20,15 @@ const char* to_string(deduction_mode x) {
   return "invalid";
 }
 
+const char* to_string(admission_mode x) {
+  switch (x) {
+    case admission_mode::open: return "open";
+    case admission_mode::token: return "token";
+    case admission_mode::quiz: return "quiz";
+  }
+  return "invalid";
+}
+
 const char* to_string(admin_state x) {
   switch (x) {
     case admin_state::active: return "active";
@@ -68,6 +77,10 @@ bool parse_enum(const std::string& text, Enum& out) {
 
 bool parse(const std::string& text, deduction_mode& out) {
   return parse_enum<deduction_mode, 3>(text, out);
+}
+
+bool parse(const std::string& text, admission_mode& out) {
+  return parse_enum<admission_mode, 3>(text, out);
 }
 
 bool parse(const std::string& text, item_status& out) {

@@ -27,6 +27,11 @@ enum class deduction_mode : uint8_t {
   pay = 2,     // nothing taken at placement; pay takes it or fails sold_out
 };
 
+/// Who may send an item's purchase (actors/edge/buyer_gate.hpp): anyone
+/// with a buyer JWT (open), or only with a sale token, issued once the sale
+/// is on (token), after a quiz or a proof of work (quiz).
+enum class admission_mode : uint8_t { open = 0, token = 1, quiz = 2 };
+
 /// What an operator decided; the shown status also depends on time and stock.
 enum class admin_state : uint8_t { active = 0, paused = 1, ended = 2 };
 
@@ -48,6 +53,8 @@ enum class order_state : uint8_t {
 };
 
 const char* to_string(deduction_mode x);
+const char* to_string(admission_mode x);
+bool parse(const std::string& text, admission_mode& out);
 const char* to_string(admin_state x);
 const char* to_string(item_status x);
 const char* to_string(order_state x);
@@ -72,6 +79,10 @@ struct item_spec {
   deduction_mode mode = deduction_mode::order;
   int64_t reserve_ttl_ms = 15 * 60 * 1000;
   int64_t price_cents = 0;
+  /// open here, so that an item built in code (tests, simulations) takes
+  /// any purchase; the HTTP API and the CLI create `token` items unless
+  /// told otherwise (parse_item_json).
+  admission_mode admission = admission_mode::open;
 };
 
 inline auto fields(item_spec& x) {
@@ -80,7 +91,7 @@ inline auto fields(item_spec& x) {
     field("per_user_limit", x.per_user_limit),
     field("starts_at_ms", x.starts_at_ms), field("ends_at_ms", x.ends_at_ms),
     field("mode", x.mode), field("reserve_ttl_ms", x.reserve_ttl_ms),
-    field("price_cents", x.price_cents));
+    field("price_cents", x.price_cents), field("admission", x.admission));
 }
 
 template <class Inspector>
@@ -173,13 +184,25 @@ struct purchase {
   /// knows every request id, answers a retry with its order and refuses
   /// anything else with this code.
   uint8_t soft_refusal = 0;
+  /// Set by the front door only: the purchase carried a sale token for this
+  /// user and item that held (checked on the HTTP thread). A token or quiz
+  /// item refuses a purchase without it (token_required).
+  bool sale_token_ok = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, purchase& x) {
   return f(caf::meta::type_name("purchase"), x.item_id, x.user_id, x.request_id,
-           x.quantity, x.soft_refusal);
+           x.quantity, x.soft_refusal, x.sale_token_ok);
 }
+
+/// What a purchase body carries beside the purchase, and what the front
+/// door knows of its sender (messages/dto.hpp parse_purchase_json). Never
+/// sent between actors: the token is checked before any actor sees it.
+struct purchase_extras {
+  std::string buyer;      // in: the buyer JWT's subject ("": none)
+  std::string sale_token; // out: "" when the body has none
+};
 
 /// The tiny dynamic payload of `GET .../stock`.
 struct stock_view {
@@ -203,6 +226,7 @@ struct status_update {
   int64_t available = 0;
   int64_t per_user_limit = 1;
   int64_t starts_at_ms = 0;
+  admission_mode admission = admission_mode::open;
   /// With a refusing status: a Bloom filter of the request ids of the
   /// item's orders (actors/sale/request_filter.hpp); empty otherwise.
   std::vector<uint64_t> ordered_requests;
@@ -214,8 +238,8 @@ struct status_update {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, status_update& x) {
   return f(caf::meta::type_name("status_update"), x.item_id, x.status,
-           x.available, x.per_user_limit, x.starts_at_ms, x.ordered_requests,
-           x.changed_ms);
+           x.available, x.per_user_limit, x.starts_at_ms, x.admission,
+           x.ordered_requests, x.changed_ms);
 }
 
 /// One of an item's recent decisions, for the CLI (`seckill-cli item ID`).

@@ -389,6 +389,84 @@ void http_limit_keys(std::vector<key_spec>& out) {
     [](node_config & c) -> auto& { return c.http.answer_timeout_ms; }));
 }
 
+// A secret given in the config: printable ASCII, no spaces, at least
+// limits::secret_bytes_min bytes (HS256 wants a key as long as its hash).
+std::string check_secret_text(const std::string& v) {
+  if (v.size() < limits::secret_bytes_min
+      || v.size() > limits::secret_bytes_max)
+    return expected(std::to_string(limits::secret_bytes_min) + " to "
+                    + std::to_string(limits::secret_bytes_max) + " bytes");
+  for (char ch : v)
+    if (ch <= ' ' || ch > '~')
+      return expected("printable characters without spaces");
+  return {};
+}
+
+key_spec secret_key(const char* name, field<std::string> at) {
+  auto set = [=](const std::string& v, node_config& c) -> std::string {
+    if (!v.empty())
+      if (auto problem = check_secret_text(v); !problem.empty())
+        return problem;
+    at(c) = v;
+    return {};
+  };
+  // Never printed: --help shows only whether one is set.
+  return {name, set,
+          [at](const node_config& c) {
+            return read_field(at, c).empty() ? std::string{"\"\""}
+                                             : std::string{"(set)"};
+          },
+          " (generated)"};
+}
+
+key_spec file_key(const char* name, field<std::string> at) {
+  return {name,
+          [=](const std::string& v, node_config& c) -> std::string {
+            at(c) = v;
+            return {};
+          },
+          [at](const node_config& c) { return quoted(read_field(at, c)); }};
+}
+
+void buyer_keys(std::vector<key_spec>& out) {
+  out.push_back(
+    {"seckill.buyer-auth",
+     [](const std::string& v, node_config& c) -> std::string {
+       if (v != "jwt" && v != "open")
+         return expected("jwt or open");
+       c.buyers.auth = v == "jwt" ? buyer_auth::jwt : buyer_auth::open;
+       return {};
+     },
+     [](const node_config& c) {
+       return std::string{c.buyers.auth == buyer_auth::jwt ? "jwt" : "open"};
+     }});
+  out.push_back(
+    secret_key("seckill.buyer-jwt-secret", [](node_config& c) -> std::string& {
+      return c.buyers.jwt_secret;
+    }));
+  out.push_back(file_key(
+    "seckill.buyer-jwt-secret-file",
+    [](node_config& c) -> std::string& { return c.buyer_jwt_secret_file; }));
+  out.push_back(int_key<int64_t>(
+    "seckill.buyer-jwt-leeway-ms", 0, limits::jwt_leeway_ms_max,
+    [](node_config & c) -> auto& { return c.buyers.jwt_leeway_ms; }));
+  out.push_back(
+    secret_key("seckill.sale-secret", [](node_config& c) -> std::string& {
+      return c.buyers.sale_secret;
+    }));
+  out.push_back(
+    file_key("seckill.sale-secret-file", [](node_config& c) -> std::string& {
+      return c.sale_secret_file;
+    }));
+  out.push_back(int_key<int64_t>(
+    "seckill.sale-token-ttl-ms", limits::sale_token_ttl_ms_min,
+    limits::sale_token_ttl_ms_max,
+    [](node_config & c) -> auto& { return c.buyers.sale_token_ttl_ms; }));
+  out.push_back(int_key<int64_t>(
+    "seckill.quiz-min-ms", 0, limits::quiz_min_ms_max,
+    [](node_config & c) -> auto& { return c.buyers.quiz_min_ms; }));
+}
+
 void http_keys(std::vector<key_spec>& out) {
   out.push_back({"seckill.admin-token", set_admin_token,
                  [](const node_config& c) { return quoted(c.admin_token); },
@@ -443,6 +521,7 @@ const std::vector<key_spec>& keys() {
     std::vector<key_spec> out;
     node_keys(out);
     sale_keys(out);
+    buyer_keys(out);
     http_keys(out);
     cluster_keys(out);
     return out;
@@ -481,6 +560,10 @@ void derive(node_config& out) {
 }
 
 } // namespace
+
+bool valid_secret(const std::string& secret) {
+  return check_secret_text(secret).empty();
+}
 
 bool valid_admin_token(const std::string& token) {
   if (token.size() < 16 || token.size() > 128)

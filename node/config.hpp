@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "actors/cluster/membership.hpp"
+#include "actors/edge/buyer_gate.hpp"
 #include "node/http/server.hpp"
 #include "node/runtime.hpp"
 
@@ -38,6 +39,12 @@ struct node_config {
   std::string data_dir = "./data";
   std::string log_level = "info";
   std::string admin_token; // "": generated and kept in data_dir/admin-token
+  /// Buyer JWTs and sale tokens (actors/edge/buyer_gate.hpp). A secret not
+  /// set here is read from its file, or generated into
+  /// data_dir/buyer-jwt-secret and data_dir/sale-secret.
+  buyer_config buyers;
+  std::string buyer_jwt_secret_file;
+  std::string sale_secret_file;
   http::server_config http;
   std::size_t bridge_actors = 4;
   std::string cluster_host = "127.0.0.1";
@@ -65,6 +72,10 @@ struct node_config {
 /// An admin token as seckill.admin-token and DATA_DIR/admin-token take
 /// it: 16 to 128 printable ASCII characters, no spaces.
 bool valid_admin_token(const std::string& token);
+
+/// A buyer JWT or sale secret as the config and its files take it:
+/// limits::secret_bytes_min to _max printable ASCII characters, no spaces.
+bool valid_secret(const std::string& secret);
 
 /// Every key ("seckill.data-dir", "cluster.port", ...) with its default,
 /// as "NAME (default VALUE)", for --help and the docs.

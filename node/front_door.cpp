@@ -8,8 +8,11 @@
 #include <caf/send.hpp>
 
 #include "actors/edge/bridge.hpp"
+#include "actors/edge/http_rules.hpp"
 #include "actors/edge/routes.hpp"
+#include "actors/sale/item_book.hpp"
 #include "messages/assert.hpp"
+#include "messages/dto.hpp"
 
 namespace seckill {
 
@@ -51,30 +54,68 @@ private:
 
 } // namespace
 
-http::handler_fn front_door(std::vector<bridge_actor> bridges,
-                            std::shared_ptr<front_gate> gate,
-                            steady_us_fn now_us, std::string admin_token) {
-  SECKILL_ASSERT(!bridges.empty(), "the front door hands over to a bridge");
+namespace {
+
+void count_refused(bridge_counters& c, errc code) {
+  c.purchases[static_cast<std::size_t>(code)].fetch_add(
+    1, std::memory_order_relaxed);
+  c.requests[static_cast<std::size_t>(route_kind::item_purchase)]
+            [static_cast<std::size_t>(code)]
+              .fetch_add(1, std::memory_order_relaxed);
+}
+
+// The purchase's body, parsed and checked before any actor sees it: false
+// and the refusal in `refused` if it must go no further.
+bool check_purchase(const front_door_env& env, http_exchange& ex,
+                    http::response& refused) {
+  purchase_extras extras{ex.buyer, {}};
+  std::string why;
+  auto& p = ex.parsed;
+  auto code = parse_purchase_json(ex.request.body, ex.rt.id, p, &why, &extras);
+  if (code == errc::ok)
+    code = validate_purchase(p);
+  if (code == errc::ok && !ex.buyer.empty() && p.user_id != ex.buyer)
+    code = errc::user_mismatch, why = "user_id is not the buyer token's sub";
+  if (code == errc::ok && !extras.sale_token.empty()) {
+    code = env.buyers->check_sale_token(extras.sale_token, p.user_id, p.item_id,
+                                        env.now_ms(), why);
+    p.sale_token_ok = code == errc::ok;
+  }
+  if (code == errc::ok)
+    return true;
+  count_refused(*env.counters, code);
+  refused = problem_response(code, why);
+  return false;
+}
+
+} // namespace
+
+http::handler_fn front_door(front_door_env env) {
+  SECKILL_ASSERT(!env.bridges.empty() && env.gate && env.buyers && env.counters,
+                 "the front door hands over to a bridge, through its gates");
   auto next = std::make_shared<std::atomic<std::size_t>>(0);
   // Everything is copied into the handler: no state shared with the node.
-  return [bridges = std::move(bridges), next, gate = std::move(gate),
-          now_us = std::move(now_us), token = std::move(admin_token)](
-           http::request req, http::reply_fn reply) {
-    auto started = now_us();
+  return [env = std::move(env), next](http::request req, http::reply_fn reply) {
+    auto started = env.now_us();
     auto rt = match_route(req.method, req.target);
-    auto cls = classify(rt, req, token);
+    auto cls = classify(rt, req, env.admin_token);
     http::response refused;
-    if (!gate->admit(req, cls, started, refused)) {
-      gate->observe(cls, started, now_us(), refused.status);
+    if (!env.gate->admit(req, cls, started, refused)) {
+      env.gate->observe(cls, started, env.now_us(), refused.status);
       return reply(std::move(refused));
     }
-    auto ticket = std::make_shared<gate_ticket>(gate, cls, started, now_us,
-                                                std::move(reply));
-    auto i = next->fetch_add(1, std::memory_order_relaxed) % bridges.size();
-    caf::anon_send(bridges[i], http_exchange{std::move(req), std::move(rt),
-                                             [ticket](http::response r) {
-                                               ticket->answer(std::move(r));
-                                             }});
+    auto ticket = std::make_shared<gate_ticket>(env.gate, cls, started,
+                                                env.now_us, std::move(reply));
+    http_exchange ex{std::move(req), std::move(rt), {}, {}, {}};
+    if (is_buyer_route(ex.rt)
+        && (!env.buyers->authenticate(ex.request.authorization, env.now_ms(),
+                                      ex.buyer, refused)
+            || (ex.rt.kind == route_kind::item_purchase
+                && !check_purchase(env, ex, refused))))
+      return ticket->answer(std::move(refused));
+    ex.reply = [ticket](http::response r) { ticket->answer(std::move(r)); };
+    auto i = next->fetch_add(1, std::memory_order_relaxed) % env.bridges.size();
+    caf::anon_send(env.bridges[i], std::move(ex));
   };
 }
 

@@ -112,23 +112,24 @@ int64_t system_now_ms() {
 
 } // namespace
 
-std::string load_or_make_token(const std::string& dir, std::string& token,
-                               bool& generated) {
-  auto path = dir + "/admin-token";
+std::string load_or_make_secret(const std::string& path, const char* shape,
+                                bool (*valid)(const std::string&), bool create,
+                                std::string& secret, bool& generated) {
   generated = false;
   if (std::ifstream in{path}) {
     std::string t;
     std::getline(in, t);
-    if (!valid_admin_token(t))
-      return path
-             + " does not hold a valid token (16 to 128 printable "
-               "characters); fix or delete it";
-    token = t;
+    if (!valid(t))
+      return path + " does not hold a valid secret (" + shape
+             + "); fix or delete it";
+    secret = t;
     return {};
   }
-  auto t = random_hex(24);
+  if (!create)
+    return "cannot read " + path + ": " + std::strerror(errno);
+  auto t = random_hex(32);
   if (t.empty())
-    return "cannot read /dev/urandom to generate an admin token";
+    return "cannot read /dev/urandom to generate " + path;
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
   if (fd < 0)
     return "cannot create " + path + ": " + std::strerror(errno);
@@ -138,9 +139,16 @@ std::string load_or_make_token(const std::string& dir, std::string& token,
   ::close(fd);
   if (n != static_cast<ssize_t>(line.size()))
     return "cannot write " + path;
-  token = t;
+  secret = t;
   generated = true;
   return {};
+}
+
+std::string load_or_make_token(const std::string& dir, std::string& token,
+                               bool& generated) {
+  return load_or_make_secret(dir + "/admin-token",
+                             "16 to 128 printable characters",
+                             valid_admin_token, true, token, generated);
 }
 
 namespace {
@@ -204,16 +212,48 @@ std::string create_data_dir(const node_config& cfg) {
   return {};
 }
 
-std::string prepare_data_dir(node_config& cfg) {
-  if (!cfg.admin_token.empty())
-    return {};
+// One of the buyer secrets: as configured, else from its file, else from
+// (or generated into) DATA_DIR/NAME.
+std::string prepare_secret(const node_config& cfg, const char* name,
+                           const char* key, const std::string& file,
+                           std::string& secret) {
+  if (!secret.empty() && !file.empty())
+    return std::string{"set seckill."} + key + " or seckill." + key
+           + "-file, not both";
+  if (!secret.empty())
+    return spdlog::info("{} source=config", name), std::string{};
   bool generated = false;
-  if (auto err = load_or_make_token(cfg.data_dir, cfg.admin_token, generated);
+  auto path = file.empty() ? cfg.data_dir + "/" + key : file;
+  if (auto err =
+        load_or_make_secret(path, "32 to 1024 printable characters",
+                            valid_secret, file.empty(), secret, generated);
       !err.empty())
     return err;
-  spdlog::info("admin_token source={} path={}/admin-token",
-               generated ? "generated" : "file", cfg.data_dir);
+  spdlog::info("{} source={} path={}", name, generated ? "generated" : "file",
+               log_text(path));
   return {};
+}
+
+std::string prepare_data_dir(node_config& cfg) {
+  if (cfg.admin_token.empty()) {
+    bool generated = false;
+    if (auto err = load_or_make_token(cfg.data_dir, cfg.admin_token, generated);
+        !err.empty())
+      return err;
+    spdlog::info("admin_token source={} path={}/admin-token",
+                 generated ? "generated" : "file", cfg.data_dir);
+  }
+  auto& b = cfg.buyers;
+  if (b.auth == buyer_auth::open)
+    spdlog::warn("buyer_auth_open reason=\"no buyer JWT is checked: the "
+                 "body's user_id is believed; only behind a trusted gateway\"");
+  else if (auto err =
+             prepare_secret(cfg, "buyer_jwt_secret", "buyer-jwt-secret",
+                            cfg.buyer_jwt_secret_file, b.jwt_secret);
+           !err.empty())
+    return err;
+  return prepare_secret(cfg, "sale_secret", "sale-secret", cfg.sale_secret_file,
+                        b.sale_secret);
 }
 
 std::string start_admin(caf::actor_system& sys, const node_config& cfg,
@@ -272,6 +312,7 @@ int64_t bridge_hop_ms(const http::server_config& h) {
 std::string start_http(caf::actor_system& sys, const node_config& cfg,
                        node_parts& parts) {
   auto counters = std::make_shared<bridge_counters>();
+  auto buyers = std::make_shared<buyer_gate>(cfg.buyers, parts.switches);
   for (std::size_t i = 0; i < cfg.bridge_actors; ++i) {
     bridge_env env{cfg.node_id,
                    cfg.admin_token,
@@ -284,7 +325,8 @@ std::string start_http(caf::actor_system& sys, const node_config& cfg,
                                                    : parts.rt.relay_stats,
                    parts.switches,
                    parts.gate_stats,
-                   parts.rt.store_health};
+                   parts.rt.store_health,
+                   buyers};
     parts.bridges.push_back(sys.spawn(bridge_impl, std::move(env)));
   }
   for (const auto& [name, value] : cfg.switches)
@@ -292,8 +334,9 @@ std::string start_http(caf::actor_system& sys, const node_config& cfg,
   parts.lag_probe = sys.spawn(lag_probe_impl, parts.switches, steady_clock_us(),
                               limits::lag_probe_interval_ms);
   auto gate = std::make_shared<front_gate>(parts.switches, parts.gate_stats);
-  auto handler =
-    front_door(parts.bridges, gate, steady_clock_us(), cfg.admin_token);
+  auto handler = front_door(front_door_env{parts.bridges, gate, buyers,
+                                           counters, steady_clock_us(),
+                                           system_clock_ms(), cfg.admin_token});
   auto http_cfg = cfg.http;
   http_cfg.loop_probe = [sw = parts.switches](int64_t late_us, int64_t due_us) {
     sw->io_lag_last_us.store(late_us, std::memory_order_relaxed);

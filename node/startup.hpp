@@ -27,4 +27,11 @@ int run_node(int argc, char** argv);
 std::string load_or_make_token(const std::string& dir, std::string& token,
                                bool& generated);
 
+/// The secret on the first line of `path`, checked by `valid` (`shape`
+/// says what it must look like); when the file does not exist and
+/// `create`, a new random one (64 hex digits) written there, mode 0600.
+std::string load_or_make_secret(const std::string& path, const char* shape,
+                                bool (*valid)(const std::string&), bool create,
+                                std::string& secret, bool& generated);
+
 } // namespace seckill

@@ -2,8 +2,9 @@
 // (WAL) through group commit, and `recover` reads them back and checks them.
 // The order life cycle the `orders` rows follow is drawn in store.hpp.
 //
-// File layout (schema_version 1):
-//   meta(key, value)          'schema_version' -> 1
+// File layout (schema_version 2; a version 1 file gains items.admission,
+// 0 = open, when it is opened):
+//   meta(key, value)          'schema_version' -> 2
 //   items(item_id PK, ...)    the spec, the counters, admin, next_order_seq
 //   meta(key, value)          'store_id' -> the file's identity (store.hpp)
 //   orders(order_id PK, ...)  one row per order, inserted once, then updated
@@ -58,7 +59,7 @@ namespace seckill {
 
 namespace {
 
-constexpr int64_t schema_version = 1;
+constexpr int64_t schema_version = 2;
 
 /// How long a connection waits for another connection's write lock (recovery
 /// and the store may open the same file) before its statement fails.
@@ -69,6 +70,7 @@ constexpr int busy_timeout_ms = 5'000;
 constexpr int64_t deduction_mode_max =
   static_cast<int64_t>(deduction_mode::pay);
 constexpr int64_t admin_state_max = static_cast<int64_t>(admin_state::ended);
+constexpr int64_t admission_max = static_cast<int64_t>(admission_mode::quiz);
 constexpr int64_t order_state_max = static_cast<int64_t>(order_state::expired);
 
 constexpr const char* schema_sql = R"sql(
@@ -90,7 +92,8 @@ CREATE TABLE IF NOT EXISTS items (
   reserved INTEGER NOT NULL,
   sold INTEGER NOT NULL,
   admin INTEGER NOT NULL,
-  next_order_seq INTEGER NOT NULL
+  next_order_seq INTEGER NOT NULL,
+  admission INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS orders (
   order_id TEXT PRIMARY KEY,
@@ -110,8 +113,8 @@ CREATE INDEX IF NOT EXISTS orders_by_item ON orders (item_id);
 constexpr const char* upsert_item_sql = R"sql(
 INSERT INTO items (item_id, name, total, per_user_limit, starts_at_ms,
                    ends_at_ms, mode, reserve_ttl_ms, price_cents, available,
-                   reserved, sold, admin, next_order_seq)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                   reserved, sold, admin, next_order_seq, admission)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
 ON CONFLICT (item_id) DO UPDATE SET
   name = excluded.name, total = excluded.total,
   per_user_limit = excluded.per_user_limit,
@@ -119,7 +122,7 @@ ON CONFLICT (item_id) DO UPDATE SET
   mode = excluded.mode, reserve_ttl_ms = excluded.reserve_ttl_ms,
   price_cents = excluded.price_cents, available = excluded.available,
   reserved = excluded.reserved, sold = excluded.sold, admin = excluded.admin,
-  next_order_seq = excluded.next_order_seq
+  next_order_seq = excluded.next_order_seq, admission = excluded.admission
 )sql";
 
 // A new order is a new row: an order id already in the file is a conflict
@@ -141,7 +144,7 @@ WHERE order_id = ?1 AND item_id = ?2 AND user_id = ?3 AND request_id = ?4
 constexpr const char* select_items_sql = R"sql(
 SELECT item_id, name, total, per_user_limit, starts_at_ms, ends_at_ms, mode,
        reserve_ttl_ms, price_cents, available, reserved, sold, admin,
-       next_order_seq
+       next_order_seq, admission
 FROM items ORDER BY rowid
 )sql";
 
@@ -193,6 +196,14 @@ std::string apply_schema(sqlite::database& db, const std::string& path,
     if (auto damage = quick_check(db, path); !damage.empty())
       return damage;
     return fmt::format("cannot read meta in {}: {}", path, db.errmsg());
+  }
+  if (version == "1") { // before admission: every item was open
+    if (!db.exec("ALTER TABLE items ADD COLUMN admission INTEGER NOT NULL "
+                 "DEFAULT 0; UPDATE meta SET value = 2 "
+                 "WHERE key = 'schema_version';"))
+      return fmt::format("cannot upgrade {} to schema_version 2: {}", path,
+                         db.errmsg());
+    version = "2";
   }
   if (version != std::to_string(schema_version))
     return fmt::format("{} has schema_version {}, this build reads {}", path,
@@ -383,6 +394,7 @@ bool write_item(sqlite::statement& stmt, const item_record& item) {
   stmt.bind(12, c.sold);
   stmt.bind(13, static_cast<int64_t>(item.admin));
   stmt.bind(14, item.next_order_seq);
+  stmt.bind(15, static_cast<int64_t>(s.admission));
   return stmt.run();
 }
 
@@ -716,6 +728,11 @@ bool read_item(const sqlite::statement& row, item_record& out,
   if (!to_enum(row.column_int(6), deduction_mode_max, s.mode)) {
     error =
       fmt::format("item {}: unknown mode {}", s.item_id, row.column_int(6));
+    return false;
+  }
+  if (!to_enum(row.column_int(14), admission_max, s.admission)) {
+    error = fmt::format("item {}: unknown admission {}", s.item_id,
+                        row.column_int(14));
     return false;
   }
   if (!to_enum(row.column_int(12), admin_state_max, out.admin)) {

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/edge/metrics.hpp"
+#include "actors/sale/admission_queue.hpp"
 #include "actors/sale/item_book.hpp"
 #include "messages/assert.hpp"
 #include "messages/dto.hpp"
@@ -237,20 +238,13 @@ void count_purchase(bridge_pointer self, errc outcome) {
     .fetch_add(1, std::memory_order_relaxed);
 }
 
-void on_purchase(bridge_pointer self, exchange_ptr ex, const route& rt) {
+// The front door parsed, validated and checked the body (its sale token
+// included): what reaches here goes on.
+void on_purchase(bridge_pointer self, exchange_ptr ex) {
   constexpr auto r = route_kind::item_purchase;
-  purchase p;
-  std::string why;
-  auto code = parse_purchase_json(ex->request.body, rt.id, p, &why);
-  if (code == errc::ok)
-    code = validate_purchase(p);
-  if (code != errc::ok) {
-    count_purchase(self, code);
-    return fail(self, ex, r, code, why);
-  }
   self
     ->request(self->state.env.directory, hop(self), purchase_atom_v,
-              std::move(p))
+              std::move(ex->parsed))
     .then(
       [self, ex](order& o) {
         count_purchase(self, errc::ok);
@@ -267,13 +261,126 @@ void on_purchase(bridge_pointer self, exchange_ptr ex, const route& rt) {
       });
 }
 
+// -- Sale tokens and challenges -------------------------------------------------
+
+// The refusal of a token or a challenge for an item not on sale: the start
+// time and a Retry-After until it when upcoming.
+bool refuse_unless_on_sale(bridge_pointer self, const exchange_ptr& ex,
+                           route_kind r, const item_view& v, int64_t now_ms) {
+  auto code = status_refusal(v.status);
+  if (code == errc::ok)
+    return false;
+  if (code != errc::not_started) {
+    fail(self, ex, r, code, {});
+    return true;
+  }
+  auto starts = v.record.spec.starts_at_ms;
+  count(self, r, code);
+  auto resp = problem_response(
+    code, "the sale starts at " + std::to_string(starts) + " (Unix ms)",
+    std::max<int64_t>(1, starts - now_ms));
+  resp.body.insert(resp.body.size() - 1,
+                   ",\"starts_at_ms\":" + std::to_string(starts));
+  ex->reply(std::move(resp));
+  return true;
+}
+
+// The buyer of a token or quiz request: the JWT's subject, or with
+// buyer-auth open the query's user_id; "" (answered 400) if neither holds.
+std::string buyer_of(bridge_pointer self, const exchange_ptr& ex,
+                     const route& rt) {
+  auto user = ex->buyer.empty() ? rt.user_id : ex->buyer;
+  if (!valid_id(user)) {
+    fail(self, ex, rt.kind, errc::invalid_id,
+         "the query needs ?user_id= the buyer (buyer-auth is open)");
+    return {};
+  }
+  return user;
+}
+
+template <class Then>
+void with_item_view(bridge_pointer self, const exchange_ptr& ex,
+                    const route& rt, Then then) {
+  if (!self->state.env.buyers)
+    return fail(self, ex, rt.kind, errc::not_found, "no buyer gate here");
+  self->request(self->state.env.directory, hop(self), view_atom_v, rt.id)
+    .then(
+      [self, ex, rt, then](item_view& v) {
+        auto now = self->state.env.now_ms();
+        if (refuse_unless_on_sale(self, ex, rt.kind, v, now))
+          return;
+        then(v, now);
+      },
+      failer(self, ex, rt.kind));
+}
+
+void on_item_token(bridge_pointer self, exchange_ptr ex, const route& rt) {
+  std::string challenge, answer_text, why;
+  if (auto code =
+        parse_token_json(ex->request.body, challenge, answer_text, &why);
+      code != errc::ok)
+    return fail(self, ex, rt.kind, code, why);
+  auto user = buyer_of(self, ex, rt);
+  if (user.empty())
+    return;
+  with_item_view(self, ex, rt, [=](const item_view& v, int64_t now) {
+    auto& gate = *self->state.env.buyers;
+    if (v.record.spec.admission == admission_mode::quiz) {
+      std::string why;
+      if (challenge.empty())
+        return fail(self, ex, rt.kind, errc::token_required,
+                    "this item's token needs a solved challenge: GET "
+                    "/api/v1/items/"
+                      + rt.id + "/quiz, then post its challenge and answer");
+      if (auto code = gate.redeem_challenge(challenge, answer_text, user, rt.id,
+                                            now, why);
+          code != errc::ok)
+        return fail(self, ex, rt.kind, code, why);
+    }
+    int64_t expires = 0;
+    auto token = gate.issue_sale_token(user, rt.id, now, expires);
+    http::response resp;
+    resp.status = 200;
+    resp.body = "{\"sale_token\":\"" + token
+                + "\",\"expires_ms\":" + std::to_string(expires) + "}";
+    resp.headers.emplace_back("Cache-Control", "no-store");
+    answer(self, ex, rt.kind, std::move(resp));
+  });
+}
+
+void on_item_quiz(bridge_pointer self, exchange_ptr ex, const route& rt) {
+  auto user = buyer_of(self, ex, rt);
+  if (user.empty())
+    return;
+  with_item_view(self, ex, rt, [=](const item_view& v, int64_t now) {
+    if (v.record.spec.admission != admission_mode::quiz)
+      return fail(self, ex, rt.kind, errc::not_found,
+                  "item " + rt.id + " has no quiz (admission "
+                    + to_string(v.record.spec.admission) + ")");
+    tokens::quiz_kind kind{};
+    int bits = 0;
+    auto c =
+      self->state.env.buyers->issue_challenge(user, rt.id, now, kind, bits);
+    http::response resp;
+    resp.status = 200;
+    resp.body = "{\"challenge\":\"" + c.challenge + "\",\"question\":\""
+                + c.question + "\",\"kind\":\"" + to_string(kind)
+                + "\",\"difficulty_bits\":" + std::to_string(bits)
+                + ",\"issued_ms\":" + std::to_string(now) + "}";
+    resp.headers.emplace_back("Cache-Control", "no-store");
+    answer(self, ex, rt.kind, std::move(resp));
+  });
+}
+
 template <class Atom>
 void on_order_change(bridge_pointer self, exchange_ptr ex, const route& rt,
                      Atom atom) {
   std::string user, why;
-  auto code = parse_user_json(ex->request.body, user, &why);
+  auto code = parse_user_json(ex->request.body, user, &why, ex->buyer);
   if (code == errc::ok && !valid_id(user))
     code = errc::invalid_id;
+  if (code == errc::ok && !ex->buyer.empty() && user != ex->buyer)
+    code = errc::user_mismatch, why = "user_id is not the buyer token's sub";
   if (code != errc::ok)
     return fail(self, ex, rt.kind, code, why);
   auto dir = self->state.env.directory;
@@ -296,13 +403,18 @@ void on_order_change(bridge_pointer self, exchange_ptr ex, const route& rt,
 }
 
 void on_order_get(bridge_pointer self, exchange_ptr ex, const route& rt) {
-  if (!valid_id(rt.user_id))
+  const auto& buyer = ex->buyer;
+  if (!buyer.empty() && !rt.user_id.empty() && rt.user_id != buyer)
+    return fail(self, ex, rt.kind, errc::user_mismatch,
+                "?user_id= is not the buyer token's sub");
+  auto user = buyer.empty() ? rt.user_id : buyer;
+  if (!valid_id(user))
     return fail(self, ex, rt.kind, errc::invalid_id,
                 "the query needs ?user_id= the order's user");
   self->request(self->state.env.directory, hop(self), order_atom_v, rt.id)
     .then(
-      [self, ex, rt](order& o) {
-        if (o.user_id != rt.user_id)
+      [self, ex, rt, user](order& o) {
+        if (o.user_id != user)
           return fail(self, ex, rt.kind, errc::unknown_order, {});
         answer(self, ex, rt.kind, json_response(200, o));
       },
@@ -387,6 +499,8 @@ errc check_path_id(const route& rt) {
     case route_kind::item_get:
     case route_kind::item_stock:
     case route_kind::item_purchase:
+    case route_kind::item_token:
+    case route_kind::item_quiz:
     case route_kind::item_pause:
     case route_kind::item_resume:
     case route_kind::item_end:
@@ -426,7 +540,9 @@ void dispatch(bridge_pointer self, exchange_ptr ex) {
     case route_kind::items_list: return on_items_list(self, ex);
     case route_kind::item_get: return on_item_get(self, ex, rt);
     case route_kind::item_stock: return on_item_stock(self, ex, rt);
-    case route_kind::item_purchase: return on_purchase(self, ex, rt);
+    case route_kind::item_purchase: return on_purchase(self, ex);
+    case route_kind::item_token: return on_item_token(self, ex, rt);
+    case route_kind::item_quiz: return on_item_quiz(self, ex, rt);
     case route_kind::item_pause:
       return on_item_admin(self, ex, rt, pause_atom_v);
     case route_kind::item_resume:

@@ -12,9 +12,18 @@
 // answered 503 (shard_unavailable), and a purchase answered so may still
 // have been placed: its retry with the same request_id returns the order.
 //
-// Orders are looked up, paid and cancelled only by their user: the order id
-// is sequential, so the user_id (query for GET, body for POST) must match,
-// and another user's order is 404, as if it did not exist.
+// Orders are looked up, paid and cancelled only by their user: the buyer
+// JWT's subject (or, with buyer-auth open, the user_id of the query for GET
+// and of the body for POST) must be the order's user, and another user's
+// order is 404, as if it did not exist. A user_id given beside a JWT must be
+// its subject (403 user_mismatch).
+//
+// Sale tokens and challenges (buyer_gate.hpp): POST .../token asks the item
+// (its view, through the directory) whether it is on sale and answers a
+// token only then (403 not_started with the start and a Retry-After, 403
+// ended or paused, 409 sold_out); for a quiz item it first redeems the
+// challenge its body carries. GET .../quiz gives a quiz item's challenge,
+// once it is on sale.
 //
 // Degrade switches (actors/edge/front_gate.hpp, set by seckill-cli): with
 // edge-reads-ms set, a stock read is answered from this bridge's last read
@@ -42,6 +51,7 @@
 #include "actors/cluster/directory.hpp"
 #include "actors/cluster/relay.hpp"
 #include "actors/edge/admin.hpp"
+#include "actors/edge/buyer_gate.hpp"
 #include "actors/edge/counters.hpp"
 #include "actors/edge/front_gate.hpp"
 #include "actors/edge/http_rules.hpp"
@@ -59,6 +69,13 @@ struct http_exchange {
   /// Matched once, by the front door (routes.hpp), not again here.
   route rt;
   http::reply_fn reply;
+  /// On a buyer route: the buyer the front door authenticated (the JWT's
+  /// subject; "" with buyer-auth open, where the body or query names the
+  /// user).
+  std::string buyer;
+  /// On the purchase route: the body, parsed, validated and its sale token
+  /// checked by the front door (node/front_door.hpp).
+  purchase parsed;
 };
 
 struct bridge_env {
@@ -78,6 +95,9 @@ struct bridge_env {
   /// The store's health: /healthz answers 503 while commits fail or after
   /// the store stopped acknowledging. Null: always healthy (tests).
   std::shared_ptr<const seckill::store_health> store_health;
+  /// Sale tokens and challenges (the token and quiz routes); null: those
+  /// routes answer 404 (tests without a gate).
+  std::shared_ptr<buyer_gate> buyers;
 };
 
 /// A stock read kept for edge reads: what the owner answered, and when the

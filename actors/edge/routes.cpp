@@ -14,6 +14,8 @@ const char* to_string(route_kind x) {
     case route_kind::item_get: return "item";
     case route_kind::item_stock: return "stock";
     case route_kind::item_purchase: return "purchase";
+    case route_kind::item_token: return "token";
+    case route_kind::item_quiz: return "quiz";
     case route_kind::item_pause: return "pause";
     case route_kind::item_resume: return "resume";
     case route_kind::item_end: return "end";
@@ -90,6 +92,10 @@ route match_item_path(const std::string& method,
     return by_method(method, "GET", route_kind::item_stock, seg[3]);
   if (action == "purchase")
     return by_method(method, "POST", route_kind::item_purchase, seg[3]);
+  if (action == "token")
+    return by_method(method, "POST", route_kind::item_token, seg[3]);
+  if (action == "quiz")
+    return by_method(method, "GET", route_kind::item_quiz, seg[3]);
   if (action == "pause")
     return by_method(method, "POST", route_kind::item_pause, seg[3]);
   if (action == "resume")

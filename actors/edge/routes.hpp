@@ -21,6 +21,8 @@ enum class route_kind : uint8_t {
   item_get,
   item_stock,
   item_purchase,
+  item_token, // POST: a sale token (buyer_gate.hpp)
+  item_quiz,  // GET: a challenge for a quiz item's token
   item_pause,
   item_resume,
   item_end,

@@ -18,6 +18,9 @@ struct switch_def {
   int_switch field; // null: the boolean essential_only
   int64_t min;
   int64_t max;
+  /// A switch of two words (stored as 0 and 1): the words; null: a number.
+  const char* word0 = nullptr;
+  const char* word1 = nullptr;
 };
 
 // Every switch, its range and what it sets. A rate of 0 turns that limit off.
@@ -30,7 +33,9 @@ constexpr switch_def switch_defs[] = {
   {"shed-lag-ms", &node_switches::shed_lag_ms, 0, 60'000},
   {"shed-lag-window-ms", &node_switches::shed_lag_window_ms, 0, 60'000},
   {"edge-reads-ms", &node_switches::edge_reads_ms, 0, 60'000},
-  {"essential-only", nullptr, 0, 1},
+  {"essential-only", nullptr, 0, 1, "off", "on"},
+  {"quiz-kind", &node_switches::quiz_kind, 0, 1, "arithmetic", "pow"},
+  {"pow-bits", &node_switches::pow_bits, 1, limits::pow_bits_max},
 };
 
 const switch_def* find_switch(const std::string& name) {
@@ -47,6 +52,11 @@ bool parse_value(const switch_def& d, const std::string& value, int64_t& out) {
       return out = 1, true;
     if (value == "off" || value == "false" || value == "0")
       return out = 0, true;
+    return false;
+  }
+  if (d.word0 != nullptr) {
+    if (value == d.word0 || value == d.word1)
+      return out = value == d.word1 ? 1 : 0, true;
     return false;
   }
   auto end = value.data() + value.size();
@@ -73,8 +83,8 @@ std::vector<std::string> switch_names() {
 std::string switch_expectation(const std::string& name) {
   auto d = find_switch(name);
   SECKILL_ASSERT(d != nullptr, "only a known switch has a range");
-  if (d->field == nullptr)
-    return "on or off";
+  if (d->word0 != nullptr)
+    return std::string{d->word1} + " or " + d->word0;
   return "an integer from " + std::to_string(d->min) + " to "
          + std::to_string(d->max);
 }
@@ -112,6 +122,8 @@ std::string switch_value(const node_switches& sw, const std::string& name) {
   SECKILL_ASSERT(d != nullptr, "only a known switch has a value");
   if (d->field == nullptr)
     return sw.essential_only.load() ? "on" : "off";
+  if (d->word0 != nullptr)
+    return (sw.*(d->field)).load() != 0 ? d->word1 : d->word0;
   return std::to_string((sw.*(d->field)).load());
 }
 

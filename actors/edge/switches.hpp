@@ -31,6 +31,10 @@ struct node_switches {
   /// Non-essential work off: the item list answers 503, /metrics leaves
   /// out the per-item series (which ask every item and queue).
   std::atomic<bool> essential_only{false};
+  /// The quiz of `admission: quiz` items (buyer_gate.hpp): 0 arithmetic
+  /// (a person), 1 proof of work of pow_bits leading zero bits.
+  std::atomic<int64_t> quiz_kind{0};
+  std::atomic<int64_t> pow_bits{16}; // limits::pow_bits_default
   /// Written by the lag probe: its last measured lateness, and when (steady
   /// clock, microseconds) its next tick is due. A scheduler that stalls
   /// sends no tick, so the gate also counts the time past that due point.

@@ -162,6 +162,13 @@ caf::result<order> on_purchase(queue_pointer self, purchase& p) {
       st.rejected += 1;
       return make_error(code);
     }
+    // A token or quiz item's purchase without a sale token goes no further
+    // (the item would refuse it too), unless it may be a retry of an order.
+    if (st.status.admission != admission_mode::open && !p.sale_token_ok
+        && !may_have_order(st, p.request_id)) {
+      st.rejected += 1;
+      return make_error(errc::token_required);
+    }
   }
   auto t = now(self);
   bool pass = st.waiting.empty() && st.inflight < st.cfg.inflight_max

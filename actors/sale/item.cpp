@@ -41,6 +41,7 @@ status_update make_update(item_pointer self) {
                   book.rec.counters.available,
                   spec.per_user_limit,
                   spec.starts_at_ms,
+                  spec.admission,
                   {},
                   now(self)};
   // A queue that refuses by the status lets through what may be a retry of

@@ -264,6 +264,12 @@ purchase_decision decide_purchase(const item_book& book, const purchase& p,
     d.code = errc::sold_out;
     return d;
   }
+  // The front door checked the token's signature; the item, which knows its
+  // admission, refuses a purchase that came without one.
+  if (book.rec.spec.admission != admission_mode::open && !p.sale_token_ok) {
+    d.code = errc::token_required;
+    return d;
+  }
   if (!testing::planted_skip_user_limit
       && held_by(book, p.user_id) + p.quantity > book.rec.spec.per_user_limit) {
     d.code = errc::user_limit_exceeded;

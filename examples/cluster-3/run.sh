@@ -20,6 +20,11 @@ mkdir -p "$dir"
 # The cluster port is TLS with peer certificates ([openssl] in n*.conf):
 # a CA, a certificate for each member and one for the CLI.
 bash examples/tls/make-certs.sh "$dir/tls" n1 n2 n3 cli
+# The secrets every member shares (n*.conf names the files): the site's
+# login service signs buyer JWTs with the first; the nodes sign sale tokens
+# with the second.
+(umask 077 && openssl rand -hex 32 >"$dir/buyer-jwt-secret" \
+  && openssl rand -hex 32 >"$dir/sale-secret")
 pids=()
 stop() {
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
@@ -55,18 +60,31 @@ for it in "${items[@]}"; do
     -d "{\"item_id\":\"$it\",\"total\":100,\"per_user_limit\":1,\"starts_at_ms\":$now_ms}"
 done
 sleep 0.2 # the owners announce the new items to the other nodes
-# The crowd: buyer u$k buys item k%4 through node k%3+1, 24 at a time.
+# The crowd: buyer u$k signs in (a JWT, minted here in place of the site's
+# login service), asks node k%3+1 for a sale token for item k%4 and buys
+# it from node (k+1)%3+1 (a token one node issued holds on every other),
+# 24 at a time.
 buy() {
   local k=$1 items=(c3-phone c3-watch c3-tablet c3-buds)
   local node=$((k % 3 + 1)) item=${items[$((k % 4))]}
-  local code
+  local other=$(((k + 1) % 3 + 1))
+  local jwt answer sale code
+  jwt=$("$cli_bin" buyer-token --user "u$k" --secret-file "$dir/buyer-jwt-secret")
+  answer=$(curl -s -X POST -H "Authorization: Bearer $jwt" \
+    "http://127.0.0.1:808$node/api/v1/items/$item/token")
+  if [[ "$answer" != *'"sale_token"'* ]]; then # sold out: no token
+    echo "n$node $item token-$(sed -E 's/.*"status":([0-9]+).*/\1/' <<<"$answer")"
+    return
+  fi
+  sale=$(sed -E 's/.*"sale_token":"([^"]*)".*/\1/' <<<"$answer")
   code=$(curl -s -o /dev/null -w '%{http_code}' -X POST \
-    "http://127.0.0.1:808$node/api/v1/items/$item/purchase" \
-    -H 'Content-Type: application/json' \
-    -d "{\"user_id\":\"u$k\",\"quantity\":1,\"request_id\":\"r$k\"}")
-  echo "n$node $item $code"
+    "http://127.0.0.1:808$other/api/v1/items/$item/purchase" \
+    -H "Authorization: Bearer $jwt" -H 'Content-Type: application/json' \
+    -d "{\"quantity\":1,\"request_id\":\"r$k\",\"sale_token\":\"$sale\"}")
+  echo "n$other $item $code"
 }
 export -f buy
+export cli_bin dir
 start=$(date +%s%3N)
 seq 1 600 | xargs -P 24 -I{} bash -c 'buy {}' >"$dir/crowd.txt"
 took=$(($(date +%s%3N) - start))

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <fstream>
 #include <map>
 #include <utility>
 
@@ -21,8 +22,12 @@
 
 #include "actors/edge/admin.hpp"
 #include "actors/edge/front_gate.hpp"
+#include "actors/sale/item_book.hpp"
+#include "messages/buyer_tokens.hpp"
 #include "messages/errors.hpp"
+#include "messages/limits.hpp"
 #include "messages/type_ids.hpp"
+#include "node/config.hpp"
 
 namespace seckill::cli {
 
@@ -51,6 +56,7 @@ const char* to_string(command x) {
     case command::end: return "end";
     case command::nodes: return "nodes";
     case command::switches: return "switch";
+    case command::buyer_token: return "buyer-token";
   }
   return "";
 }
@@ -79,8 +85,9 @@ commands:
               [--starts-at-ms MS | --starts-in-s S]
               [--ends-at-ms MS | --ends-in-s S]
               [--mode order|reserve|pay] [--reserve-ttl-ms MS]
-              [--price-cents N]
-                         creates an item and prints it
+              [--price-cents N] [--admission open|token|quiz]
+                         creates an item and prints it (admission token
+                         unless told: a purchase needs a sale token)
   pause ID | resume ID | end ID
                          changes an item's admin state, prints its status
   switch                 the node's limits and degrade switches, the
@@ -95,6 +102,12 @@ commands:
                          copy at most N ms old; 0: off)
                          essential-only on|off (item list and per-item
                          metrics off)
+  buyer-token --user U [--ttl-s N] [--secret-file F | --data-dir DIR]
+                         prints a buyer JWT for U (HS256, valid N s,
+                         default 3600) signed with the node's secret
+                         (F, or DIR/buyer-jwt-secret): for tests and
+                         demos, in place of the site's login service;
+                         needs no --node
   help                   this text
 
 flags:
@@ -144,7 +157,15 @@ constexpr flag_info known_flags[] = {
   {"--mode", true, true},
   {"--reserve-ttl-ms", true, true},
   {"--price-cents", true, true},
+  {"--admission", true, true},
+  {"--user", true, false},
+  {"--ttl-s", true, false},
+  {"--secret-file", true, false},
 };
+
+bool buyer_token_flag(std::string_view name) {
+  return name == "--user" || name == "--ttl-s" || name == "--secret-file";
+}
 
 const flag_info* find_flag(std::string_view name) {
   for (const auto& f : known_flags)
@@ -202,10 +223,10 @@ std::string split_args(const std::vector<std::string>& args, raw_args& out) {
 }
 
 bool parse_command(const std::string& name, command& out) {
-  for (auto c :
-       {command::help, command::status, command::items, command::item,
-        command::sessions, command::user, command::create_item, command::pause,
-        command::resume, command::end, command::nodes, command::switches}) {
+  for (auto c : {command::help, command::status, command::items, command::item,
+                 command::sessions, command::user, command::create_item,
+                 command::pause, command::resume, command::end, command::nodes,
+                 command::switches, command::buyer_token}) {
     if (name == to_string(c)) {
       out = c;
       return true;
@@ -290,12 +311,46 @@ std::string parse_spec(const raw_args& raw, int64_t now_ms, item_spec& spec) {
       i != raw.flags.end() && !parse(i->second, spec.mode))
     return "--mode: " + in_quotes(i->second)
            + " is not a mode (order, reserve or pay)";
+  spec.admission = admission_mode::token; // as the HTTP API creates items
+  if (auto i = raw.flags.find("--admission");
+      i != raw.flags.end() && !parse(i->second, spec.admission))
+    return "--admission: " + in_quotes(i->second)
+           + " is not an admission (open, token or quiz)";
   if (auto err = parse_time(raw, "--starts-at-ms", "--starts-in-s", now_ms,
                             spec.starts_at_ms);
       !err.empty())
     return err;
   return parse_time(raw, "--ends-at-ms", "--ends-in-s", now_ms,
                     spec.ends_at_ms);
+}
+
+std::string parse_buyer_token(const raw_args& raw, cli_options& out) {
+  if (raw.positionals.size() > 1)
+    return "unexpected argument " + in_quotes(raw.positionals[1])
+           + " after buyer-token";
+  auto user = raw.flags.find("--user");
+  if (user == raw.flags.end())
+    return "buyer-token needs --user U";
+  if (!valid_id(user->second))
+    return "--user: " + in_quotes(user->second) + " is not a user id (1 to "
+           + std::to_string(limits::id_length_max)
+           + " letters, digits, '-', '_', '.')";
+  out.user = user->second;
+  if (auto t = raw.flags.find("--ttl-s"); t != raw.flags.end()) {
+    if (auto err = parse_int("--ttl-s", t->second, out.ttl_s); !err.empty())
+      return err;
+    if (out.ttl_s < 1 || out.ttl_s > limits::buyer_token_ttl_s_max)
+      return "--ttl-s: " + in_quotes(t->second) + " is not from 1 to "
+             + std::to_string(limits::buyer_token_ttl_s_max);
+  }
+  if (auto f = raw.flags.find("--secret-file"); f != raw.flags.end())
+    out.secret_file = f->second;
+  if (auto d = raw.flags.find("--data-dir"); d != raw.flags.end())
+    out.data_dir = d->second;
+  if (out.secret_file.empty() == out.data_dir.empty())
+    return "buyer-token needs --secret-file F or --data-dir DIR (one of "
+           "them)";
+  return {};
 }
 
 bool takes_id(command c) {
@@ -307,10 +362,16 @@ bool takes_id(command c) {
 std::string parse_command_args(const raw_args& raw, int64_t now_ms,
                                cli_options& out) {
   const auto& pos = raw.positionals;
-  for (const auto& [name, value] : raw.flags)
+  for (const auto& [name, value] : raw.flags) {
     if (find_flag(name)->create_only && out.cmd != command::create_item)
       return "flag " + name + " applies to create-item only, not to "
              + to_string(out.cmd);
+    if (buyer_token_flag(name) && out.cmd != command::buyer_token)
+      return "flag " + name + " applies to buyer-token only, not to "
+             + to_string(out.cmd);
+  }
+  if (out.cmd == command::buyer_token)
+    return parse_buyer_token(raw, out);
   if (out.cmd == command::switches) {
     if (pos.size() == 1)
       return {};
@@ -360,6 +421,8 @@ parse_result parse_args(const std::vector<std::string>& args, int64_t now_ms) {
   }
   if (res.error = parse_command_args(raw, now_ms, opts); !res.error.empty())
     return res;
+  if (opts.cmd == command::buyer_token)
+    return res; // local: no node, no admin token
   if (auto t = raw.flags.find("--token"); t != raw.flags.end())
     opts.token = t->second;
   if (auto d = raw.flags.find("--data-dir"); d != raw.flags.end())
@@ -415,6 +478,27 @@ std::string resolve_token(cli_options& opts, const char* env_token) {
   if (token.empty() || n == sizeof(buf))
     return "--data-dir: " + in_quotes(path) + " does not hold an admin token";
   opts.token = std::move(token);
+  return {};
+}
+
+std::string mint_buyer_token(const cli_options& opts, int64_t now_ms,
+                             std::string& jwt) {
+  auto path = !opts.secret_file.empty() ? opts.secret_file
+                                        : opts.data_dir + "/buyer-jwt-secret";
+  std::ifstream in{path};
+  std::string secret;
+  if (!in)
+    return "cannot read the buyer secret " + in_quotes(path) + ": "
+           + std::strerror(errno);
+  std::getline(in, secret);
+  if (!valid_secret(secret))
+    return in_quotes(path)
+           + " does not hold a buyer secret (32 to 1024 "
+             "printable characters)";
+  tokens::jwt_claims c;
+  c.sub = opts.user;
+  c.exp_s = now_ms / 1000 + opts.ttl_s;
+  jwt = tokens::mint_jwt(secret, c);
   return {};
 }
 
@@ -552,7 +636,8 @@ cli_result run_command(caf::actor_system& sys, const cli_options& o,
                                 switch_atom_v, o.token, o.switch_name,
                                 o.switch_value);
     case command::none:
-    case command::help: break;
+    case command::help:
+    case command::buyer_token: break; // local, handled by main
   }
   return {exit_usage, usage(), ""};
 }

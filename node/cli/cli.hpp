@@ -40,7 +40,8 @@ enum class command {
   resume,
   end,
   nodes,
-  switches, // "switch": list the limits and switches, or set one
+  switches,    // "switch": list the limits and switches, or set one
+  buyer_token, // "buyer-token": mint a buyer JWT locally (no --node)
 };
 
 /// What the command line asks for.
@@ -59,6 +60,11 @@ struct cli_options {
   item_spec spec;          // create-item
   std::string switch_name; // switch NAME VALUE; both empty: list them
   std::string switch_value;
+  // buyer-token: the user, the token's life, and where the secret is
+  // (--secret-file, else DATA_DIR/buyer-jwt-secret).
+  std::string user;
+  int64_t ttl_s = 3600;
+  std::string secret_file;
 };
 
 /// Exit codes of seckill-cli.
@@ -82,6 +88,12 @@ parse_result parse_args(const std::vector<std::string>& args, int64_t now_ms);
 /// SECKILL_ADMIN_TOKEN variable, null if unset), else from the admin-token
 /// file of --data-dir. "" on success, else why not (naming the source).
 std::string resolve_token(cli_options& opts, const char* env_token);
+
+/// buyer-token: the JWT for opts.user, signed with the secret of
+/// opts.secret_file (or DATA_DIR/buyer-jwt-secret), valid for opts.ttl_s
+/// from `now_ms`, in `jwt`. "" on success, else why not (naming the file).
+std::string mint_buyer_token(const cli_options& opts, int64_t now_ms,
+                             std::string& jwt);
 
 /// The usage text (ends with a newline).
 std::string usage();

@@ -443,6 +443,7 @@ std::string item_view_text(const item_view& x) {
     .add("name", shown(s.name))
     .add("status", to_string(x.status))
     .add("mode", to_string(s.mode))
+    .add("admission", to_string(s.admission))
     .add("total", s.total)
     .add("available", r.counters.available)
     .add("reserved", r.counters.reserved)

@@ -111,6 +111,16 @@ int main(int argc, char** argv) {
     write(stdout, seckill::cli::usage());
     return seckill::cli::exit_ok;
   }
+  if (parsed.error.empty() && opts.cmd == seckill::cli::command::buyer_token) {
+    std::string jwt;
+    if (auto why = seckill::cli::mint_buyer_token(opts, now_ms(), jwt);
+        !why.empty()) {
+      write(stderr, "error: " + why + "\n");
+      return seckill::cli::exit_usage;
+    }
+    write(stdout, jwt + "\n");
+    return seckill::cli::exit_ok;
+  }
   auto options = parsed.options;
   if (parsed.error.empty())
     parsed.error =

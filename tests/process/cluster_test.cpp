@@ -194,9 +194,10 @@ attempt make_attempt(std::string item, std::string user, std::string request_id,
 
 std::string purchase_text(uint16_t port, const attempt& a) {
   auto body = "{\"user_id\":\"" + a.user + "\",\"quantity\":1,\"request_id\":\""
-              + a.request_id + "\"}";
-  return "POST /api/v1/items/" + a.item
-         + "/purchase HTTP/1.1\r\nHost: " + "127.0.0.1:" + std::to_string(port)
+              + a.request_id + "\",\"sale_token\":\""
+              + sale_token(a.user, a.item) + "\"}";
+  return "POST /api/v1/items/" + a.item + "/purchase HTTP/1.1\r\nHost: "
+         + "127.0.0.1:" + std::to_string(port) + "\r\n" + buyer_header(a.user)
          + "\r\nContent-Type: application/json\r\nContent-Length: "
          + std::to_string(body.size()) + "\r\n\r\n" + body;
 }

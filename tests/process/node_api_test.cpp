@@ -567,8 +567,23 @@ TEST_CASE("node: an order is visible only to its own user", "[node]") {
   CHECK(problem_mismatch(order_action(c, id, "cancel", "intruder"), 404,
                          "unknown_order")
         == "");
-  CHECK(problem_mismatch(c.request("GET", "/api/v1/orders/" + id), 400,
-                         "invalid_id")
+  // Without a buyer JWT nobody is anybody; with the owner's JWT a query
+  // naming someone else is refused, not answered for either.
+  auto anonymous = c.request("GET", "/api/v1/orders/" + id);
+  CHECK(problem_mismatch(anonymous, 401, "unauthenticated") == "");
+  CHECK(anonymous.header("www-authenticate").rfind("Bearer", 0) == 0);
+  CHECK(problem_mismatch(c.request("GET",
+                                   "/api/v1/orders/" + id + "?user_id=intruder",
+                                   {}, {buyer_header("owner")}),
+                         403, "user_mismatch")
+        == "");
+  // The JWT alone names the user: no query, no body.
+  CHECK(
+    c.request("GET", "/api/v1/orders/" + id, {}, {buyer_header("owner")}).status
+    == 200);
+  CHECK(problem_mismatch(c.request("POST", "/api/v1/orders/" + id + "/cancel",
+                                   {}, {buyer_header("intruder")}),
+                         404, "unknown_order")
         == "");
   CHECK(problem_mismatch(get_order(c, "no-such-order", "owner"), 404,
                          "unknown_order")

@@ -10,6 +10,7 @@
 // One node per TEST_CASE, started with small limits so that every limit is
 // reached quickly. Every wait is bounded; nothing asserts on speed.
 #include <catch2/catch.hpp>
+#include <cctype>
 
 #include <chrono>
 #include <memory>
@@ -67,6 +68,7 @@ struct target {
     d.item_id = item;
     d.total = 1'000'000;
     d.per_user_limit = 1;
+    d.admission = "open"; // the hostile bodies carry no sale token
     auto r = create_item(c, d);
     if (r.status != 201)
       throw std::runtime_error("cannot create the item: " + r.body);
@@ -86,16 +88,38 @@ struct target {
   }
 };
 
+// A buyer route's hostile request still comes from a signed-in buyer (the
+// JWT of the user it names, or of "hostile" when its bytes name none), so
+// that what it tests is the bytes after the sign-in; `extra` with its own
+// Authorization line sends that instead.
+std::string signed_in(const std::string& path, const std::string& body,
+                      const std::string& extra) {
+  bool buyer_route = path.rfind("/api/v1/orders/", 0) == 0
+                     || path.find("/purchase") != std::string::npos;
+  if (!buyer_route || extra.find("Authorization:") != std::string::npos)
+    return extra;
+  auto user = buyer_of(path, body);
+  bool plain = !user.empty() && user.size() <= 64;
+  for (char ch : user)
+    plain = plain
+            && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '-'
+                || ch == '_' || ch == '.');
+  if (!plain) // a body built to be huge, or an id no JWT could name
+    user = "hostile";
+  return buyer_header(user) + "\r\n" + extra;
+}
+
 std::string get(const std::string& path, const std::string& extra = "") {
-  return "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + extra + "\r\n";
+  return "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+         + signed_in(path, {}, extra) + "\r\n";
 }
 
 std::string post(const std::string& path, const std::string& body,
                  const std::string& extra = "") {
   return "POST " + path
          + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-         + "Content-Length: " + std::to_string(body.size()) + "\r\n" + extra
-         + "\r\n" + body;
+         + "Content-Length: " + std::to_string(body.size()) + "\r\n"
+         + signed_in(path, body, extra) + "\r\n" + body;
 }
 
 /// POST headers with `framing` (Content-Length / Transfer-Encoding lines)
@@ -103,7 +127,7 @@ std::string post(const std::string& path, const std::string& body,
 std::string post_framed(const std::string& framing, const std::string& rest) {
   return "POST " + purchase_target
          + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-         + framing + "\r\n" + rest;
+         + buyer_header("hostile") + "\r\n" + framing + "\r\n" + rest;
 }
 
 std::string buy_body(const std::string& user, const std::string& quantity,

@@ -8,6 +8,8 @@
 // by its own pid; it never signals anything else.
 #include "tests/support/node_harness.hpp"
 
+#include "messages/buyer_tokens.hpp"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -180,6 +182,8 @@ node_process::node_process(std::string data_dir, std::vector<std::string> extra)
     "--seckill.data-dir=" + data_dir_, "--seckill.http-port=0",
     "--cluster.port=0", std::string("--seckill.admin-token=") + token(),
     "--seckill.synchronous=NORMAL",
+    std::string("--seckill.buyer-jwt-secret=") + buyer_secret(),
+    std::string("--seckill.sale-secret=") + sale_secret(),
     // Lag shedding off: a test that does not test it must not fail because
     // a busy machine stalled the node; one that does passes its own value.
     "--seckill.shed-lag-ms=0"};
@@ -344,11 +348,17 @@ http_reply http_client::request(const std::string& method,
   std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1:"
                     + std::to_string(port_) + "\r\n";
   bool has_type = false;
+  bool has_auth = false;
   for (const auto& h : extra_headers) {
     req += h + "\r\n";
     if (lower(h).rfind("content-type:", 0) == 0)
       has_type = true;
+    if (lower(h).rfind("authorization:", 0) == 0)
+      has_auth = true;
   }
+  if (auto user = buyer_of(target, body);
+      auto_buyer_ && !has_auth && !user.empty())
+    req += buyer_header(user) + "\r\n";
   if (!body.empty() && !has_type)
     req += "Content-Type: application/json\r\n";
   if (!body.empty() || (method != "GET" && method != "HEAD"))
@@ -628,6 +638,40 @@ std::string admin_header() {
   return std::string("Authorization: Bearer ") + node_process::token();
 }
 
+std::string buyer_jwt(const std::string& user, int64_t ttl_s) {
+  tokens::jwt_claims c;
+  c.sub = user;
+  c.exp_s = epoch_ms() / 1000 + ttl_s;
+  return tokens::mint_jwt(node_process::buyer_secret(), c);
+}
+
+std::string buyer_header(const std::string& user) {
+  return "Authorization: Bearer " + buyer_jwt(user);
+}
+
+std::string sale_token(const std::string& user, const std::string& item) {
+  auto now = epoch_ms();
+  return tokens::mint_sale_token(node_process::sale_secret(), user, item, now,
+                                 now + 3'600'000);
+}
+
+std::string buyer_of(const std::string& target, const std::string& body) {
+  bool buyer_route = target.rfind("/api/v1/orders/", 0) == 0
+                     || (target.rfind("/api/v1/items/", 0) == 0
+                         && (target.find("/purchase") != std::string::npos
+                             || target.find("/token") != std::string::npos
+                             || target.find("/quiz") != std::string::npos));
+  if (!buyer_route)
+    return {};
+  if (auto user = json_field(body, "user_id"); !user.empty())
+    return user;
+  auto q = target.find("user_id=");
+  if (q == std::string::npos)
+    return {};
+  auto user = target.substr(q + 8);
+  return user.substr(0, user.find('&'));
+}
+
 std::string item_def::json() const {
   return "{\"item_id\":\"" + item_id + "\",\"name\":\"Item " + item_id
          + "\",\"total\":" + std::to_string(total)
@@ -635,7 +679,7 @@ std::string item_def::json() const {
          + ",\"starts_at_ms\":" + std::to_string(starts_at_ms)
          + ",\"ends_at_ms\":" + std::to_string(ends_at_ms) + ",\"mode\":\""
          + mode + "\",\"reserve_ttl_ms\":" + std::to_string(reserve_ttl_ms)
-         + ",\"price_cents\":100}";
+         + ",\"price_cents\":100,\"admission\":\"" + admission + "\"}";
 }
 
 http_reply create_item(http_client& c, const item_def& item) {
@@ -648,7 +692,8 @@ http_reply purchase(http_client& c, const std::string& item,
   return c.request("POST", "/api/v1/items/" + item + "/purchase",
                    "{\"user_id\":\"" + user
                      + "\",\"quantity\":" + std::to_string(quantity)
-                     + ",\"request_id\":\"" + request_id + "\"}");
+                     + ",\"request_id\":\"" + request_id
+                     + "\",\"sale_token\":\"" + sale_token(user, item) + "\"}");
 }
 
 http_reply order_action(http_client& c, const std::string& order,

@@ -46,6 +46,14 @@ public:
   const std::string& data_dir() const { return data_dir_; }
   const std::string& log_path() const { return log_path_; }
   static const char* token() { return "test-admin-token"; }
+  /// The secrets every harness node is started with (so the tests mint
+  /// buyer JWTs and sale tokens as the site's login service and a node do).
+  static const char* buyer_secret() {
+    return "test-buyer-jwt-secret-0123456789abcdef";
+  }
+  static const char* sale_secret() {
+    return "test-sale-secret-0123456789abcdefghij";
+  }
 
   /// SIGTERM, then waits (at most `timeout_ms`) and returns the exit code
   /// (-1 if it did not exit in time: it is then SIGKILLed; 128+N if it died
@@ -97,6 +105,12 @@ public:
   /// The bound of every later wait (send_raw, read_reply, request).
   void set_timeout_ms(int64_t ms) { timeout_ms_ = ms; }
 
+  /// On (the default), request() adds a buyer JWT (buyer_header) to a
+  /// request on a buyer route that names its user (the body's user_id or
+  /// the query's) and has no Authorization header: the tests written before
+  /// buyers signed in keep their meaning. Off: sent as given.
+  void set_auto_buyer(bool on) { auto_buyer_ = on; }
+
   /// Sends one well-formed request (Host, Content-Length and, if a body is
   /// given, Content-Type: application/json added) and reads its response.
   /// Reconnects first if the previous response closed the connection (or
@@ -130,6 +144,7 @@ private:
   int fd_ = -1;
   std::string buffered_; // bytes read past the last response
   bool closing_ = false; // the last response said Connection: close
+  bool auto_buyer_ = true;
 };
 
 /// A JSON value's text for `key` in a flat JSON object: `"key":"v"` -> v,
@@ -144,6 +159,19 @@ int64_t epoch_ms();
 /// The header line that authorizes admin calls on a node_process.
 std::string admin_header();
 
+/// A buyer JWT for `user` signed with node_process::buyer_secret(), valid
+/// for `ttl_s` from now; the header line that carries it.
+std::string buyer_jwt(const std::string& user, int64_t ttl_s = 3600);
+std::string buyer_header(const std::string& user);
+
+/// A sale token for `user` and `item` as a harness node issues it (valid
+/// for an hour).
+std::string sale_token(const std::string& user, const std::string& item);
+
+/// The user a request on a buyer route names (the body's user_id, else the
+/// query's); "" for any other route.
+std::string buyer_of(const std::string& target, const std::string& body);
+
 /// An item to create through POST /api/v1/items.
 struct item_def {
   std::string item_id;
@@ -153,13 +181,16 @@ struct item_def {
   int64_t reserve_ttl_ms = 60'000;
   int64_t starts_at_ms = 0;
   int64_t ends_at_ms = 0;
+  std::string admission = "token"; // open | token | quiz
   std::string json() const;
 };
 
 /// POST /api/v1/items with the admin token.
 http_reply create_item(http_client& c, const item_def& item);
 
-/// POST /api/v1/items/{item}/purchase {user_id, quantity, request_id}.
+/// POST /api/v1/items/{item}/purchase {user_id, quantity, request_id,
+/// sale_token} with the user's buyer JWT; the sale token is minted here
+/// (sale_token()), as the node would issue it.
 http_reply purchase(http_client& c, const std::string& item,
                     const std::string& user, int64_t quantity,
                     const std::string& request_id);

@@ -440,6 +440,13 @@ TEST_CASE("every errc has its HTTP status", "[dto]") {
     {errc::headers_too_large, 431},
     {errc::overloaded, 503},
     {errc::timeout, 503},
+    {errc::unauthenticated, 401},
+    {errc::token_required, 403},
+    {errc::invalid_token, 403},
+    {errc::too_fast, 403},
+    {errc::wrong_answer, 403},
+    {errc::challenge_used, 403},
+    {errc::user_mismatch, 403},
   };
   // The table covers the enum exactly: a new code must be added here.
   REQUIRE(table.size() == static_cast<std::size_t>(errc_last) + 1);

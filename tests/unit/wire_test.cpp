@@ -208,7 +208,8 @@ item_spec sample(tag<item_spec>) {
           1'700'000'360'000,
           deduction_mode::pay,
           60'000,
-          99'900};
+          99'900,
+          admission_mode::token};
 }
 stock_counters sample(tag<stock_counters>) {
   return {60, 15, 25};
@@ -230,7 +231,7 @@ order sample(tag<order>) {
           true};
 }
 purchase sample(tag<purchase>) {
-  return {"sku-1", "u42", "r-9", 3};
+  return {"sku-1", "u42", "r-9", 3, 0, true};
 }
 stock_view sample(tag<stock_view>) {
   return {"sku-1", 100, sample(tag<stock_counters>{}), item_status::sold_out,
@@ -242,6 +243,7 @@ status_update sample(tag<status_update>) {
           7,
           2,
           1'700'000'000'000,
+          admission_mode::quiz,
           {0x8000000000000001ULL, 42},
           1'700'000'000'500};
 }
