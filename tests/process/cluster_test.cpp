@@ -702,6 +702,26 @@ TEST_CASE("cluster: a flash crowd through all three nodes sells exactly the "
   CHECK(at_two > 0);
   CHECK(outcomes["409 user_limit_exceeded"] > 0);
   CHECK(missing_orders(cluster, book, {0, 1, 2}) == "");
+  // A sale token one node issued holds on every other (the members share
+  // the sale secret): each node issues one, the next node takes it.
+  auto token_item = id_owned_by(cluster, "tok-", 0);
+  REQUIRE(cluster.create_items({make_item(token_item, 10, 1)}, 0) == "");
+  for (std::size_t t = 0; t < nodes; ++t) {
+    auto user = "tok-user-" + std::to_string(t);
+    http_client issuer(cluster.node(t).http_port());
+    auto got = issuer.request("POST", "/api/v1/items/" + token_item + "/token",
+                              {}, {buyer_header(user)});
+    REQUIRE(got.status == 200);
+    http_client buyer(cluster.node((t + 1) % nodes).http_port());
+    auto r = buyer.request("POST", "/api/v1/items/" + token_item + "/purchase",
+                           R"({"quantity":1,"request_id":"tr)"
+                             + std::to_string(t) + R"(","sale_token":")"
+                             + json_field(got.body, "sale_token") + "\"}",
+                           {buyer_header(user)});
+    INFO(cluster.ids()[t] << " issued, " << cluster.ids()[(t + 1) % nodes]
+                          << " answered " << r.body);
+    CHECK(r.status == 201);
+  }
   for (std::size_t t = 0; t < nodes; ++t)
     CHECK(cluster.node(t).terminate(stop_ms_max) == 0);
 }
