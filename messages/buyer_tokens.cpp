@@ -271,6 +271,58 @@ fault check_sale_token(std::string_view token, std::string_view secret,
   return now_ms >= expires ? fault::expired : fault::none;
 }
 
+// -- Waiting-room tickets ----------------------------------------------------------
+
+namespace {
+
+std::string ticket_data(std::string_view node, std::string_view user,
+                        std::string_view item, std::string_view number,
+                        std::string_view expires) {
+  std::string d = "ticket\n";
+  d.append(node).append("\n").append(user).append("\n").append(item);
+  d.append("\n").append(number).append("\n").append(expires);
+  return d;
+}
+
+} // namespace
+
+std::string mint_ticket(std::string_view secret, std::string_view node,
+                        std::string_view user, std::string_view item,
+                        int64_t number, int64_t expires_ms) {
+  auto n = std::to_string(number);
+  auto e = std::to_string(expires_ms);
+  return "t1." + std::string{node} + "." + n + "." + e + "."
+         + sign_b64(secret, ticket_data(node, user, item, n, e));
+}
+
+std::string_view ticket_node(std::string_view ticket) {
+  std::vector<std::string_view> parts;
+  if (ticket.size() > limits::ticket_bytes_max || !split(ticket, 5, parts)
+      || parts[0] != "t1")
+    return {};
+  return parts[1];
+}
+
+fault check_ticket(std::string_view ticket, std::string_view secret,
+                   std::string_view node, std::string_view user,
+                   std::string_view item, int64_t now_ms, int64_t& number) {
+  if (ticket.empty())
+    return fault::missing;
+  std::vector<std::string_view> parts;
+  int64_t n = 0, expires = 0;
+  if (ticket.size() > limits::ticket_bytes_max || !split(ticket, 5, parts)
+      || parts[0] != "t1" || !read_ms(parts[2], n) || n == 0
+      || !read_ms(parts[3], expires))
+    return fault::malformed;
+  if (!signature_holds(
+        secret, ticket_data(node, user, item, parts[2], parts[3]), parts[4]))
+    return fault::signature;
+  if (now_ms >= expires)
+    return fault::expired;
+  number = n;
+  return fault::none;
+}
+
 // -- Challenges ------------------------------------------------------------------
 
 const char* to_string(quiz_kind k) {

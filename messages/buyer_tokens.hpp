@@ -98,6 +98,23 @@ fault check_sale_token(std::string_view token, std::string_view secret,
                        std::string_view user, std::string_view item,
                        int64_t now_ms);
 
+// -- Waiting-room tickets ----------------------------------------------------------
+
+/// "t1.NODE.NUMBER.EXPIRES_MS.SIG": SIG binds node, user, item, the
+/// ticket's number in that node's queue, and the expiry.
+std::string mint_ticket(std::string_view secret, std::string_view node,
+                        std::string_view user, std::string_view item,
+                        int64_t number, int64_t expires_ms);
+
+/// The node a ticket names ("" if it is not a ticket at all); unchecked.
+std::string_view ticket_node(std::string_view ticket);
+
+/// Checks `ticket` for `node`, `user` and `item` at `now_ms`; its number
+/// in `number` when none.
+fault check_ticket(std::string_view ticket, std::string_view secret,
+                   std::string_view node, std::string_view user,
+                   std::string_view item, int64_t now_ms, int64_t& number);
+
 // -- Challenges ------------------------------------------------------------------
 
 enum class quiz_kind : uint8_t { arithmetic, pow };

@@ -300,10 +300,12 @@ errc parse_purchase_json_protobuf(const std::string& body,
     req.set_user_id(extras->buyer);
   if (req.user_id().empty())
     return fail(errc::invalid_id, why, "user_id is missing or empty");
-  if (!req.sale_token().empty() && extras == nullptr)
+  if ((!req.sale_token().empty() || !req.ticket().empty()) && extras == nullptr)
     return fail(errc::invalid_item, why, "sale_token is not taken here");
-  if (extras != nullptr)
+  if (extras != nullptr) {
     extras->sale_token = req.sale_token();
+    extras->ticket = req.ticket();
+  }
   if (req.request_id().empty())
     return fail(errc::invalid_id, why, "request_id is missing or empty");
   purchase p;

@@ -75,6 +75,8 @@ constexpr errc_facts errc_table[] = {
    "This challenge was already used."},
   {errc::user_mismatch, "user_mismatch", 403,
    "The body's user_id is not the authenticated buyer."},
+  {errc::queued, "queued", 429,
+   "The waiting room is full; your ticket keeps your place in line."},
 };
 
 constexpr std::size_t errc_count = static_cast<std::size_t>(errc_last) + 1;
@@ -129,9 +131,31 @@ int64_t retry_after_ms(const caf::error& err) {
   if (!err)
     return 0; // CAF 0.17: context() of an empty error reads a null pointer
   const auto& ctx = err.context();
-  if (ctx.size() == 1 && ctx.match_element<int64_t>(0))
+  if (ctx.size() >= 1 && ctx.match_element<int64_t>(0))
     return ctx.get_as<int64_t>(0);
   return 0;
+}
+
+caf::error make_queued(const queued_facts& q) {
+  return caf::error{
+    static_cast<uint8_t>(errc::queued), errc_category,
+    caf::make_message(q.eta_ms, q.ticket, q.position, q.likely_sold_out)};
+}
+
+bool queued_of(const caf::error& err, queued_facts& out) {
+  if (!err || err.category() != errc_category
+      || err.code() != static_cast<uint8_t>(errc::queued))
+    return false;
+  const auto& ctx = err.context();
+  if (ctx.size() != 4 || !ctx.match_element<int64_t>(0)
+      || !ctx.match_element<int64_t>(1) || !ctx.match_element<int64_t>(2)
+      || !ctx.match_element<bool>(3))
+    return false;
+  out.eta_ms = ctx.get_as<int64_t>(0);
+  out.ticket = ctx.get_as<int64_t>(1);
+  out.position = ctx.get_as<int64_t>(2);
+  out.likely_sold_out = ctx.get_as<bool>(3);
+  return true;
 }
 
 errc to_errc(const caf::error& err) {

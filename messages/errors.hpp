@@ -62,10 +62,26 @@ enum class errc : uint8_t {
   wrong_answer,    // quiz or proof of work answered wrongly
   challenge_used,  // a challenge redeemed twice
   user_mismatch,   // the body's user_id is not the buyer JWT's subject
+  queued,          // behind a full waiting room: a ticket keeps the place
 };
 
 /// The last code: tables over every code end here.
-constexpr errc errc_last = errc::user_mismatch;
+constexpr errc errc_last = errc::queued;
+
+/// What a `queued` answer carries beside its retry hint: the ticket's
+/// number in its queue's line, the place in it, and whether the tickets
+/// ahead already ask for the stock that is left.
+struct queued_facts {
+  int64_t ticket = 0;
+  int64_t position = 0;
+  int64_t eta_ms = 0;
+  bool likely_sold_out = false;
+};
+
+caf::error make_queued(const queued_facts& q);
+
+/// The facts of a `queued` error; false for any other error.
+bool queued_of(const caf::error& err, queued_facts& out);
 
 /// The error category of seckill's codes inside `caf::error`.
 constexpr caf::atom_value errc_category = caf::atom("seckill");

@@ -79,7 +79,14 @@ struct cursor {
   }
 };
 
-enum class purchase_key { user_id, quantity, request_id, sale_token, unknown };
+enum class purchase_key {
+  user_id,
+  quantity,
+  request_id,
+  sale_token,
+  ticket,
+  unknown
+};
 
 purchase_key key_of(std::string_view key) {
   if (key == "user_id" || key == "userId")
@@ -90,14 +97,16 @@ purchase_key key_of(std::string_view key) {
     return purchase_key::quantity;
   if (key == "sale_token" || key == "saleToken")
     return purchase_key::sale_token;
+  if (key == "ticket")
+    return purchase_key::ticket;
   return purchase_key::unknown;
 }
 
 /// Reads one "key": value member into the views; false on anything unusual,
 /// a field given twice included.
 bool read_member(cursor& c, std::string_view& user, std::string_view& request,
-                 std::string_view& sale, bool& quantity_given,
-                 int64_t& quantity) {
+                 std::string_view& sale, std::string_view& ticket,
+                 bool& quantity_given, int64_t& quantity) {
   std::string_view key;
   if (!c.plain_string(key) || !c.eat(':'))
     return false;
@@ -108,6 +117,8 @@ bool read_member(cursor& c, std::string_view& user, std::string_view& request,
       return request.empty() && c.plain_string(request) && !request.empty();
     case purchase_key::sale_token:
       return sale.empty() && c.plain_string(sale) && !sale.empty();
+    case purchase_key::ticket:
+      return ticket.empty() && c.plain_string(ticket) && !ticket.empty();
     case purchase_key::quantity:
       if (quantity_given)
         return false;
@@ -170,12 +181,13 @@ bool read_purchase(const std::string& body, const std::string& item_id,
   std::string_view user;
   std::string_view request;
   std::string_view sale;
+  std::string_view ticket;
   bool quantity_given = false;
   int64_t quantity = 0;
   if (!c.eat('{'))
     return false;
   do {
-    if (!read_member(c, user, request, sale, quantity_given, quantity))
+    if (!read_member(c, user, request, sale, ticket, quantity_given, quantity))
       return false;
   } while (c.eat(','));
   if (!c.eat('}'))
@@ -184,10 +196,12 @@ bool read_purchase(const std::string& body, const std::string& item_id,
   if (user.empty() && extras != nullptr)
     user = extras->buyer; // the buyer JWT names the user
   if (c.at != c.end || user.empty() || request.empty()
-      || (!sale.empty() && extras == nullptr))
+      || ((!sale.empty() || !ticket.empty()) && extras == nullptr))
     return false;
-  if (extras != nullptr)
+  if (extras != nullptr) {
     extras->sale_token.assign(sale.data(), sale.size());
+    extras->ticket.assign(ticket.data(), ticket.size());
+  }
   out.item_id = item_id;
   out.user_id.assign(user.data(), user.size());
   out.request_id.assign(request.data(), request.size());

@@ -118,6 +118,16 @@ constexpr int64_t wait_ms_max = 60'000;
 /// The shortest retry hint a busy answer gives: a crowd told to come back
 /// within milliseconds would come back as one storm.
 constexpr int64_t busy_retry_ms_min = 100;
+/// The ticket line behind a full waiting room (admission_queue.hpp): at most
+/// this many tickets per queue, waiting or decided and not yet collected
+/// (seckill.tickets-max; 0 turns tickets off: a full room answers busy).
+constexpr std::size_t tickets_per_queue_default = 10'000;
+constexpr std::size_t tickets_per_queue_max = 1'000'000;
+/// A decided ticket's answer is kept this long for its holder to collect
+/// (seckill.ticket-ttl-ms), then it expires.
+constexpr int64_t ticket_ttl_ms_default = 60'000;
+constexpr int64_t ticket_ttl_ms_max = 3'600'000;
+constexpr std::size_t ticket_bytes_max = 256;
 /// The hint of a busy answer from a full table that frees as answers come
 /// back: the relay's pending calls and a session's queued purchases.
 constexpr int64_t busy_full_table_retry_ms = busy_retry_ms_min;

@@ -188,12 +188,15 @@ struct purchase {
   /// user and item that held (checked on the HTTP thread). A token or quiz
   /// item refuses a purchase without it (token_required).
   bool sale_token_ok = false;
+  /// Set by the front door only: the number of the waiting-room ticket
+  /// this retry presented, signed for this user, item and node (0: none).
+  int64_t ticket = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, purchase& x) {
   return f(caf::meta::type_name("purchase"), x.item_id, x.user_id, x.request_id,
-           x.quantity, x.soft_refusal, x.sale_token_ok);
+           x.quantity, x.soft_refusal, x.sale_token_ok, x.ticket);
 }
 
 /// What a purchase body carries beside the purchase, and what the front
@@ -202,6 +205,7 @@ typename Inspector::result_type inspect(Inspector& f, purchase& x) {
 struct purchase_extras {
   std::string buyer;      // in: the buyer JWT's subject ("": none)
   std::string sale_token; // out: "" when the body has none
+  std::string ticket;     // out: "" when the body has none
 };
 
 /// The tiny dynamic payload of `GET .../stock`.
@@ -319,6 +323,14 @@ struct queue_view {
   /// answered then.
   int64_t sold_out_notice_ms = -1;
   int64_t sold_out_waiters = 0;
+  /// The ticket line behind the room: tickets issued, collected (served),
+  /// expired uncollected, in line now, and the number at its head (the
+  /// next to go on; 0: none in line).
+  int64_t tickets_issued = 0;
+  int64_t tickets_served = 0;
+  int64_t tickets_expired = 0;
+  int64_t tickets_waiting = 0;
+  int64_t ticket_head = 0;
 };
 
 inline auto fields(queue_view& x) {
@@ -328,7 +340,12 @@ inline auto fields(queue_view& x) {
     field("oldest_wait_ms", x.oldest_wait_ms), field("admitted", x.admitted),
     field("rejected", x.rejected),
     field("sold_out_notice_ms", x.sold_out_notice_ms),
-    field("sold_out_waiters", x.sold_out_waiters));
+    field("sold_out_waiters", x.sold_out_waiters),
+    field("tickets_issued", x.tickets_issued),
+    field("tickets_served", x.tickets_served),
+    field("tickets_expired", x.tickets_expired),
+    field("tickets_waiting", x.tickets_waiting),
+    field("ticket_head", x.ticket_head));
 }
 
 template <class Inspector>

@@ -342,6 +342,16 @@ void sale_keys(std::vector<key_spec>& out) {
       return c.runtime.directory.queue.wait_ms_max;
     }));
   out.push_back(int_key<std::size_t>(
+    "seckill.tickets-max", 0, L(limits::tickets_per_queue_max),
+    [](node_config & c) -> auto& {
+      return c.runtime.directory.queue.tickets_max;
+    }));
+  out.push_back(int_key<int64_t>(
+    "seckill.ticket-ttl-ms", 1'000, limits::ticket_ttl_ms_max,
+    [](node_config & c) -> auto& {
+      return c.runtime.directory.queue.ticket_ttl_ms;
+    }));
+  out.push_back(int_key<std::size_t>(
     "seckill.queue-inflight-max", 1, L(limits::queue_inflight_max),
     [](node_config & c) -> auto& {
       return c.runtime.directory.queue.inflight_max;

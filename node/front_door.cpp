@@ -68,7 +68,7 @@ void count_refused(bridge_counters& c, errc code) {
 // and the refusal in `refused` if it must go no further.
 bool check_purchase(const front_door_env& env, http_exchange& ex,
                     http::response& refused) {
-  purchase_extras extras{ex.buyer, {}};
+  purchase_extras extras{ex.buyer, {}, {}};
   std::string why;
   auto& p = ex.parsed;
   auto code = parse_purchase_json(ex.request.body, ex.rt.id, p, &why, &extras);
@@ -81,6 +81,9 @@ bool check_purchase(const front_door_env& env, http_exchange& ex,
                                         env.now_ms(), why);
     p.sale_token_ok = code == errc::ok;
   }
+  if (code == errc::ok && !extras.ticket.empty())
+    code = env.buyers->check_ticket(extras.ticket, p.user_id, p.item_id,
+                                    env.now_ms(), p.ticket, why);
   if (code == errc::ok)
     return true;
   count_refused(*env.counters, code);

@@ -312,7 +312,10 @@ int64_t bridge_hop_ms(const http::server_config& h) {
 std::string start_http(caf::actor_system& sys, const node_config& cfg,
                        node_parts& parts) {
   auto counters = std::make_shared<bridge_counters>();
-  auto buyers = std::make_shared<buyer_gate>(cfg.buyers, parts.switches);
+  auto buyer_cfg = cfg.buyers;
+  buyer_cfg.node_id = cfg.node_id; // tickets name the node whose line it is
+  buyer_cfg.ticket_ttl_ms = cfg.runtime.directory.queue.ticket_ttl_ms;
+  auto buyers = std::make_shared<buyer_gate>(buyer_cfg, parts.switches);
   for (std::size_t i = 0; i < cfg.bridge_actors; ++i) {
     bridge_env env{cfg.node_id,
                    cfg.admin_token,

@@ -240,8 +240,34 @@ void count_purchase(bridge_pointer self, errc outcome) {
 
 // The front door parsed, validated and checked the body (its sale token
 // included): what reaches here goes on.
+// 429 queued: the queue's number for the buyer's place, signed here for
+// its user, item and this node, with the place and the ETA.
+void answer_queued(bridge_pointer self, const exchange_ptr& ex,
+                   const std::string& user, const std::string& item,
+                   const queued_facts& q) {
+  constexpr auto r = route_kind::item_purchase;
+  count_purchase(self, errc::queued);
+  count(self, r, errc::queued);
+  auto& buyers = self->state.env.buyers;
+  auto detail = "you are number " + std::to_string(q.position)
+                + " in line: retry with this ticket";
+  auto resp = problem_response(errc::queued, detail, q.eta_ms);
+  if (buyers) {
+    auto ticket =
+      buyers->issue_ticket(user, item, q.ticket, self->state.env.now_ms());
+    resp.body.insert(
+      resp.body.size() - 1,
+      ",\"ticket\":\"" + ticket + "\",\"position\":"
+        + std::to_string(q.position) + ",\"eta_ms\":" + std::to_string(q.eta_ms)
+        + ",\"likely_sold_out\":" + (q.likely_sold_out ? "true" : "false"));
+  }
+  ex->reply(std::move(resp));
+}
+
 void on_purchase(bridge_pointer self, exchange_ptr ex) {
   constexpr auto r = route_kind::item_purchase;
+  auto user = ex->parsed.user_id;
+  auto item = ex->parsed.item_id;
   self
     ->request(self->state.env.directory, hop(self), purchase_atom_v,
               std::move(ex->parsed))
@@ -255,7 +281,9 @@ void on_purchase(bridge_pointer self, exchange_ptr ex) {
         resp.headers.emplace_back("Location", "/api/v1/orders/" + o.order_id);
         answer(self, ex, r, std::move(resp));
       },
-      [self, ex](caf::error& err) {
+      [self, ex, user, item](caf::error& err) {
+        if (queued_facts q; queued_of(err, q))
+          return answer_queued(self, ex, user, item, q);
         count_purchase(self, to_errc(err));
         fail(self, ex, r, err);
       });

@@ -185,6 +185,32 @@ errc buyer_gate::redeem_challenge(const std::string& challenge,
   return errc::ok;
 }
 
+std::string buyer_gate::issue_ticket(const std::string& user,
+                                     const std::string& item, int64_t number,
+                                     int64_t now_ms) {
+  return tokens::mint_ticket(cfg_.sale_secret, cfg_.node_id, user, item, number,
+                             now_ms + cfg_.ticket_ttl_ms);
+}
+
+errc buyer_gate::check_ticket(const std::string& ticket,
+                              const std::string& user, const std::string& item,
+                              int64_t now_ms, int64_t& number,
+                              std::string& why) {
+  number = 0;
+  auto node = tokens::ticket_node(ticket);
+  if (!node.empty() && node != cfg_.node_id)
+    return errc::ok; // another node's line: a newcomer here
+  auto f = tokens::check_ticket(ticket, cfg_.sale_secret, cfg_.node_id, user,
+                                item, now_ms, number);
+  if (f == tokens::fault::none)
+    return errc::ok;
+  why = std::string{"the ticket: "} + describe(f)
+        + (f == tokens::fault::signature
+             ? " (forged, or issued for another user or item)"
+             : "");
+  return errc::invalid_token;
+}
+
 std::size_t buyer_gate::used_challenges() {
   std::lock_guard<std::mutex> guard{mtx_};
   return used_.size();

@@ -13,6 +13,9 @@
 //   is 403 invalid_token. One that holds marks the purchase
 //   (`sale_token_ok`); a token or quiz item refuses a purchase without it
 //   (its queue, then the item: token_required).
+//   A waiting-room ticket (429 queued, admission_queue.hpp) is signed here
+//   for user, item and this node; a retry presenting it is checked here and
+//   goes on with its number (`purchase::ticket`), or 403 invalid_token.
 //   A quiz item's token costs a challenge (GET .../quiz): arithmetic for a
 //   person, or a proof of work. Each challenge buys one token: the gate
 //   remembers the challenges redeemed on this node until they expire, at
@@ -52,6 +55,9 @@ struct buyer_config {
   int64_t jwt_leeway_ms = limits::jwt_leeway_ms_default;
   int64_t sale_token_ttl_ms = limits::sale_token_ttl_ms_default;
   int64_t quiz_min_ms = limits::quiz_min_ms_default;
+  /// This node (its tickets name it) and how long a ticket holds.
+  std::string node_id;
+  int64_t ticket_ttl_ms = limits::ticket_ttl_ms_default;
 };
 
 /// What the gate refused and issued, for /metrics and seckill-cli status.
@@ -114,6 +120,18 @@ public:
   errc redeem_challenge(const std::string& challenge, const std::string& answer,
                         const std::string& user, const std::string& item,
                         int64_t now_ms, std::string& why);
+
+  /// A waiting-room ticket (this node's queue's number `number`) for
+  /// `user` and `item`, valid for the configured TTL.
+  std::string issue_ticket(const std::string& user, const std::string& item,
+                           int64_t number, int64_t now_ms);
+
+  /// ok and the ticket's number in `number` (0: a ticket of another node,
+  /// whose line is not here: the retry is a newcomer), or invalid_token
+  /// with the reason in `why` (forged, of another user or item, expired).
+  errc check_ticket(const std::string& ticket, const std::string& user,
+                    const std::string& item, int64_t now_ms, int64_t& number,
+                    std::string& why);
 
   /// Challenges remembered as used now.
   std::size_t used_challenges();

@@ -144,6 +144,19 @@ void write_items(writer& w, const std::vector<item_detail>& items) {
      [](const item_detail& d) { return d.queue.admitted; }},
     {"seckill_queue_rejected_total", "Purchases the queue answered itself.",
      [](const item_detail& d) { return d.queue.rejected; }},
+    {"seckill_queue_tickets_issued_total",
+     "Waiting-room tickets issued (429 queued).",
+     [](const item_detail& d) { return d.queue.tickets_issued; }},
+    {"seckill_queue_tickets_served_total",
+     "Tickets whose holder collected the purchase's answer.",
+     [](const item_detail& d) { return d.queue.tickets_served; }},
+    {"seckill_queue_tickets_expired_total",
+     "Decided tickets nobody came back for.",
+     [](const item_detail& d) { return d.queue.tickets_expired; }},
+    {"seckill_queue_tickets_waiting", "Purchases in the ticket line.",
+     [](const item_detail& d) { return d.queue.tickets_waiting; }},
+    {"seckill_queue_ticket_head", "The ticket number at the line's head.",
+     [](const item_detail& d) { return d.queue.ticket_head; }},
   };
   for (const auto& g : gauges) {
     bool counter = std::string{g.name}.find("_total") != std::string::npos;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include <caf/event_based_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -55,8 +56,10 @@ int64_t now(queue_pointer self) {
 
 void drain(queue_pointer self);
 
-void dispatch(queue_pointer self, purchase p,
-              caf::typed_response_promise<order> rp) {
+// Sends `p` on downstream (one in flight more) and calls `done` with the
+// order or the error.
+template <class Done>
+void send_on(queue_pointer self, purchase p, Done done) {
   auto& st = self->state;
   st.inflight += 1;
   st.admitted += 1;
@@ -70,19 +73,44 @@ void dispatch(queue_pointer self, purchase p,
     ->request(st.sessions, caf::infinite, purchase_atom_v, std::move(p),
               st.item, limit)
     .then(
-      [self, rp, request_id](order& o) mutable {
+      [self, done, request_id](order& o) mutable {
         auto& acked = self->state.acked_requests;
         if (acked.size() < limits::orders_per_item_max)
           acked.insert(request_id);
-        rp.deliver(std::move(o));
+        done(std::move(o), caf::error{});
         self->state.inflight -= 1;
         drain(self);
       },
-      [self, rp](caf::error& err) mutable {
-        rp.deliver(std::move(err));
+      [self, done](caf::error& err) mutable {
+        done(order{}, std::move(err));
         self->state.inflight -= 1;
         drain(self);
       });
+}
+
+void dispatch(queue_pointer self, purchase p,
+              caf::typed_response_promise<order> rp) {
+  send_on(self, std::move(p), [rp](order o, caf::error err) mutable {
+    if (err)
+      rp.deliver(std::move(err));
+    else
+      rp.deliver(std::move(o));
+  });
+}
+
+// The line's front goes on; its answer waits for its holder.
+void dispatch_ticket(queue_pointer self) {
+  auto& st = self->state;
+  auto t = std::move(st.line.front());
+  st.line.pop_front();
+  st.line_units -= t.p.quantity;
+  st.line_inflight.insert(t.ticket);
+  auto ticket = t.ticket;
+  send_on(self, std::move(t.p), [self, ticket](order o, caf::error err) {
+    auto& st = self->state;
+    st.line_inflight.erase(ticket);
+    st.decided[ticket] = ticket_answer{now(self), std::move(o), std::move(err)};
+  });
 }
 
 // Whether `request_id` may already have an order: acknowledged through this
@@ -97,6 +125,18 @@ bool may_have_order(const queue_state& st, const std::string& request_id) {
 // request id may have an order (they wait on, to get it back).
 void reject_all(queue_pointer self, errc code, bool keep_orders = false) {
   auto& st = self->state;
+  // The line's purchases are decided now too: their holders collect that.
+  std::deque<ticketed_purchase> kept_line;
+  for (auto& t : st.line) {
+    if (keep_orders && may_have_order(st, t.p.request_id)) {
+      kept_line.push_back(std::move(t));
+      continue;
+    }
+    st.line_units -= t.p.quantity;
+    st.decided[t.ticket] = ticket_answer{now(self), {}, make_error(code)};
+    st.rejected += 1;
+  }
+  st.line = std::move(kept_line);
   std::deque<waiting_purchase> kept;
   for (auto& w : st.waiting) {
     if (keep_orders && may_have_order(st, w.p.request_id)) {
@@ -138,6 +178,26 @@ void drain(queue_pointer self) {
     st.waiting.pop_front();
     dispatch(self, std::move(w.p), std::move(w.rp));
   }
+  // The line goes on behind the room, in ticket order.
+  while (st.waiting.empty() && !st.line.empty()
+         && st.inflight < st.cfg.inflight_max && take_token(st.bucket, t))
+    dispatch_ticket(self);
+  // Decided answers nobody came for expire (roughly in ticket order).
+  while (!st.decided.empty()
+         && t - st.decided.begin()->second.decided_ms >= st.cfg.ticket_ttl_ms) {
+    st.decided.erase(st.decided.begin());
+    st.tickets_expired += 1;
+  }
+  SECKILL_ASSERT(st.line.size() + st.line_inflight.size() + st.decided.size()
+                     <= st.cfg.tickets_max
+                   && st.line_units >= 0,
+                 "the ticket line stays within its bound");
+  if (!st.line.empty() && st.waiting.empty()) {
+    auto due = st.inflight < st.cfg.inflight_max
+                 ? t + ms_until_token(st.bucket, t)
+                 : t + limits::busy_retry_ms_min;
+    arm_timer(self, due);
+  }
   if (st.waiting.empty())
     return;
   auto deadline = st.waiting.front().arrived_ms + st.cfg.wait_ms_max;
@@ -146,12 +206,84 @@ void drain(queue_pointer self) {
   arm_timer(self, deadline);
 }
 
+/// A holder's place: its ticket, position and ETA now.
+caf::error queued_answer(queue_pointer self, int64_t ticket, int64_t position,
+                         int64_t units_ahead) {
+  auto& st = self->state;
+  queued_facts q;
+  q.ticket = ticket;
+  q.position = position;
+  q.eta_ms =
+    std::max<int64_t>(limits::busy_retry_ms_min,
+                      static_cast<int64_t>(static_cast<double>(position)
+                                           * 1000.0 / st.cfg.rate_per_s));
+  q.likely_sold_out = st.status_known && units_ahead >= st.status.available;
+  return make_queued(q);
+}
+
+/// A newcomer the room cannot take: a ticket and its place at the line's
+/// end, or busy when the tickets are at their bound.
+caf::result<order> issue_ticket(queue_pointer self, purchase& p) {
+  auto& st = self->state;
+  auto held = st.line.size() + st.line_inflight.size() + st.decided.size();
+  if (held >= st.cfg.tickets_max) {
+    st.rejected += 1;
+    return make_error(errc::busy,
+                      retry_hint_ms(st.waiting.size() + st.line.size(),
+                                    st.cfg.rate_per_s, st.cfg.wait_ms_max));
+  }
+  auto ticket = st.next_ticket++;
+  // Units asked for ahead: the line's, and about one per buyer in the room
+  // and on the way (an estimate: hence "likely").
+  auto ahead = st.line_units + static_cast<int64_t>(st.waiting.size())
+               + static_cast<int64_t>(st.inflight);
+  st.line_units += p.quantity;
+  st.line.push_back(ticketed_purchase{ticket, std::move(p)});
+  st.tickets_issued += 1;
+  drain(self);
+  return queued_answer(self, ticket, static_cast<int64_t>(st.line.size()),
+                       ahead);
+}
+
+/// A retry presenting ticket p.ticket: its decided answer (collected once),
+/// or its place again; nothing (a newcomer after all) if this queue does
+/// not hold that ticket (expired, or another incarnation of the queue).
+std::optional<caf::result<order>> on_ticket(queue_pointer self, purchase& p) {
+  auto& st = self->state;
+  if (auto i = st.decided.find(p.ticket); i != st.decided.end()) {
+    auto a = std::move(i->second);
+    st.decided.erase(i);
+    st.tickets_served += 1;
+    if (a.err)
+      return caf::result<order>{std::move(a.err)};
+    return caf::result<order>{std::move(a.placed)};
+  }
+  if (st.line_inflight.count(p.ticket) != 0)
+    return caf::result<order>{queued_answer(self, p.ticket, 0, 0)};
+  if (!st.line.empty() && p.ticket >= st.line.front().ticket
+      && p.ticket <= st.line.back().ticket) {
+    auto at = static_cast<std::size_t>(p.ticket - st.line.front().ticket);
+    SECKILL_ASSERT(st.line[at].ticket == p.ticket,
+                   "the line holds contiguous tickets in order");
+    auto ahead = static_cast<int64_t>(st.waiting.size() + st.inflight);
+    for (std::size_t k = 0; k < at; ++k)
+      ahead += st.line[k].p.quantity;
+    return caf::result<order>{
+      queued_answer(self, p.ticket, static_cast<int64_t>(at) + 1, ahead)};
+  }
+  p.ticket = 0;
+  return std::nullopt;
+}
+
 caf::result<order> on_purchase(queue_pointer self, purchase& p) {
   auto& st = self->state;
   if (auto code = validate_purchase(p); code != errc::ok) {
     st.rejected += 1;
     return make_error(code);
   }
+  if (p.ticket > 0)
+    if (auto answered = on_ticket(self, p))
+      return std::move(*answered);
   if (!st.owner_up) {
     st.rejected += 1;
     return make_error(errc::shard_unavailable);
@@ -171,12 +303,16 @@ caf::result<order> on_purchase(queue_pointer self, purchase& p) {
     }
   }
   auto t = now(self);
-  bool pass = st.waiting.empty() && st.inflight < st.cfg.inflight_max
-              && take_token(st.bucket, t);
-  // Refusals first: once a response promise exists, it alone answers.
-  if (!pass
-      && room_refuses(st.waiting.size(), st.cfg.waiting_max, st.cfg.rate_per_s,
-                      st.cfg.wait_ms_max)) {
+  bool pass = st.waiting.empty() && st.line.empty()
+              && st.inflight < st.cfg.inflight_max && take_token(st.bucket, t);
+  // Refusals first: once a response promise exists, it alone answers. With
+  // a line, a newcomer joins its end: it never overtakes a ticket holder.
+  bool full = !pass
+              && room_refuses(st.waiting.size(), st.cfg.waiting_max,
+                              st.cfg.rate_per_s, st.cfg.wait_ms_max);
+  if (!st.line.empty() || (full && st.cfg.tickets_max > 0))
+    return issue_ticket(self, p);
+  if (full) {
     st.rejected += 1;
     return make_error(
       errc::busy,
@@ -282,6 +418,11 @@ queue_view make_view(queue_pointer self) {
   v.rejected = st.rejected;
   v.sold_out_notice_ms = st.sold_out_notice_ms;
   v.sold_out_waiters = st.sold_out_waiters;
+  v.tickets_issued = st.tickets_issued;
+  v.tickets_served = st.tickets_served;
+  v.tickets_expired = st.tickets_expired;
+  v.tickets_waiting = static_cast<int64_t>(st.line.size());
+  v.ticket_head = st.line.empty() ? 0 : st.line.front().ticket;
   return v;
 }
 
@@ -294,7 +435,8 @@ queue_impl(queue_pointer self, std::string item_id, queue_config cfg,
   survive_strangers(self, "queue");
   SECKILL_ASSERT(cfg.waiting_max <= limits::waiting_room_max
                    && cfg.inflight_max <= limits::queue_inflight_max
-                   && cfg.wait_ms_max <= limits::wait_ms_max,
+                   && cfg.wait_ms_max <= limits::wait_ms_max
+                   && cfg.tickets_max <= limits::tickets_per_queue_max,
                  "queue limits stay under their hard maxima");
   auto& st = self->state;
   st.item_id = std::move(item_id);

@@ -19,6 +19,19 @@
 // item's refusing status says may have an order (its filter of ordered
 // request ids, request_filter.hpp): the order may have been placed through
 // another node's queue.
+// The ticket line (README.md, "The waiting room"): a newcomer the room cannot
+// take within wait_ms_max is not sent away. Its purchase joins a FIFO line
+// behind the room and it is answered 429 queued with its ticket (the number
+// of its place, its position, an ETA from the admission rate, and
+// likely_sold_out when the units asked for ahead of it already cover what
+// is left). The queue sends the line's purchases on in ticket order, as the
+// rate allows, after the room's; while the line is not empty every
+// newcomer joins its end, so no newcomer overtakes a ticket holder. A
+// retry that presents its ticket (checked and signed at the front door,
+// `purchase::ticket`) collects its purchase's answer once decided, or is
+// told its place again. A decided answer nobody collects expires after
+// ticket_ttl_ms. At most tickets_max tickets (in line, on their way, or
+// decided) per queue; beyond, busy as before; 0 turns tickets off.
 // Order of arrival is order of service: a newcomer never overtakes a waiter.
 // At most `inflight_max` purchases are on their way downstream at once.
 // It must never: hold a request without a bound in time, or grow a queue past
@@ -27,6 +40,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -41,6 +55,7 @@
 #include "actors/sale/session_manager.hpp"
 #include "actors/sale/token_bucket.hpp"
 #include "messages/errors.hpp"
+#include "messages/limits.hpp"
 #include "messages/type_ids.hpp"
 
 namespace seckill {
@@ -61,6 +76,8 @@ struct queue_config {
   std::size_t waiting_max = 10'000;
   int64_t wait_ms_max = 10;
   std::size_t inflight_max = 1024;
+  std::size_t tickets_max = limits::tickets_per_queue_default; // 0: off
+  int64_t ticket_ttl_ms = limits::ticket_ttl_ms_default;
 };
 
 /// The answer a queue gives at once for a status, `ok` to let requests on.
@@ -86,6 +103,18 @@ struct waiting_purchase {
   caf::typed_response_promise<order> rp;
 };
 
+/// A purchase in the ticket line, and a decided one's answer.
+struct ticketed_purchase {
+  int64_t ticket = 0;
+  purchase p;
+};
+
+struct ticket_answer {
+  int64_t decided_ms = 0;
+  order placed; // when err is empty
+  caf::error err;
+};
+
 struct queue_state {
   std::string item_id;
   queue_config cfg;
@@ -108,6 +137,16 @@ struct queue_state {
   int64_t rejected = 0;
   int64_t sold_out_notice_ms = -1; // see queue_view
   int64_t sold_out_waiters = 0;
+  /// The ticket line: waiting (contiguous numbers, oldest first), on its
+  /// way downstream, and decided until collected or expired.
+  std::deque<ticketed_purchase> line;
+  int64_t line_units = 0; // the quantities the line asks for
+  std::unordered_set<int64_t> line_inflight;
+  std::map<int64_t, ticket_answer> decided;
+  int64_t next_ticket = 1;
+  int64_t tickets_issued = 0;
+  int64_t tickets_served = 0;
+  int64_t tickets_expired = 0;
   static inline const char* name = "seckill.queue";
 };
 

@@ -498,6 +498,11 @@ std::string format_item(const item_detail& x, bool json) {
              : std::to_string(x.queue.sold_out_notice_ms) + " ("
                  + std::to_string(x.queue.sold_out_waiters)
                  + " waiters answered)")
+      .add("tickets", std::to_string(x.queue.tickets_issued) + " issued, "
+                        + std::to_string(x.queue.tickets_served) + " served, "
+                        + std::to_string(x.queue.tickets_expired) + " expired, "
+                        + std::to_string(x.queue.tickets_waiting) + " in line")
+      .add("ticket head", x.queue.ticket_head)
       .render("  ");
   return item_view_text(x.item) + "\nqueue\n" + queue + "\n"
          + recent_text(x.item.recent);

@@ -163,7 +163,7 @@ TEST_CASE("buyers: a sale token only once the sale is on, and a purchase "
   CHECK(node.terminate() == 0);
 }
 
-TEST_CASE("buyers: a quiz answered too fast, wrongly or twice is refused; "
+TEST_CASE("buyers: a quiz answered too fast, wrongly or twice is refused - "
           "solved it buys a token",
           "[buyer]") {
   temp_dir tmp;

@@ -5,7 +5,9 @@
 // unpaid cap, idle retirement, the session limit).
 #include <catch2/catch.hpp>
 
+#include <map>
 #include <memory>
+#include <set>
 
 #include "actors/sale/admission_queue.hpp"
 #include "tests/support/sim_world.hpp"
@@ -20,6 +22,7 @@ struct answer {
   errc code = errc::ok;
   int64_t retry_after_ms = 0;
   std::string order_id;
+  queued_facts queued; // with code queued
 };
 
 using answers = std::shared_ptr<std::vector<answer>>;
@@ -34,10 +37,12 @@ answers fire(sim_world& w, std::vector<purchase> ps) {
       self->request(dir, caf::infinite, purchase_atom_v, p)
         .then(
           [out, p](order& o) {
-            out->push_back({p.user_id, errc::ok, 0, o.order_id});
+            out->push_back({p.user_id, errc::ok, 0, o.order_id, {}});
           },
           [out, p](caf::error& e) {
-            out->push_back({p.user_id, to_errc(e), retry_after_ms(e), {}});
+            answer a{p.user_id, to_errc(e), retry_after_ms(e), {}, {}};
+            queued_of(e, a.queued);
+            out->push_back(a);
           });
   });
   w.run_random();
@@ -79,14 +84,27 @@ queue_view queue_of(sim_world& w, const std::string& id) {
   return v;
 }
 
+/// A slow queue; without tickets (`tickets_max` 0) a full room says busy.
 sim_options slow_queue(double rate, std::size_t waiting_max,
-                       int64_t wait_ms_max) {
+                       int64_t wait_ms_max, std::size_t tickets_max = 0) {
   sim_options o;
   o.directory.queue.rate_per_s = rate;
   o.directory.queue.burst = 1;
   o.directory.queue.waiting_max = waiting_max;
   o.directory.queue.wait_ms_max = wait_ms_max;
+  o.directory.queue.tickets_max = tickets_max;
   return o;
+}
+
+stock_view stock_of(sim_world& w, const std::string& id) {
+  stock_view v;
+  w.call(
+    w.directory, [&](stock_view& x) { v = x; }, stock_atom_v, id);
+  return v;
+}
+
+int64_t order_seq(const std::string& order_id) {
+  return std::stoll(order_id.substr(order_id.rfind('.') + 1));
 }
 
 } // namespace
@@ -118,6 +136,105 @@ TEST_CASE("queue: a full waiting room answers busy at once, with a hint, "
   REQUIRE(served.size() == 4);
   CHECK(std::is_sorted(served.begin() + 1, served.end()));
   CHECK(queue_of(w, "q").waiting == 0);
+}
+
+TEST_CASE("queue: behind a full room buyers get tickets - the line goes on "
+          "in ticket order ahead of newcomers and each holder collects its "
+          "answer once",
+          "[queue][tickets]") {
+  sim_world w{slow_queue(10, 3, 5'000, 100)};
+  create(w, make_spec(w, "q", 100));
+  auto out = fire(w, users("q", 10));
+  // One passes, three wait in the room, six get tickets 1..6 at once.
+  std::map<std::string, queued_facts> held;
+  for (const auto& a : *out)
+    if (a.code == errc::queued)
+      held[a.user] = a.queued;
+  REQUIRE(held.size() == 6);
+  std::set<int64_t> numbers;
+  for (const auto& [user, q] : held) {
+    numbers.insert(q.ticket);
+    CHECK(q.position == q.ticket); // the line was empty before them
+    CHECK(q.eta_ms >= q.position * 100);
+    CHECK_FALSE(q.likely_sold_out);
+  }
+  CHECK(numbers == std::set<int64_t>{1, 2, 3, 4, 5, 6});
+  // Two newcomers while the line waits: they join its end.
+  auto late = fire(w, users("q", 2, 10));
+  REQUIRE(late->size() == 2);
+  for (const auto& a : *late) {
+    CHECK(a.code == errc::queued);
+    CHECK(a.queued.ticket >= 7);
+    held[a.user] = a.queued;
+  }
+  auto v = queue_of(w, "q");
+  CHECK(v.tickets_issued == 8);
+  CHECK(v.tickets_waiting == 8);
+  CHECK(v.ticket_head == 1);
+  // A holder who comes back early is told its place again.
+  auto early = users("q", 1, 0);
+  for (auto& [user, q] : held)
+    if (q.ticket == 8)
+      early = {{"q", user, "r" + user.substr(1), 1, 0, false, 8}};
+  auto again = fire(w, early);
+  REQUIRE(again->size() == 1);
+  CHECK(again->front().code == errc::queued);
+  CHECK(again->front().queued.ticket == 8);
+  CHECK(again->front().queued.position == 8);
+  // The room, then the line, one token per 100 ms.
+  for (int i = 0; i < 12; ++i) {
+    w.advance_ms(100);
+    w.run_random();
+  }
+  v = queue_of(w, "q");
+  CHECK(v.tickets_waiting == 0);
+  // Every holder collects: orders in ticket order, one each.
+  std::vector<purchase> collect;
+  for (const auto& [user, q] : held)
+    collect.push_back({"q", user, "r" + user.substr(1), 1, 0, false, q.ticket});
+  auto got = fire(w, collect);
+  REQUIRE(got->size() == held.size());
+  std::map<int64_t, int64_t> seq_by_ticket;
+  for (const auto& a : *got) {
+    REQUIRE(a.code == errc::ok);
+    seq_by_ticket[held[a.user].ticket] = order_seq(a.order_id);
+  }
+  int64_t last = 0;
+  for (const auto& [ticket, seq] : seq_by_ticket) {
+    INFO("ticket " << ticket);
+    CHECK(seq > last); // served in the order the tickets were issued
+    last = seq;
+  }
+  CHECK(queue_of(w, "q").tickets_served == 8);
+  // Collected twice: the ticket is spent; the retry is a newcomer whose
+  // request id gets its order back, never a second one.
+  auto twice = fire(w, {collect.front()});
+  REQUIRE(twice->size() == 1);
+  CHECK(twice->front().code == errc::ok);
+  CHECK(stock_of(w, "q").counters.sold == 12);
+}
+
+TEST_CASE("queue: the ticket line is bounded and says when the stock ahead "
+          "is spoken for",
+          "[queue][tickets]") {
+  sim_world w{slow_queue(10, 1, 5'000, 4)};
+  create(w, make_spec(w, "q", 3));
+  auto out = fire(w, users("q", 8));
+  // One passes, one waits, four tickets, then the bound: busy.
+  CHECK(count(*out, errc::queued) == 4);
+  CHECK(count(*out, errc::busy) == 2);
+  int likely = 0;
+  for (const auto& a : *out)
+    likely += a.code == errc::queued && a.queued.likely_sold_out ? 1 : 0;
+  // Three units: 1 sold, 1 in the room, so the first ticket may still buy
+  // the last one; the other three tickets are likely sold out.
+  CHECK(likely >= 3);
+  for (int i = 0; i < 10; ++i) {
+    w.advance_ms(100);
+    w.run_random();
+  }
+  CHECK(stock_of(w, "q").counters.sold == 3);
+  CHECK(queue_of(w, "q").tickets_waiting == 0);
 }
 
 TEST_CASE("queue: a newcomer whose turn would come after the maximum wait "

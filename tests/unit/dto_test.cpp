@@ -447,6 +447,7 @@ TEST_CASE("every errc has its HTTP status", "[dto]") {
     {errc::wrong_answer, 403},
     {errc::challenge_used, 403},
     {errc::user_mismatch, 403},
+    {errc::queued, 429},
   };
   // The table covers the enum exactly: a new code must be added here.
   REQUIRE(table.size() == static_cast<std::size_t>(errc_last) + 1);
