@@ -321,7 +321,9 @@ bench_redis() {
 # start_seckill RUN: a fresh node in data/bench/seckill-RUN with durable
 # orders (cluster.conf's seckill.synchronous = "FULL") and the admission
 # queue and session limits opened wide, so that the run measures the engine
-# and not the brakes in front of it. Ports 0: the kernel picks free ones and
+# and not the brakes in front of it; buyers are not signed in (buyer-auth
+# open, items admission open), as nginx and Redis check no one either:
+# bench/buyers.sh measures what signing in costs. Ports 0: the kernel picks free ones and
 # the node_ready line says which. Sets seckill_pid, seckill_dir, seckill_http.
 start_seckill() {
   seckill_dir=$work/seckill-$1
@@ -332,7 +334,7 @@ start_seckill() {
     --seckill.data-dir="$seckill_dir" --seckill.http-port=0 --cluster.port=0 \
     --seckill.admission-rate-per-s=1000000 --seckill.admission-burst=100000 \
     --seckill.sessions-max=1000000 --seckill.waiting-room-max=100000 \
-    --seckill.log-level=warn
+    --seckill.buyer-auth=open --seckill.log-level=warn
   seckill_pid=$server_pid
   seckill_http=$(sed -n 's/^node_ready .* http=\([^ ]*\) .*/\1/p' "$work/seckill-$1.log")
   grep -q '^node_ready .* data_dir=' "$work/seckill-$1.log" || fail "no node_ready line"
@@ -344,7 +346,7 @@ create_item() {
   local header=$seckill_dir/auth.header code
   note_line "printf 'Authorization: Bearer %s\\n' \"\$(cat $seckill_dir/admin-token)\" > $header"
   printf 'Authorization: Bearer %s\n' "$(cat "$seckill_dir/admin-token")" >"$header"
-  local body="{\"item_id\":\"$1\",\"total\":$seckill_total,\"per_user_limit\":1,"
+  local body="{\"item_id\":\"$1\",\"total\":$seckill_total,\"per_user_limit\":1,\"admission\":\"open\","
   body+="\"starts_at_ms\":$(($(date +%s%3N) - 1000))}"
   code=$(run curl -s -o "$seckill_dir/create-$1.json" -w '%{http_code}' -X POST \
     "http://$seckill_http/api/v1/items" -H "@$header" \
@@ -491,10 +493,13 @@ machine() {
 }
 
 write_doc() {
-  local profile overload tmp=$doc.tmp took=$(($(date +%s) - started_s))
+  local profile overload buyers tmp=$doc.tmp took=$(($(date +%s) - started_s))
   profile=$(kept_section profile "## Profile
 
 _Not written yet: another script fills this section; bench/compare.sh keeps it._")
+  buyers=$(kept_section buyers "## Buyers: what signing in costs
+
+_Not written yet: bench/buyers.sh fills this section; bench/compare.sh keeps it._")
   if [[ -f $work/overload/section.md ]]; then
     overload=$(cat "$work/overload/section.md") # written by this run
   else
@@ -602,6 +607,8 @@ $(cat "$work/commands.txt")
 $profile
 
 $overload
+
+$buyers
 EOF
   } >"$tmp"
   mv "$tmp" "$doc"

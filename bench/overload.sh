@@ -66,7 +66,7 @@ start_node() {
   mkdir -p "$node_dir"
   local args=(--config-file="$config" --seckill.data-dir="$node_dir"
     --seckill.http-port=0 --seckill.sessions-max=1000000
-    --seckill.http-connections-max=20000 "$@")
+    --seckill.http-connections-max=20000 --seckill.buyer-auth=open "$@")
   echo "./$build/seckill-node ${args[*]}" >>"$work/commands.txt"
   "./$build/seckill-node" "${args[@]}" >"$log" 2>&1 &
   pid=$!
@@ -100,7 +100,7 @@ create_item() { # create_item ID TOTAL
     "http://$node_http/api/v1/items" \
     -H "Authorization: Bearer $(cat "$node_dir/admin-token")" \
     -H 'Content-Type: application/json' \
-    -d "{\"item_id\":\"$1\",\"total\":$2,\"per_user_limit\":1,\"starts_at_ms\":$(($(date +%s%3N) - 1000))}")
+    -d "{\"item_id\":\"$1\",\"total\":$2,\"per_user_limit\":1,\"admission\":\"open\",\"starts_at_ms\":$(($(date +%s%3N) - 1000))}")
   [[ $code == 201 ]] || fail "creating $1 answered $code" "$node_dir/create-$1.json"
 }
 

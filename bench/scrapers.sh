@@ -55,7 +55,7 @@ for bin in "${bins[@]}"; do
   "$bin" --config-file="$(dirname "$bin")/../cluster.conf" --seckill.data-dir="$work/data" \
     --seckill.http-port=$port --cluster.port=0 --seckill.admin-token=$token \
     --seckill.log-level=warn --seckill.items-max=$((items + 10)) \
-    --seckill.shed-lag-ms=0 > "$work/node.log" 2>&1 &
+    --seckill.shed-lag-ms=0 --seckill.buyer-auth=open > "$work/node.log" 2>&1 &
   node_pid=$!
   for ((t = 0; t < 100; ++t)); do
     curl -sf "http://127.0.0.1:$port/healthz" > /dev/null && break
@@ -65,7 +65,7 @@ for bin in "${bins[@]}"; do
   for ((i = 0; i < items; ++i)); do
     curl -sf -o /dev/null -X POST -H "Authorization: Bearer $token" \
       -H 'Content-Type: application/json' \
-      -d "{\"item_id\":\"sc$i\",\"name\":\"n\",\"total\":$((i == 0 ? purchases * 4 : 100)),\"per_user_limit\":1,\"mode\":\"order\"}" \
+      -d "{\"item_id\":\"sc$i\",\"name\":\"n\",\"total\":$((i == 0 ? purchases * 4 : 100)),\"per_user_limit\":1,\"mode\":\"order\",\"admission\":\"open\"}" \
       "http://127.0.0.1:$port/api/v1/items"
   done
   row=$(buy_run quiet)

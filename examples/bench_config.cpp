@@ -3,6 +3,8 @@
 // names it.
 #include "bench_config.hpp"
 
+#include <fstream>
+
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -70,6 +72,16 @@ bool parse_items(const std::string& v, std::vector<std::string>& out) {
 }
 
 // Applies one flag; false if its value is out of bounds or it is unknown.
+// The first line of a secret file: 32 bytes at least (HS256's key).
+bool read_secret(const std::string& path, std::string& out) {
+  std::ifstream in{path};
+  std::string line;
+  if (!in || !std::getline(in, line) || line.size() < 32)
+    return false;
+  out = line;
+  return true;
+}
+
 bool apply(const std::string& name, const std::string& v, bench_config& cfg) {
   uint64_t u = 0;
   double d = 0;
@@ -121,6 +133,12 @@ bool apply(const std::string& name, const std::string& v, bench_config& cfg) {
     return to_u64(v, u) && (cfg.seed = u, true);
   if (name == "run")
     return plain_id(v) && (cfg.run = v, true);
+  if (name == "buyer-jwt-secret-file")
+    return read_secret(v, cfg.jwt_secret);
+  if (name == "sale-secret-file")
+    return read_secret(v, cfg.sale_secret);
+  if (name == "forge")
+    return (v == "true" || v == "false") && (cfg.forge = v == "true", true);
   return false;
 }
 
@@ -138,6 +156,8 @@ bool cross_check(const bench_config& cfg, std::string& error) {
     error = "--rate is for --mode=open only";
   else if (!cfg.open_loop && cfg.ramp_s > 0)
     error = "--ramp-s is for --mode=open only";
+  else if (cfg.forge && cfg.jwt_secret.empty())
+    error = "--forge=true needs --buyer-jwt-secret-file (what it forges)";
   return error.empty();
 }
 
@@ -175,7 +195,9 @@ const char* usage_text() {
          "  [--retry-share=0] [--double-click-share=0] [--timeout-ms=5000]\n"
          "  [--check=true] [--limit=1] [--orders-max=10000000] "
          "[--backlog-max=1000000]\n"
-         "  [--csv=FILE] [--plot=FILE.png] [--seed=1] [--run=ID]\n";
+         "  [--csv=FILE] [--plot=FILE.png] [--seed=1] [--run=ID]\n"
+         "  [--buyer-jwt-secret-file=F [--sale-secret-file=F] "
+         "[--forge=false]]\n";
 }
 
 } // namespace bench

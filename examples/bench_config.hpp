@@ -45,6 +45,15 @@ struct bench_config {
   uint64_t timeout_ms = 5'000;
   uint64_t seed = 1;
   std::string run; // user ids are b<run>-u<k>; default: the start time
+  /// Buyers sign in: every purchase carries a JWT for its user signed with
+  /// the secret of --buyer-jwt-secret-file (the node's buyer secret), and a
+  /// sale token signed with --sale-secret-file's (as the node issues it).
+  /// Empty: none sent (a node with buyer-auth open, open items).
+  std::string jwt_secret;
+  std::string sale_secret;
+  /// --forge=true: the JWTs are signed with a wrong secret (the flood of
+  /// forged tokens the front door refuses 401).
+  bool forge = false;
 };
 
 // Fills `cfg` from argv. On a usage error returns false with `error` set to

@@ -1,6 +1,8 @@
 // seckill-bench load engine (see bench_engine.hpp for the rules it keeps).
 #include "bench_engine.hpp"
 
+#include "messages/buyer_tokens.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -57,6 +59,12 @@ void print_progress(const bench_config& cfg, const second_row& row,
 }
 
 } // namespace
+
+int64_t wall_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
+    .count();
+}
 
 int64_t now_us() {
   using namespace std::chrono;
@@ -199,9 +207,25 @@ void engine::dispatch(int64_t now, bool generate) {
 
 void engine::send_request(connection& c, const request_spec& req, int64_t now) {
   const endpoint& node = cfg_.nodes[c.node];
-  c.out = purchase_request(node.host + ":" + node.port, cfg_.items[req.item],
-                           user_id(cfg_, req.user),
-                           request_id(cfg_, req.user, req.seq));
+  auto user = user_id(cfg_, req.user);
+  const auto& item = cfg_.items[req.item];
+  std::string jwt, sale;
+  if (!cfg_.jwt_secret.empty()) {
+    // Minted here per request, as a login service would have: the cost is
+    // the client's (a few microseconds), the check the node's.
+    static const std::string forged_key =
+      "not-the-node-secret-0123456789abcdef";
+    seckill::tokens::jwt_claims claims{user, wall_ms() / 1000 + 3600, 0};
+    jwt = seckill::tokens::mint_jwt(cfg_.forge ? forged_key : cfg_.jwt_secret,
+                                    claims);
+  }
+  if (!cfg_.sale_secret.empty()) {
+    auto now_ms = wall_ms();
+    sale = seckill::tokens::mint_sale_token(cfg_.sale_secret, user, item,
+                                            now_ms, now_ms + 3'600'000);
+  }
+  c.out = purchase_request(node.host + ":" + node.port, item, user,
+                           request_id(cfg_, req.user, req.seq), jwt, sale);
   c.out_sent = 0;
   c.req = req;
   c.sent_us = now;

@@ -28,15 +28,24 @@ struct http_response {
   std::string body;
 };
 
+/// `jwt` (a buyer JWT, "" for none) goes in Authorization; `sale_token`
+/// ("" for none) in the body.
 inline std::string purchase_request(const std::string& host,
                                     const std::string& item,
                                     const std::string& user,
-                                    const std::string& request_id) {
+                                    const std::string& request_id,
+                                    const std::string& jwt = {},
+                                    const std::string& sale_token = {}) {
   std::string body = "{\"user_id\":\"" + user
                      + "\",\"quantity\":1,\"request_id\":\"" + request_id
-                     + "\"}";
+                     + "\"";
+  if (!sale_token.empty())
+    body += ",\"sale_token\":\"" + sale_token + "\"";
+  body += "}";
+  std::string auth =
+    jwt.empty() ? std::string{} : "\r\nAuthorization: Bearer " + jwt;
   return "POST /api/v1/items/" + item + "/purchase HTTP/1.1\r\nHost: " + host
-         + "\r\nContent-Type: application/json\r\nContent-Length: "
+         + auth + "\r\nContent-Type: application/json\r\nContent-Length: "
          + std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 

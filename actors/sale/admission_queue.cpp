@@ -55,6 +55,7 @@ int64_t now(queue_pointer self) {
 }
 
 void drain(queue_pointer self);
+caf::error take_ticket(queue_pointer self, purchase& p);
 
 // Sends `p` on downstream (one in flight more) and calls `done` with the
 // order or the error.
@@ -166,10 +167,17 @@ void drain(queue_pointer self) {
   auto t = now(self);
   while (!st.waiting.empty()
          && t - st.waiting.front().arrived_ms >= st.cfg.wait_ms_max) {
-    auto hint =
-      retry_hint_ms(st.waiting.size(), st.cfg.rate_per_s, st.cfg.wait_ms_max);
-    st.waiting.front().rp.deliver(make_error(errc::busy, hint));
+    // Waited its maximum: a ticket keeps its purchase in line (busy when
+    // tickets are off or at their bound).
+    auto w = std::move(st.waiting.front());
     st.waiting.pop_front();
+    if (st.cfg.tickets_max > 0) {
+      w.rp.deliver(take_ticket(self, w.p));
+      continue;
+    }
+    w.rp.deliver(
+      make_error(errc::busy, retry_hint_ms(st.waiting.size(), st.cfg.rate_per_s,
+                                           st.cfg.wait_ms_max)));
     st.rejected += 1;
   }
   while (!st.waiting.empty() && st.inflight < st.cfg.inflight_max
@@ -221,9 +229,10 @@ caf::error queued_answer(queue_pointer self, int64_t ticket, int64_t position,
   return make_queued(q);
 }
 
-/// A newcomer the room cannot take: a ticket and its place at the line's
-/// end, or busy when the tickets are at their bound.
-caf::result<order> issue_ticket(queue_pointer self, purchase& p) {
+/// A buyer the room cannot take (a newcomer, or a waiter whose wait ran
+/// out): a ticket and a place at the line's end, answered queued; or busy
+/// when the tickets are at their bound (or off).
+caf::error take_ticket(queue_pointer self, purchase& p) {
   auto& st = self->state;
   auto held = st.line.size() + st.line_inflight.size() + st.decided.size();
   if (held >= st.cfg.tickets_max) {
@@ -240,7 +249,6 @@ caf::result<order> issue_ticket(queue_pointer self, purchase& p) {
   st.line_units += p.quantity;
   st.line.push_back(ticketed_purchase{ticket, std::move(p)});
   st.tickets_issued += 1;
-  drain(self);
   return queued_answer(self, ticket, static_cast<int64_t>(st.line.size()),
                        ahead);
 }
@@ -310,8 +318,11 @@ caf::result<order> on_purchase(queue_pointer self, purchase& p) {
   bool full = !pass
               && room_refuses(st.waiting.size(), st.cfg.waiting_max,
                               st.cfg.rate_per_s, st.cfg.wait_ms_max);
-  if (!st.line.empty() || (full && st.cfg.tickets_max > 0))
-    return issue_ticket(self, p);
+  if (!st.line.empty() || (full && st.cfg.tickets_max > 0)) {
+    auto answer = take_ticket(self, p);
+    drain(self);
+    return answer;
+  }
   if (full) {
     st.rejected += 1;
     return make_error(

@@ -4,7 +4,9 @@
 // Every wait is bounded; nothing asserts on wall-clock speed.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -261,4 +263,122 @@ TEST_CASE("buyers: seckill-cli buyer-token signs with the node's generated "
   CHECK(r.status == 201);
   CHECK(open.log().find("buyer_auth_open") != std::string::npos);
   CHECK(open.terminate() == 0);
+}
+
+TEST_CASE("buyers: a crowd through the waiting room - every ticket holder "
+          "who comes back is served in ticket order and no one twice",
+          "[buyer]") {
+  temp_dir tmp;
+  node_process node(
+    (tmp.path / "data").string(),
+    buyer_args({"--seckill.admission-rate-per-s=20",
+                "--seckill.admission-burst=1", "--seckill.waiting-room-max=2",
+                "--seckill.wait-ms-max=50"}));
+  http_client admin(node.http_port());
+  item_def d;
+  d.item_id = "wr";
+  d.total = 1'000;
+  REQUIRE(create_item(admin, d).status == 201);
+  constexpr int buyers = 40;
+  auto body_of = [](int i, const std::string& ticket) {
+    auto user = "w" + std::to_string(i);
+    auto body = R"({"quantity":1,"request_id":"r)" + std::to_string(i)
+                + R"(","sale_token":")" + sale_token(user, "wr") + "\"";
+    if (!ticket.empty())
+      body += R"(,"ticket":")" + ticket + "\"";
+    return body + "}";
+  };
+  // The crowd at once: four connections, ten buyers each, all pipelined.
+  std::vector<http_reply> first(buyers);
+  std::vector<std::thread> crowd;
+  for (int k = 0; k < 4; ++k)
+    crowd.emplace_back([&, k] {
+      http_client c(node.http_port());
+      std::string bytes;
+      for (int i = k; i < buyers; i += 4) {
+        auto body = body_of(i, {});
+        bytes += "POST /api/v1/items/wr/purchase HTTP/1.1\r\nHost: x\r\n"
+                 + buyer_header("w" + std::to_string(i))
+                 + "\r\nContent-Type: application/json\r\nContent-Length: "
+                 + std::to_string(body.size()) + "\r\n\r\n" + body;
+      }
+      c.send_raw(bytes);
+      for (int i = k; i < buyers; i += 4)
+        first[i] = c.read_reply();
+    });
+  for (auto& t : crowd)
+    t.join();
+  std::map<int64_t, int> holder_of; // ticket number -> buyer
+  std::map<int, std::string> ticket_of;
+  int served_at_once = 0;
+  for (int i = 0; i < buyers; ++i) {
+    INFO("buyer " << i << ": " << first[i].status << " " << first[i].body);
+    if (first[i].status == 201) {
+      ++served_at_once;
+      continue;
+    }
+    REQUIRE(problem_mismatch(first[i], 429, "queued") == "");
+    CHECK(!first[i].header("retry-after").empty());
+    auto ticket = json_field(first[i].body, "ticket");
+    auto number = std::stoll(ticket.substr(ticket.find('.', 3) + 1));
+    CHECK(json_int(first[i].body, "position") >= 1);
+    holder_of[number] = i;
+    ticket_of[i] = ticket;
+  }
+  REQUIRE(holder_of.size() >= 20); // the room holds 2: most got tickets
+  // Another buyer presenting a holder's ticket is refused.
+  http_client c(node.http_port());
+  auto [some_number, some_holder] = *holder_of.begin();
+  auto stolen = body_of(buyers + 1, ticket_of[some_holder]);
+  auto r = c.request("POST", "/api/v1/items/wr/purchase", stolen,
+                     {buyer_header("w" + std::to_string(buyers + 1))});
+  CHECK(problem_mismatch(r, 403, "invalid_token") == "");
+  (void)some_number;
+  // Every holder comes back with its ticket, in random order, until served.
+  std::map<int, int64_t> order_seq_of; // buyer -> the order's number
+  std::vector<int> left;
+  for (auto& [number, i] : holder_of)
+    left.push_back(i);
+  for (int round = 0; round < 100 && !left.empty(); ++round) {
+    std::vector<int> still;
+    for (auto k = left.size(); k-- > 0;) { // back to front: not in order
+      auto i = left[k];
+      auto reply =
+        c.request("POST", "/api/v1/items/wr/purchase", body_of(i, ticket_of[i]),
+                  {buyer_header("w" + std::to_string(i))});
+      if (reply.status == 200 || reply.status == 201) {
+        auto id = json_field(reply.body, "order_id");
+        order_seq_of[i] = std::stoll(id.substr(id.rfind('.') + 1));
+      } else {
+        INFO(reply.body);
+        REQUIRE(reply.status == 429);
+        ticket_of[i] = json_field(reply.body, "ticket");
+        still.push_back(i);
+      }
+    }
+    std::reverse(still.begin(), still.end());
+    left = still;
+    sleep_ms(100);
+  }
+  REQUIRE(left.empty());
+  // Served in the order the tickets were issued: their orders' numbers grow
+  // with the ticket numbers.
+  int64_t last = 0;
+  for (auto& [number, i] : holder_of) {
+    INFO("ticket " << number << " buyer " << i);
+    CHECK(order_seq_of[i] > last);
+    last = order_seq_of[i];
+  }
+  // No one twice: one order per buyer, the stock says as much.
+  auto stock = c.request("GET", "/api/v1/items/wr/stock");
+  CHECK(json_int(stock.body, "sold")
+        == served_at_once + static_cast<int64_t>(holder_of.size()));
+  std::string out;
+  REQUIRE(run_cli({"--node", "127.0.0.1:" + std::to_string(node.cluster_port()),
+                   "--json", "item", "wr"},
+                  out)
+          == 0);
+  CHECK(json_int(out, "tickets_issued")
+        == static_cast<int64_t>(holder_of.size()));
+  CHECK(node.terminate() == 0);
 }
