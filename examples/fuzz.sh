@@ -21,7 +21,7 @@ rss_mb=${FUZZ_RSS_MB:-2048}
 jobs=${FUZZ_JOBS:-2}              # build parallelism
 targets=("$@")
 if ((${#targets[@]} == 0)); then
-  targets=(fuzz_http_request fuzz_purchase_json fuzz_item_json)
+  targets=(fuzz_http_request fuzz_purchase_json fuzz_item_json fuzz_buyer_tokens)
 fi
 
 cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DSECKILL_FUZZ=ON \

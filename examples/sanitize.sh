@@ -12,7 +12,7 @@
 #   SANITIZE_TAGS="[dto]" bash examples/sanitize.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tags=${SANITIZE_TAGS:-"[dto],[http],[store],[wire],[rules],[item_book],[item],[queue],[session],[hostile],[cli],[cluster],[tls]~[example],[node],[data-dir],[retry],[fault]"}
+tags=${SANITIZE_TAGS:-"[dto],[http],[store],[wire],[rules],[item_book],[item],[queue],[session],[hostile],[cli],[cluster],[tls]~[example],[node],[data-dir],[retry],[fault],[tokens],[buyer]"}
 cmake -S . -B build-asan -DSECKILL_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug \
   -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" > /dev/null
 cmake --build build-asan -j2 --target seckill-tests

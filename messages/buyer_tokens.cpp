@@ -66,6 +66,12 @@ bool base64url_decode(std::string_view text, std::string& out) {
   if (n < 0 || static_cast<std::size_t>(n) < pad)
     return false;
   bytes.resize(static_cast<std::size_t>(n) - pad);
+  // Only the canonical form: unused low bits of the last character must be
+  // zero, or two strings would carry the same bytes (a signature changed in
+  // its last character would still hold, and a challenge could be redeemed
+  // once per spelling).
+  if (base64url_encode(bytes) != text)
+    return false;
   out = std::move(bytes);
   return true;
 }
@@ -314,7 +320,9 @@ fault check_ticket(std::string_view ticket, std::string_view secret,
       || parts[0] != "t1" || !read_ms(parts[2], n) || n == 0
       || !read_ms(parts[3], expires))
     return fault::malformed;
-  if (!signature_holds(
+  // The node named is the checker's: a ticket is good only in its line.
+  if (parts[1] != node
+      || !signature_holds(
         secret, ticket_data(node, user, item, parts[2], parts[3]), parts[4]))
     return fault::signature;
   if (now_ms >= expires)

@@ -52,8 +52,9 @@ const char* describe(fault f);
 /// Base64url without padding (RFC 4648, section 5).
 std::string base64url_encode(std::string_view bytes);
 
-/// False on any character outside the url alphabet, on '=', and on a
-/// length no encoding has (4k+1).
+/// False on any character outside the url alphabet, on '=', on a length no
+/// encoding has (4k+1), and on a non-canonical spelling (unused low bits of
+/// the last character set): one byte string has one text.
 bool base64url_decode(std::string_view text, std::string& out);
 
 /// HMAC-SHA-256 of `data` under `key`: 32 bytes.

@@ -51,7 +51,7 @@ bool same(const item_spec& a, const item_spec& b) {
          && a.per_user_limit == b.per_user_limit
          && a.starts_at_ms == b.starts_at_ms && a.ends_at_ms == b.ends_at_ms
          && a.mode == b.mode && a.reserve_ttl_ms == b.reserve_ttl_ms
-         && a.price_cents == b.price_cents;
+         && a.price_cents == b.price_cents && a.admission == b.admission;
 }
 
 item_spec sentinel() {
@@ -84,6 +84,7 @@ const field_def fields[] = {
   {"reserve_ttl_ms", "reserveTtlMs", &item_spec::reserve_ttl_ms},
   {"price_cents", "priceCents", &item_spec::price_cents},
   {"status", "status", nullptr},
+  {"admission", "admission", nullptr},
 };
 constexpr std::size_t field_count = sizeof fields / sizeof fields[0];
 
@@ -145,6 +146,8 @@ void check_against_nlohmann(const std::string& body, const item_spec& s) {
   text(0, s.item_id, defaults.item_id);
   text(1, s.name, defaults.name);
   text(6, seckill::to_string(s.mode), seckill::to_string(defaults.mode));
+  // An item created through the API needs a sale token unless it says so.
+  text(10, seckill::to_string(s.admission), "token");
   for (std::size_t i = 0; i < field_count; ++i) {
     if (fields[i].number == nullptr)
       continue;
