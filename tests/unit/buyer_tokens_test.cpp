@@ -194,7 +194,6 @@ TEST_CASE("ticket: bound to node, user, item, number and expiry", "[tokens]") {
   CHECK(
     tokens::check_ticket(t, secret, "n1", "alice", "sku-1", now_ms + 1'000, n)
     == fault::expired);
-  (void)seven;
 }
 
 TEST_CASE("challenge: arithmetic and proof of work, bound and timed",
