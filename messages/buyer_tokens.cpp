@@ -1,18 +1,38 @@
 // The signed strings of the front of the sale (see buyer_tokens.hpp).
 #include "messages/buyer_tokens.hpp"
 
+#include <array>
 #include <charconv>
+#include <cstdio>
+#include <cstdlib>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 
 #include "messages/limits.hpp"
 
 namespace seckill::tokens {
+
+const char* to_string(fault f) {
+  switch (f) {
+    case fault::none: return "none";
+    case fault::missing: return "missing";
+    case fault::malformed: return "malformed";
+    case fault::algorithm: return "algorithm";
+    case fault::signature: return "signature";
+    case fault::expired: return "expired";
+    case fault::not_yet_valid: return "not_yet_valid";
+    case fault::subject: return "subject";
+    case fault::too_fast: return "too_fast";
+    case fault::wrong_answer: return "wrong_answer";
+  }
+  return "?";
+}
 
 const char* describe(fault f) {
   switch (f) {
@@ -76,13 +96,70 @@ bool base64url_decode(std::string_view text, std::string& out) {
   return true;
 }
 
+namespace {
+
+// OpenSSL 3 looks the algorithm up by name on every one-shot HMAC() (about
+// 1 us of the 2 us a sale token took, measured with seckill-bench-tokens):
+// each thread keeps a keyed context per secret (a node has two) and
+// re-initialises it with the same key (EVP_MAC_init with a null key).
+struct keyed_mac {
+  std::string key;
+  EVP_MAC_CTX* ctx = nullptr;
+  keyed_mac() = default;
+  keyed_mac(const keyed_mac&) = delete;
+  keyed_mac& operator=(const keyed_mac&) = delete;
+  ~keyed_mac() { EVP_MAC_CTX_free(ctx); }
+};
+
+constexpr std::size_t keyed_macs_per_thread = 4;
+
+EVP_MAC_CTX* mac_for(std::string_view key) {
+  thread_local EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  thread_local std::array<keyed_mac, keyed_macs_per_thread> cache;
+  thread_local std::size_t next = 0;
+  if (mac == nullptr)
+    return nullptr;
+  for (auto& k : cache)
+    if (k.ctx != nullptr && k.key == key)
+      return EVP_MAC_init(k.ctx, nullptr, 0, nullptr) == 1 ? k.ctx : nullptr;
+  auto& slot = cache[next++ % cache.size()];
+  EVP_MAC_CTX_free(slot.ctx);
+  slot.ctx = EVP_MAC_CTX_new(mac);
+  slot.key.assign(key.data(), key.size());
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0),
+                         OSSL_PARAM_END};
+  if (slot.ctx == nullptr
+      || EVP_MAC_init(slot.ctx,
+                      reinterpret_cast<const unsigned char*>(key.data()),
+                      key.size(), params)
+           != 1) {
+    slot.key.clear();
+    return nullptr;
+  }
+  return slot.ctx;
+}
+
+} // namespace
+
 std::string hmac_sha256(std::string_view key, std::string_view data) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac,
-       &len);
-  return std::string(reinterpret_cast<const char*>(mac), len);
+  unsigned char out[EVP_MAX_MD_SIZE];
+  std::size_t len = 0;
+  auto* ctx = mac_for(key);
+  bool ok =
+    ctx != nullptr
+    && EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(data.data()),
+                      data.size())
+         == 1
+    && EVP_MAC_final(ctx, out, &len, sizeof out) == 1;
+  // Always on, without messages/assert.hpp (this file links no CAF): a MAC
+  // that could not be computed must never compare equal to anything.
+  if (!ok || len != 32) {
+    std::fprintf(stderr, "seckill: assertion failed: OpenSSL computes "
+                         "HMAC-SHA-256\n");
+    std::abort();
+  }
+  return std::string(reinterpret_cast<const char*>(out), len);
 }
 
 std::string sha256(std::string_view data) {
@@ -204,16 +281,22 @@ fault verify_jwt(std::string_view token, std::string_view secret,
   std::vector<std::string_view> parts;
   if (token.size() > limits::jwt_bytes_max || !split(token, 3, parts))
     return fault::malformed;
-  nlohmann::json header;
-  if (!parse_object(parts[0], header))
-    return fault::malformed;
-  // The algorithm is ours to choose, never the token's: exactly HS256, and
-  // no header that asks the checker for more ("crit") or another key.
-  auto alg = header.find("alg");
-  if (alg == header.end() || !alg->is_string() || *alg != "HS256"
-      || header.contains("crit") || header.contains("jku")
-      || header.contains("jwk"))
-    return fault::algorithm;
+  // The header almost every login service writes is known byte for byte;
+  // any other is read and judged.
+  static const std::string usual_header =
+    base64url_encode(R"({"alg":"HS256","typ":"JWT"})");
+  if (parts[0] != usual_header) {
+    nlohmann::json header;
+    if (!parse_object(parts[0], header))
+      return fault::malformed;
+    // The algorithm is ours to choose, never the token's: exactly HS256,
+    // and no header that asks the checker for more ("crit") or another key.
+    auto alg = header.find("alg");
+    if (alg == header.end() || !alg->is_string() || *alg != "HS256"
+        || header.contains("crit") || header.contains("jku")
+        || header.contains("jwk"))
+      return fault::algorithm;
+  }
   auto signed_len = parts[0].size() + 1 + parts[1].size();
   if (!signature_holds(secret, token.substr(0, signed_len), parts[2]))
     return fault::signature;

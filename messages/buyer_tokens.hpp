@@ -43,6 +43,9 @@ enum class fault : uint8_t {
   wrong_answer,  // a challenge answered wrongly
 };
 
+/// The fault's name ("signature"), for metrics and logs.
+const char* to_string(fault f);
+
 /// A sentence for a problem's detail ("the token's signature does not
 /// match").
 const char* describe(fault f);

@@ -498,9 +498,9 @@ void on_metrics(bridge_pointer self, exchange_ptr ex) {
                   view_of(*env.switches, *env.gate_stats, steady_clock_us()());
               http::response resp;
               resp.content_type = "text/plain; version=0.0.4";
-              resp.body =
-                format_metrics(*env.counters, st, items, env.remote.get(),
-                               members, env.gate_stats.get(), sw);
+              resp.body = format_metrics(
+                *env.counters, st, items, env.remote.get(), members,
+                env.gate_stats.get(), sw, env.buyers.get());
               done(std::move(resp));
             },
             fail);

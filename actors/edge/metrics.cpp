@@ -1,6 +1,8 @@
 // The Prometheus text of /metrics (see metrics.hpp).
 #include "actors/edge/metrics.hpp"
 
+#include <array>
+#include <atomic>
 #include <cstdio>
 #include <sstream>
 
@@ -261,6 +263,50 @@ void write_gate(writer& w, const gate_counters& c, const switches_view& v) {
   }
 }
 
+void write_buyers(writer& w, buyer_gate& b) {
+  auto& c = b.counters();
+  auto by_fault =
+    [&w](
+      const char* name, const char* help,
+      const std::array<std::atomic<int64_t>, buyer_counters::faults>& counts) {
+      w.family(name, "counter", help);
+      for (std::size_t f = 1; f < counts.size(); ++f) // 0: none, not a refusal
+        w.sample(
+          name,
+          label("reason", tokens::to_string(static_cast<tokens::fault>(f))),
+          counts[f].load(std::memory_order_relaxed));
+    };
+  by_fault("seckill_buyer_jwt_refused_total",
+           "Buyer requests answered 401 at the front door, by reason.",
+           c.jwt_refused);
+  by_fault("seckill_sale_token_refused_total",
+           "Purchases whose sale token did not hold (403), by reason.",
+           c.sale_token_refused);
+  struct one {
+    const char* name;
+    const char* help;
+    const std::atomic<int64_t>& value;
+  };
+  for (const auto& x :
+       {one{"seckill_sale_tokens_issued_total", "Sale tokens issued.",
+            c.sale_tokens_issued},
+        one{"seckill_challenges_issued_total", "Quiz challenges issued.",
+            c.challenges_issued},
+        one{"seckill_challenges_redeemed_total",
+            "Challenges answered right, each buying one sale token.",
+            c.challenges_redeemed},
+        one{"seckill_challenges_replayed_total",
+            "Challenges presented again after they were redeemed (403).",
+            c.challenges_replayed}}) {
+    w.family(x.name, "counter", x.help);
+    w.sample(x.name, "", x.value.load(std::memory_order_relaxed));
+  }
+  w.family("seckill_challenges_remembered", "gauge",
+           "Redeemed challenges this node remembers until they expire.");
+  w.sample("seckill_challenges_remembered", "",
+           static_cast<int64_t>(b.used_challenges()));
+}
+
 } // namespace
 
 std::string format_metrics(const bridge_counters& counters,
@@ -269,7 +315,7 @@ std::string format_metrics(const bridge_counters& counters,
                            const relay_counters* remote,
                            const std::vector<member_view>& members,
                            const gate_counters* gate,
-                           const switches_view& switches) {
+                           const switches_view& switches, buyer_gate* buyers) {
   writer w;
   write_requests(w, counters);
   write_node(w, status);
@@ -281,6 +327,8 @@ std::string format_metrics(const bridge_counters& counters,
     write_members(w, members);
   if (gate != nullptr)
     write_gate(w, *gate, switches);
+  if (buyers != nullptr)
+    write_buyers(w, *buyers);
   return w.text();
 }
 

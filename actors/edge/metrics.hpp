@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "actors/cluster/relay.hpp"
+#include "actors/edge/buyer_gate.hpp"
 #include "actors/edge/counters.hpp"
 #include "actors/edge/front_gate.hpp"
 #include "messages/types.hpp"
@@ -24,6 +25,7 @@ std::string format_metrics(const bridge_counters& counters,
                            const relay_counters* remote = nullptr,
                            const std::vector<member_view>& members = {},
                            const gate_counters* gate = nullptr,
-                           const switches_view& switches = {});
+                           const switches_view& switches = {},
+                           buyer_gate* buyers = nullptr);
 
 } // namespace seckill

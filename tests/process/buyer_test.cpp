@@ -100,6 +100,11 @@ TEST_CASE("buyers: no JWT, a forged or expired JWT is 401 and takes nothing",
   CHECK(problem_mismatch(r, 403, "user_mismatch") == "");
   auto stock = c.request("GET", "/api/v1/items/jw/stock");
   CHECK(json_int(stock.body, "available") == 5);
+  auto m = c.request("GET", "/metrics", {}, {admin_header()});
+  CHECK(m.body.find("seckill_buyer_jwt_refused_total{reason=\"signature\"} 1\n")
+        != std::string::npos);
+  CHECK(m.body.find("seckill_buyer_jwt_refused_total{reason=\"missing\"} 1\n")
+        != std::string::npos);
   // The right JWT buys; the user is the JWT's even without a body user_id.
   CHECK(c.request("POST", target, body, {buyer_header("alice")}).status == 201);
   CHECK(buy(c, "jw", "bob", "r2").status == 201);
