@@ -5,8 +5,8 @@
 #   one node, durable (synchronous = FULL), the admission opened wide, and
 #   seckill-bench in closed loop against it, one run after another:
 #     none      buyer-auth open, item admission open (no sign-in at all)
-#     jwt       every purchase with a buyer JWT, item admission open
-#     token     a buyer JWT and a sale token, item admission token
+#     jwt-1/2   every purchase with a buyer JWT, item admission open
+#     token-1/2 a buyer JWT and a sale token, item admission token
 #     forged    every JWT signed with another secret: all refused 401
 #   each with durable purchases/s and the node's own server time per
 #   purchase (from /metrics: seckill_purchase_server_seconds, by class).
@@ -100,8 +100,12 @@ start jwt
 create b-open open
 create b-token token
 secret=(--buyer-jwt-secret-file="$dir/buyer-jwt-secret")
-run jwt admitted b-open "${secret[@]}"
-run token admitted b-token "${secret[@]}" --sale-secret-file="$dir/sale-secret"
+# In the order A B B A, so that a drift over the node's life (a growing
+# file, a warming cache) shows as the difference between the pairs.
+run jwt-1 admitted b-open "${secret[@]}"
+run token-1 admitted b-token "${secret[@]}" --sale-secret-file="$dir/sale-secret"
+run token-2 admitted b-token "${secret[@]}" --sale-secret-file="$dir/sale-secret"
+run jwt-2 admitted b-open "${secret[@]}"
 run forged refused b-token "${secret[@]}" --forge=true
 stop
 
@@ -131,8 +135,10 @@ for \`forged\`, whose every answer is 401 at the front door).
 $(printf '%s\n' "${rows[@]}")
 
 - none: buyer-auth open, admission open (no check at all);
-- jwt: a buyer JWT per purchase (HS256), admission open;
-- token: a buyer JWT and a sale token per purchase, admission token;
+- jwt-1, jwt-2: a buyer JWT per purchase (HS256), admission open;
+- token-1, token-2: a buyer JWT and a sale token per purchase, admission
+  token (run between the two jwt runs: the spread between runs of the same
+  kind is the noise the difference must beat);
 - forged: JWTs signed with another secret, all answered 401.
 <!-- /buyers -->
 EOF
