@@ -52,10 +52,6 @@ private:
   std::atomic<bool> answered_{false};
 };
 
-} // namespace
-
-namespace {
-
 void count_refused(bridge_counters& c, errc code) {
   c.purchases[static_cast<std::size_t>(code)].fetch_add(
     1, std::memory_order_relaxed);

@@ -33,6 +33,7 @@
 #include "actors/edge/bridge.hpp"
 #include "actors/edge/front_gate.hpp"
 #include "actors/edge/lag_probe.hpp"
+#include "messages/buyer_tokens.hpp"
 #include "messages/limits.hpp"
 #include "messages/log_text.hpp"
 #include "node/config.hpp"
@@ -91,21 +92,6 @@ int parse_args(int argc, char** argv, options& opt) {
   return -1;
 }
 
-std::string random_hex(std::size_t bytes) {
-  std::ifstream in{"/dev/urandom", std::ios::binary};
-  std::string raw(bytes, '\0');
-  in.read(raw.data(), static_cast<std::streamsize>(bytes));
-  if (!in)
-    return {};
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (unsigned char ch : raw) {
-    out += digits[ch >> 4];
-    out += digits[ch & 15];
-  }
-  return out;
-}
-
 int64_t system_now_ms() {
   return system_clock_ms()();
 }
@@ -127,9 +113,9 @@ std::string load_or_make_secret(const std::string& path, const char* shape,
   }
   if (!create)
     return "cannot read " + path + ": " + std::strerror(errno);
-  auto t = random_hex(32);
+  auto t = tokens::random_hex(32);
   if (t.empty())
-    return "cannot read /dev/urandom to generate " + path;
+    return "cannot get random bytes (OpenSSL) to generate " + path;
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
   if (fd < 0)
     return "cannot create " + path + ": " + std::strerror(errno);

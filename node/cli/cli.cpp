@@ -11,7 +11,6 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <fstream>
 #include <map>
 #include <utility>
 
@@ -28,6 +27,7 @@
 #include "messages/limits.hpp"
 #include "messages/type_ids.hpp"
 #include "node/config.hpp"
+#include "node/startup.hpp"
 
 namespace seckill::cli {
 
@@ -485,16 +485,12 @@ std::string mint_buyer_token(const cli_options& opts, int64_t now_ms,
                              std::string& jwt) {
   auto path = !opts.secret_file.empty() ? opts.secret_file
                                         : opts.data_dir + "/buyer-jwt-secret";
-  std::ifstream in{path};
   std::string secret;
-  if (!in)
-    return "cannot read the buyer secret " + in_quotes(path) + ": "
-           + std::strerror(errno);
-  std::getline(in, secret);
-  if (!valid_secret(secret))
-    return in_quotes(path)
-           + " does not hold a buyer secret (32 to 1024 "
-             "printable characters)";
+  bool generated = false;
+  if (auto err = load_or_make_secret(path, "32 to 1024 printable characters",
+                                     valid_secret, false, secret, generated);
+      !err.empty())
+    return err;
   tokens::jwt_claims c;
   c.sub = opts.user;
   c.exp_s = now_ms / 1000 + opts.ttl_s;
